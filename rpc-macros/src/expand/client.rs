@@ -1,0 +1,92 @@
+//! `<Trait>Client`: a typed view of a `Channel`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use crate::parse::{Method, Service};
+
+/// The client struct, its constructors and one method per trait method.
+pub fn generate(service: &Service) -> TokenStream {
+    let trait_ident = &service.item.ident;
+    let vis = &service.item.vis;
+    let client = format_ident!("{}Client", trait_ident);
+    let wire_name = &service.wire_name;
+    let struct_doc = format!(
+        "Client for the [`{trait_ident}`] service.\n\n\
+         Each method sends one call over the underlying [`Channel`](::rpc_runtime::Channel) \
+         and returns `Result<T, RpcError>`, where `T` is the trait method's return type. \
+         Cloning is cheap; clones share the connection, and calls from many tasks run concurrently."
+    );
+    let methods = service.methods.iter().map(method);
+    quote! {
+        #[doc = #struct_doc]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+        #vis struct #client {
+            channel: ::rpc_runtime::Channel,
+        }
+
+        impl #client {
+            /// The service's name on the wire.
+            pub const SERVICE_NAME: &'static str = #wire_name;
+
+            /// A client that sends its calls over `channel`; several clients
+            /// (of different services) can share one channel.
+            #[must_use]
+            pub fn new(channel: ::rpc_runtime::Channel) -> Self {
+                Self { channel }
+            }
+
+            /// Opens a new TCP connection to `addr` and returns a client on it.
+            ///
+            /// # Errors
+            ///
+            /// Fails when the server cannot be reached or is not a server of
+            /// this protocol; see [`Channel::connect`](::rpc_runtime::Channel::connect).
+            pub async fn connect(
+                addr: impl ::rpc_runtime::__private::ToSocketAddrs,
+            ) -> ::core::result::Result<Self, ::rpc_runtime::RpcError> {
+                ::core::result::Result::Ok(Self::new(::rpc_runtime::Channel::connect(addr).await?))
+            }
+
+            /// The channel this client sends its calls over.
+            #[must_use]
+            pub fn channel(&self) -> &::rpc_runtime::Channel {
+                &self.channel
+            }
+
+            #(#methods)*
+        }
+    }
+}
+
+fn method(method: &Method) -> TokenStream {
+    let ident = &method.ident;
+    let wire_name = &method.wire_name;
+    let attrs = method.forwarded_attrs();
+    let output = &method.output;
+    let params = method.args.iter().map(|arg| {
+        let (ident, ty) = (&arg.ident, &arg.ty);
+        quote!(#ident: #ty)
+    });
+    let refs = method.args.iter().map(|arg| {
+        let ident = &arg.ident;
+        quote!(&#ident,)
+    });
+    let errors_doc = if method.attrs.iter().any(|a| a.path().is_ident("doc")) {
+        quote! {
+            #[doc = ""]
+        }
+    } else {
+        quote!()
+    };
+    quote! {
+        #(#attrs)*
+        #errors_doc
+        #[doc = "# Errors"]
+        #[doc = ""]
+        #[doc = "Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely."]
+        pub async fn #ident(&self, #(#params),*) -> ::core::result::Result<#output, ::rpc_runtime::RpcError> {
+            self.channel.call(Self::SERVICE_NAME, #wire_name, &(#(#refs)*)).await
+        }
+    }
+}

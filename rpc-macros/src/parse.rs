@@ -1,0 +1,157 @@
+//! Reads the annotated trait into a model of the service.
+//!
+//! Parsing never rejects a shape (that is [`valid`](crate::valid)'s job); it
+//! only records what is there, keeping the original tokens for spans.
+
+use proc_macro2::{Span, TokenStream};
+use quote::format_ident;
+use syn::{Attribute, FnArg, Ident, ItemTrait, Pat, ReturnType, TraitItem, TraitItemFn, Type};
+
+use crate::attr::{self, ServiceArgs};
+use crate::ctxt::Ctxt;
+
+/// A service: the trait and its methods.
+pub struct Service {
+    /// The trait as written.
+    pub item: ItemTrait,
+    /// The name requests carry.
+    pub wire_name: String,
+    /// Every `fn` item of the trait, in order.
+    pub methods: Vec<Method>,
+}
+
+/// One trait method.
+pub struct Method {
+    /// The method as written.
+    pub item: TraitItemFn,
+    /// Its attributes, without the macro's own `#[rpc(...)]`.
+    pub attrs: Vec<Attribute>,
+    /// The method's name.
+    pub ident: Ident,
+    /// The name requests carry, and the tokens that chose it (for errors).
+    pub wire_name: String,
+    /// Where `wire_name` came from.
+    pub wire_name_span: Span,
+    /// The arguments after the receiver.
+    pub args: Vec<Arg>,
+    /// The declared return type; `()` when there is none.
+    pub output: Type,
+}
+
+/// One argument.
+pub struct Arg {
+    /// The name to declare it under: the pattern's identifier without `mut`,
+    /// or `argN` for `_` and other patterns.
+    pub ident: Ident,
+    /// Its type.
+    pub ty: Type,
+}
+
+impl Service {
+    /// Builds the model from the trait and the attribute's arguments.
+    pub fn from_trait(cx: &Ctxt, item: ItemTrait, args: TokenStream) -> Service {
+        let ServiceArgs { name } = attr::service_args(cx, args);
+        let wire_name = name.map_or_else(|| item.ident.unraw_string(), |lit| lit.value());
+        let methods = item
+            .items
+            .iter()
+            .filter_map(|trait_item| match trait_item {
+                TraitItem::Fn(f) => Some(Method::from_fn(cx, f)),
+                _ => None,
+            })
+            .collect();
+        Service {
+            item,
+            wire_name,
+            methods,
+        }
+    }
+}
+
+impl Method {
+    fn from_fn(cx: &Ctxt, item: &TraitItemFn) -> Method {
+        let method_args = attr::method_args(cx, &item.attrs);
+        let ident = item.sig.ident.clone();
+        let (wire_name, wire_name_span) = match method_args.name {
+            Some(lit) => (lit.value(), lit.span()),
+            None => (ident.unraw_string(), ident.span()),
+        };
+        let args = item
+            .sig
+            .inputs
+            .iter()
+            .filter_map(|input| match input {
+                FnArg::Typed(pat_type) => Some(pat_type),
+                FnArg::Receiver(_) => None,
+            })
+            .enumerate()
+            .map(|(i, pat_type)| Arg {
+                ident: match &*pat_type.pat {
+                    Pat::Ident(p) if p.subpat.is_none() => p.ident.clone(),
+                    _ => format_ident!("arg{}", i),
+                },
+                ty: (*pat_type.ty).clone(),
+            })
+            .collect();
+        let output = match &item.sig.output {
+            ReturnType::Default => syn::parse_quote!(()),
+            ReturnType::Type(_, ty) => (**ty).clone(),
+        };
+        Method {
+            attrs: item
+                .attrs
+                .iter()
+                .filter(|a| !attr::is_rpc_attr(a))
+                .cloned()
+                .collect(),
+            item: item.clone(),
+            ident,
+            wire_name,
+            wire_name_span,
+            args,
+            output,
+        }
+    }
+
+    /// The attributes that belong on every generated copy of the method:
+    /// `#[cfg]`, `#[cfg_attr]`, `#[doc]`, `#[deprecated]`, `#[allow]` and
+    /// friends.
+    pub fn forwarded_attrs(&self) -> impl Iterator<Item = &Attribute> {
+        self.attrs.iter().filter(|a| {
+            [
+                "cfg",
+                "cfg_attr",
+                "doc",
+                "deprecated",
+                "allow",
+                "expect",
+                "warn",
+                "deny",
+            ]
+            .iter()
+            .any(|name| a.path().is_ident(name))
+        })
+    }
+
+    /// Only the `#[cfg]` attributes.
+    pub fn cfg_attrs(&self) -> impl Iterator<Item = &Attribute> {
+        self.attrs.iter().filter(|a| a.path().is_ident("cfg"))
+    }
+
+    /// Whether the method carries `#[deprecated]`.
+    pub fn is_deprecated(&self) -> bool {
+        self.attrs.iter().any(|a| a.path().is_ident("deprecated"))
+    }
+}
+
+/// `r#type` → `"type"`.
+trait UnrawString {
+    fn unraw_string(&self) -> String;
+}
+
+impl UnrawString for Ident {
+    fn unraw_string(&self) -> String {
+        let s = self.to_string();
+        s.strip_prefix("r#").map_or(s.clone(), str::to_owned)
+    }
+}

@@ -1,0 +1,235 @@
+//! Checks the model and records every problem with a message that says what
+//! to write instead.
+
+use std::collections::HashMap;
+
+use syn::visit::Visit;
+use syn::{FnArg, GenericParam, TraitItem, Type};
+
+use crate::ctxt::Ctxt;
+use crate::parse::{Method, Service};
+
+/// Records every reason the service cannot be generated.
+pub fn check(cx: &Ctxt, service: &Service) {
+    check_trait(cx, service);
+    for method in &service.methods {
+        check_method(cx, method);
+    }
+    check_wire_names(cx, service);
+}
+
+fn check_trait(cx: &Ctxt, service: &Service) {
+    let item = &service.item;
+    if let Some(unsafety) = &item.unsafety {
+        cx.error_spanned_by(
+            unsafety,
+            "an rpc service cannot be an `unsafe trait`; remove `unsafe`",
+        );
+    }
+    if let Some(auto) = &item.auto_token {
+        cx.error_spanned_by(auto, "an rpc service cannot be an `auto trait`");
+    }
+    if !item.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &item.generics,
+            "an rpc service cannot be generic: the server must know every type it decodes; use concrete types",
+        );
+    }
+    for trait_item in &item.items {
+        match trait_item {
+            TraitItem::Fn(_) => {}
+            TraitItem::Type(t) => cx.error_spanned_by(
+                t,
+                "an rpc service cannot have associated types: the client must know every type; use a concrete type in the method signatures",
+            ),
+            TraitItem::Const(c) => cx.error_spanned_by(
+                c,
+                "an rpc service cannot have associated consts: they cannot be called over the network; move the const out of the trait",
+            ),
+            other => cx.error_spanned_by(other, "an rpc service can only contain `async fn` methods"),
+        }
+    }
+}
+
+fn check_method(cx: &Ctxt, method: &Method) {
+    let sig = &method.item.sig;
+    let name = &method.ident;
+    if let Some(constness) = &sig.constness {
+        cx.error_spanned_by(
+            constness,
+            "an rpc method cannot be `const`; write `async fn`",
+        );
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        cx.error_spanned_by(
+            unsafety,
+            "an rpc method cannot be `unsafe`; remove `unsafe`",
+        );
+    }
+    if let Some(abi) = &sig.abi {
+        cx.error_spanned_by(abi, "an rpc method cannot have an `extern` ABI; remove it");
+    }
+    if sig.asyncness.is_none() {
+        cx.error_spanned_by(
+            sig.fn_token,
+            format_args!("rpc methods must be async: write `async fn {name}(&self, ...)`"),
+        );
+    }
+    for param in &sig.generics.params {
+        match param {
+            GenericParam::Lifetime(l) => cx.error_spanned_by(
+                l,
+                "an rpc method cannot have lifetime parameters: arguments cross the network, so take them owned (`String`, not `&'a str`)",
+            ),
+            GenericParam::Type(t) => cx.error_spanned_by(
+                t,
+                "an rpc method cannot be generic: the server must know the concrete type it decodes; use a concrete type (or an enum of the types you need)",
+            ),
+            GenericParam::Const(c) => cx.error_spanned_by(
+                c,
+                "an rpc method cannot have const generics; use a concrete value or an argument",
+            ),
+        }
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        cx.error_spanned_by(
+            where_clause,
+            "an rpc method cannot have a `where` clause; remove it",
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        cx.error_spanned_by(variadic, "an rpc method cannot be variadic");
+    }
+    if let Some(body) = &method.item.default {
+        cx.error_spanned_by(
+            body,
+            "an rpc method cannot have a default body: the trait is implemented by the server; write `;` here and put the body in your `impl`",
+        );
+    }
+    check_receiver(cx, method);
+    for input in &sig.inputs {
+        if let FnArg::Typed(arg) = input {
+            check_type(cx, &arg.ty, "argument");
+            if !matches!(&*arg.pat, syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none())
+                && !matches!(&*arg.pat, syn::Pat::Wild(_))
+            {
+                cx.error_spanned_by(
+                    &arg.pat,
+                    "rpc method arguments must be plain names (`x`, `mut x` or `_`); destructure inside the method's body",
+                );
+            }
+        }
+    }
+    check_type(cx, &method.output, "return type");
+    let mut seen = HashMap::new();
+    for arg in &method.args {
+        if let Some(()) = seen.insert(arg.ident.to_string(), ()) {
+            cx.error_spanned_by(
+                &arg.ident,
+                format_args!(
+                    "the argument name `{}` is used twice; rename one",
+                    arg.ident
+                ),
+            );
+        }
+    }
+}
+
+fn check_receiver(cx: &Ctxt, method: &Method) {
+    let sig = &method.item.sig;
+    match sig.inputs.first() {
+        Some(FnArg::Receiver(receiver)) => {
+            if receiver.colon_token.is_some() {
+                cx.error_spanned_by(
+                    receiver,
+                    "an rpc method must take `&self`; other receiver types (`self: Arc<Self>`, ...) are not supported",
+                );
+            } else if receiver.reference.is_none() {
+                cx.error_spanned_by(
+                    receiver,
+                    "an rpc method must take `&self`, not `self`: the server calls one shared implementation for every request",
+                );
+            } else if let Some(mutability) = &receiver.mutability {
+                cx.error_spanned_by(
+                    mutability,
+                    "an rpc method must take `&self`, not `&mut self`: calls run concurrently; keep mutable state behind a `Mutex` or an atomic",
+                );
+            }
+        }
+        _ => cx.error_spanned_by(
+            &sig.ident,
+            format_args!(
+                "an rpc method needs a receiver: write `async fn {}(&self, ...)`",
+                method.ident
+            ),
+        ),
+    }
+}
+
+/// Rejects borrowed and opaque types anywhere inside `ty`.
+fn check_type(cx: &Ctxt, ty: &Type, what: &str) {
+    struct Finder<'a> {
+        cx: &'a Ctxt,
+        what: &'a str,
+    }
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_type_reference(&mut self, r: &'ast syn::TypeReference) {
+            self.cx.error_spanned_by(
+                r,
+                format_args!(
+                    "an rpc {} cannot be a reference: it crosses the network; use an owned type (`String` for `&str`, `Vec<T>` for `&[T]`, `T` for `&T`)",
+                    self.what
+                ),
+            );
+        }
+        fn visit_type_impl_trait(&mut self, t: &'ast syn::TypeImplTrait) {
+            self.cx.error_spanned_by(
+                t,
+                format_args!(
+                    "an rpc {} cannot be `impl Trait`: the other side must know the concrete type; name it",
+                    self.what
+                ),
+            );
+        }
+        fn visit_type_trait_object(&mut self, t: &'ast syn::TypeTraitObject) {
+            self.cx.error_spanned_by(
+                t,
+                format_args!(
+                    "an rpc {} cannot be a trait object: the other side must know the concrete type; use a concrete type or an enum",
+                    self.what
+                ),
+            );
+        }
+        fn visit_lifetime(&mut self, l: &'ast syn::Lifetime) {
+            if l.ident != "static" {
+                self.cx.error_spanned_by(
+                    l,
+                    format_args!(
+                        "an rpc {} cannot borrow (lifetime `{}`): it crosses the network; use an owned type",
+                        self.what, l
+                    ),
+                );
+            }
+        }
+    }
+    Finder { cx, what }.visit_type(ty);
+}
+
+fn check_wire_names(cx: &Ctxt, service: &Service) {
+    let mut seen: HashMap<&str, &Method> = HashMap::new();
+    for method in &service.methods {
+        // Methods behind different `#[cfg]`s may legitimately share a name.
+        if method.cfg_attrs().next().is_some() {
+            continue;
+        }
+        if let Some(first) = seen.insert(&method.wire_name, method) {
+            cx.syn_error(syn::Error::new(
+                method.wire_name_span,
+                format_args!(
+                    "the wire name \"{}\" is already used by `{}`; give this method another with `#[rpc(name = \"...\")]`",
+                    method.wire_name, first.ident
+                ),
+            ));
+        }
+    }
+}

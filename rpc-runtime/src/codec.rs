@@ -1,0 +1,257 @@
+//! Every bincode call of the crate lives here, so the serialization format can
+//! be swapped in one place.
+//!
+//! The configuration is bincode 2's `standard()`: little-endian, variable-length
+//! integers (see `docs/PROTOCOL.md` for the exact encoding), no trailing bytes.
+//!
+//! Decoding is bounded. Frames are already capped by the length-delimited codec
+//! before any allocation; on top of that, every decode runs with a bincode
+//! limit derived from the size of the input, so a hostile length field inside
+//! a small frame (a string that claims to be 4 GiB long) is rejected instead of
+//! allocated. The limit is 16 times the input length rounded up to a power of
+//! eight (bincode counts a varint `u64` as 8 bytes whatever its encoded size,
+//! and `u128` as 16), so every value that really fits in the input decodes.
+
+use bincode::config::{self, Configuration};
+use bincode::enc::write::Writer;
+use bincode::error::{DecodeError, EncodeError};
+use bytes::{Bytes, BytesMut};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::frame::{code, Hello, Message, Status};
+use crate::RpcError;
+
+type Standard = Configuration;
+
+fn standard() -> Standard {
+    config::standard()
+}
+
+/// Appends to a `BytesMut`.
+struct BufWriter<'a>(&'a mut BytesMut);
+
+impl Writer for BufWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+fn encode_into<T: Serialize + ?Sized>(value: &T, dst: &mut BytesMut) -> Result<(), EncodeError> {
+    bincode::serde::encode_into_writer(value, BufWriter(dst), standard())
+}
+
+/// Encodes a greeting frame payload.
+pub(crate) fn encode_hello(hello: &Hello) -> Bytes {
+    let mut buf = BytesMut::with_capacity(16);
+    // A plain struct of integers and a byte array cannot fail to encode.
+    if let Err(e) = encode_into(hello, &mut buf) {
+        tracing::error!("encoding a greeting failed: {e}");
+    }
+    buf.freeze()
+}
+
+/// Decodes a greeting frame payload.
+pub(crate) fn decode_hello(payload: &[u8]) -> Result<Hello, String> {
+    decode_exact(payload)
+}
+
+/// Encodes a request frame payload: header, then the arguments.
+///
+/// `limit` is the receiver's maximum frame length; a larger request fails here,
+/// before anything is sent.
+pub(crate) fn encode_request<A: Serialize + ?Sized>(
+    id: u64,
+    service: &str,
+    method: &str,
+    args: &A,
+    limit: usize,
+) -> Result<Bytes, RpcError> {
+    let mut buf = BytesMut::with_capacity(64);
+    let header = Message::Request {
+        id,
+        service,
+        method,
+    };
+    encode_into(&header, &mut buf)
+        .and_then(|()| encode_into(args, &mut buf))
+        .map_err(|e| RpcError::Encode {
+            what: "request",
+            message: e.to_string(),
+        })?;
+    if buf.len() > limit {
+        return Err(RpcError::FrameTooLarge {
+            what: "request",
+            size: buf.len() as u64,
+            limit: limit as u64,
+        });
+    }
+    Ok(buf.freeze())
+}
+
+/// Encodes a handler's return value as a response body.
+pub(crate) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, RpcError> {
+    let mut buf = BytesMut::new();
+    encode_into(value, &mut buf).map_err(|e| RpcError::Encode {
+        what: "response",
+        message: e.to_string(),
+    })?;
+    Ok(buf.freeze())
+}
+
+/// Encodes a response frame payload. An answer larger than the caller's
+/// `limit` is replaced by a `FRAME_TOO_LARGE` error for that call.
+pub(crate) fn encode_response(id: u64, result: &Result<Bytes, RpcError>, limit: usize) -> Bytes {
+    let mut buf = BytesMut::new();
+    match result {
+        Ok(body) => {
+            let header = Message::Response {
+                id,
+                status: Status::Ok,
+            };
+            buf.reserve(16 + body.len());
+            encode_header(&header, &mut buf);
+            buf.extend_from_slice(body);
+            if buf.len() > limit {
+                let error = RpcError::FrameTooLarge {
+                    what: "response",
+                    size: buf.len() as u64,
+                    limit: limit as u64,
+                };
+                return encode_response(id, &Err(error), limit);
+            }
+        }
+        Err(error) => {
+            let (code, message) = error_to_wire(error);
+            let header = Message::Response {
+                id,
+                status: Status::Error {
+                    code,
+                    message: &message,
+                },
+            };
+            encode_header(&header, &mut buf);
+        }
+    }
+    buf.freeze()
+}
+
+/// Encodes a goodbye frame payload.
+pub(crate) fn encode_goodbye(code: u32, message: &str) -> Bytes {
+    let mut buf = BytesMut::with_capacity(16 + message.len());
+    encode_header(&Message::Goodbye { code, message }, &mut buf);
+    buf.freeze()
+}
+
+fn encode_header(header: &Message<'_>, buf: &mut BytesMut) {
+    // Headers hold integers and strings only; encoding them cannot fail.
+    if let Err(e) = encode_into(header, buf) {
+        tracing::error!("encoding a frame header failed: {e}");
+    }
+}
+
+/// Decodes with a bincode limit proportional to the input's length.
+macro_rules! bounded_decode {
+    ($input:expr, $ty:ty) => {{
+        let input: &[u8] = $input;
+        let need = input.len().saturating_mul(16);
+        macro_rules! rung {
+            ($bits:literal) => {
+                bincode::serde::borrow_decode_from_slice::<$ty, _>(
+                    input,
+                    standard().with_limit::<{ 1usize << $bits }>(),
+                )
+            };
+        }
+        if need <= 1 << 12 {
+            rung!(12)
+        } else if need <= 1 << 15 {
+            rung!(15)
+        } else if need <= 1 << 18 {
+            rung!(18)
+        } else if need <= 1 << 21 {
+            rung!(21)
+        } else if need <= 1 << 24 {
+            rung!(24)
+        } else if need <= 1 << 27 {
+            rung!(27)
+        } else if need <= 1 << 30 {
+            rung!(30)
+        } else if need <= 1 << 33 {
+            rung!(33)
+        } else {
+            rung!(36)
+        }
+    }};
+}
+
+/// Decodes the header at the start of a frame payload and returns it with the
+/// number of bytes it took; the rest of the payload is the body.
+pub(crate) fn decode_message(payload: &[u8]) -> Result<(Message<'_>, usize), String> {
+    bounded_decode!(payload, Message<'_>).map_err(|e: DecodeError| e.to_string())
+}
+
+/// Decodes a body (arguments or a return value), which must use every byte.
+pub(crate) fn decode_value<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    decode_exact(body)
+}
+
+fn decode_exact<T: DeserializeOwned>(input: &[u8]) -> Result<T, String> {
+    let (value, used) = bounded_decode!(input, T).map_err(|e: DecodeError| e.to_string())?;
+    if used != input.len() {
+        return Err(format!(
+            "{} unexpected trailing bytes after the value (do both sides use the same types?)",
+            input.len() - used
+        ));
+    }
+    Ok(value)
+}
+
+/// Maps an error to its wire code and message (server side).
+pub(crate) fn error_to_wire(error: &RpcError) -> (u32, String) {
+    let code = match error {
+        RpcError::UnknownService { .. } => code::UNKNOWN_SERVICE,
+        RpcError::UnknownMethod { .. } => code::UNKNOWN_METHOD,
+        RpcError::BadRequest { .. } => code::BAD_REQUEST,
+        RpcError::Panicked { .. } => code::PANICKED,
+        RpcError::FrameTooLarge { .. } | RpcError::ResponseTooLarge { .. } => code::FRAME_TOO_LARGE,
+        RpcError::ShuttingDown => code::SHUTTING_DOWN,
+        RpcError::VersionMismatch { .. } => code::VERSION_MISMATCH,
+        RpcError::Encode { .. } => code::ENCODE,
+        RpcError::Remote { code, .. } => *code,
+        _ => code::PROTOCOL,
+    };
+    let message = match error {
+        RpcError::BadRequest { message }
+        | RpcError::Panicked { message }
+        | RpcError::Protocol { message }
+        | RpcError::Remote { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    (code, message)
+}
+
+/// Maps a wire error to the error the caller sees (client side).
+pub(crate) fn error_from_wire(code: u32, message: &str, service: &str, method: &str) -> RpcError {
+    let message = message.to_owned();
+    match code {
+        code::UNKNOWN_SERVICE => RpcError::UnknownService {
+            service: service.to_owned(),
+        },
+        code::UNKNOWN_METHOD => RpcError::UnknownMethod {
+            service: service.to_owned(),
+            method: method.to_owned(),
+        },
+        code::BAD_REQUEST => RpcError::BadRequest { message },
+        code::PANICKED => RpcError::Panicked { message },
+        code::SHUTTING_DOWN => RpcError::ShuttingDown,
+        code::PROTOCOL => RpcError::Protocol { message },
+        code::FRAME_TOO_LARGE => RpcError::ResponseTooLarge { message },
+        code::ENCODE => RpcError::Encode {
+            what: "response",
+            message,
+        },
+        _ => RpcError::Remote { code, message },
+    }
+}

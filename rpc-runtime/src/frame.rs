@@ -1,0 +1,105 @@
+//! The messages that travel in frames. `docs/PROTOCOL.md` is the normative
+//! description; the worked example there is asserted by `tests/protocol_bytes.rs`.
+//!
+//! Every frame is a 4-byte big-endian length followed by that many payload
+//! bytes. The first frame each way is a [`Hello`]; every later frame is a
+//! [`Message`] header, encoded with bincode, followed by a body whose meaning
+//! the header gives (a call's arguments, or the value it returned).
+
+use serde::{Deserialize, Serialize};
+
+/// The four bytes that open every greeting: `RRPC`.
+pub(crate) const MAGIC: [u8; 4] = *b"RRPC";
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The largest greeting accepted. A peer whose first frame claims more is not
+/// speaking this protocol (an HTTP response, for instance, reads as ~1.2 GB).
+pub(crate) const MAX_HELLO_LEN: usize = 64;
+
+/// Who opened the connection.
+pub(crate) const ROLE_DIALER: u8 = 0;
+/// Who accepted the connection.
+pub(crate) const ROLE_LISTENER: u8 = 1;
+
+/// The first frame each way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Hello {
+    /// Always [`MAGIC`].
+    pub magic: [u8; 4],
+    /// [`ROLE_DIALER`] or [`ROLE_LISTENER`]; lets a dialer notice an echo server.
+    pub role: u8,
+    /// The protocol version the sender speaks.
+    pub version: u32,
+    /// The largest frame payload the sender accepts; the other side never
+    /// sends more (it fails that one call instead).
+    pub max_frame_length: u32,
+}
+
+/// Every frame after the greeting starts with one of these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Message<'a> {
+    /// A call. The body holds the arguments, encoded one after another.
+    Request {
+        /// Chosen by the caller, unique among its calls in flight.
+        id: u64,
+        /// Wire name of the service.
+        service: &'a str,
+        /// Wire name of the method.
+        method: &'a str,
+    },
+    /// The answer to the request with the same id. The body holds the return
+    /// value when `status` is [`Status::Ok`], and is empty otherwise.
+    Response {
+        /// The request's id.
+        id: u64,
+        /// How the call ended.
+        #[serde(borrow)]
+        status: Status<'a>,
+    },
+    /// The sender is closing the connection, and says why. Every call still
+    /// pending on it fails with the error this code maps to.
+    Goodbye {
+        /// One of the [`code`] constants.
+        code: u32,
+        /// A message for people.
+        message: &'a str,
+    },
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Status<'a> {
+    /// The handler ran and returned; the body holds its value.
+    Ok,
+    /// The call failed before or while running; see [`code`].
+    Error {
+        /// One of the [`code`] constants (or a newer one).
+        code: u32,
+        /// A message for people.
+        message: &'a str,
+    },
+}
+
+/// Error codes on the wire. Numbers are stable; new ones may be added.
+pub(crate) mod code {
+    /// No service of that name.
+    pub const UNKNOWN_SERVICE: u32 = 1;
+    /// The service has no method of that name.
+    pub const UNKNOWN_METHOD: u32 = 2;
+    /// The arguments did not decode.
+    pub const BAD_REQUEST: u32 = 3;
+    /// The handler panicked.
+    pub const PANICKED: u32 = 4;
+    /// The answer would exceed the caller's frame limit.
+    pub const FRAME_TOO_LARGE: u32 = 5;
+    /// The server is shutting down.
+    pub const SHUTTING_DOWN: u32 = 6;
+    /// The greeting's version is not supported.
+    pub const VERSION_MISMATCH: u32 = 7;
+    /// A frame did not decode or made no sense.
+    pub const PROTOCOL: u32 = 8;
+    /// The handler's value could not be encoded.
+    pub const ENCODE: u32 = 9;
+}
