@@ -40,6 +40,17 @@ pub(crate) enum HandshakeError {
     Version { remote: u32 },
 }
 
+/// A peer that resets the connection during the greeting has hung up.
+fn io_error(e: io::Error) -> HandshakeError {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => HandshakeError::Closed,
+        _ => HandshakeError::Io(e),
+    }
+}
+
 fn codec(max_frame_length: usize) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .length_field_length(4)
@@ -74,7 +85,7 @@ async fn read_hello<T: Io>(
             };
             Err(HandshakeError::NotProtocol(what))
         }
-        Some(Err(e)) => Err(HandshakeError::Io(e)),
+        Some(Err(e)) => Err(io_error(e)),
         Some(Ok(payload)) => {
             let hello = codec::decode_hello(&payload).map_err(|e| {
                 HandshakeError::NotProtocol(format!("its first frame is not a greeting ({e})"))
@@ -117,7 +128,7 @@ pub(crate) async fn dial<T: Io>(
     framed
         .send(hello(ROLE_DIALER, max_frame_length))
         .await
-        .map_err(HandshakeError::Io)?;
+        .map_err(io_error)?;
     let theirs = read_hello(&mut framed).await?;
     if theirs.role == ROLE_DIALER {
         return Err(HandshakeError::NotProtocol(
@@ -155,7 +166,7 @@ pub(crate) async fn accept<T: Io>(
     framed
         .send(hello(ROLE_LISTENER, max_frame_length))
         .await
-        .map_err(HandshakeError::Io)?;
+        .map_err(io_error)?;
     if theirs.version != PROTOCOL_VERSION {
         let message = format!(
             "unsupported protocol version {}; this server speaks version {PROTOCOL_VERSION}",

@@ -20,11 +20,13 @@ pub fn generate(service: &Service) -> TokenStream {
     let methods = service.methods.iter().map(method);
     quote! {
         #[doc = #struct_doc]
+        #[allow(dead_code)]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
         #vis struct #client {
             channel: ::rpc_runtime::Channel,
         }
 
+        #[allow(dead_code)]
         impl #client {
             /// The service's name on the wire.
             pub const SERVICE_NAME: &'static str = #wire_name;

@@ -19,10 +19,12 @@ pub fn generate(service: &Service) -> TokenStream {
     let arms = service.methods.iter().map(|m| arm(trait_ident, m));
     quote! {
         #[doc = #struct_doc]
+        #[allow(dead_code)]
         #vis struct #server<T> {
             inner: ::rpc_runtime::__private::Arc<T>,
         }
 
+        #[allow(dead_code)]
         impl<T> #server<T> {
             /// The service's name on the wire.
             pub const SERVICE_NAME: &'static str = #wire_name;

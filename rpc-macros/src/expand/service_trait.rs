@@ -41,5 +41,7 @@ pub fn generate(service: &Service) -> TokenStream {
             }
         }
     }
+    // A client-only crate never implements the trait: that is not dead code.
+    item.attrs.push(syn::parse_quote!(#[allow(dead_code)]));
     quote!(#item)
 }

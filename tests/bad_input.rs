@@ -1,0 +1,226 @@
+//! Hostile and broken input, sent with raw sockets: the server answers with an
+//! error where it can, closes only the offending connection where it must, and
+//! keeps serving everybody else.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{calculator_server, CalculatorClient};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const LIMIT: Duration = Duration::from_secs(2);
+
+/// A client greeting: magic, role 0 (dialer), version 1, max frame 16 MiB.
+const HELLO: [u8; 11] = [b'R', b'R', b'P', b'C', 0, 1, 0xfc, 0, 0, 0, 1];
+
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Reads one frame's payload; `None` when the server closed the connection.
+async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    tokio::time::timeout(LIMIT, stream.read_exact(&mut len))
+        .await
+        .expect("the server neither answered nor closed")
+        .ok()?;
+    let mut payload = vec![0; u32::from_be_bytes(len) as usize];
+    tokio::time::timeout(LIMIT, stream.read_exact(&mut payload))
+        .await
+        .expect("the server stalled mid-frame")
+        .ok()?;
+    Some(payload)
+}
+
+/// Asserts the server closes the connection (after at most a goodbye frame,
+/// which is returned).
+async fn expect_close(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let goodbye = read_frame(stream).await;
+    if goodbye.is_some() {
+        assert_eq!(read_frame(stream).await, None, "the server kept the connection open");
+    }
+    goodbye
+}
+
+/// A raw connection that has greeted the server.
+async fn greeted(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&frame(&HELLO)).await.unwrap();
+    let hello = read_frame(&mut stream).await.expect("server greeting");
+    assert_eq!(&hello[..5], b"RRPC\x01", "server greeting: {hello:?}");
+    stream
+}
+
+/// A request header for `Calculator.<method>` with request id `id` (< 251).
+fn request(id: u8, method: &str, body: &[u8]) -> Vec<u8> {
+    let mut payload = vec![0, id, 10];
+    payload.extend_from_slice(b"Calculator");
+    payload.push(u8::try_from(method.len()).unwrap());
+    payload.extend_from_slice(method.as_bytes());
+    payload.extend_from_slice(body);
+    frame(&payload)
+}
+
+/// A deterministic byte generator (xorshift), so failures reproduce.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+async fn still_serving(client: &CalculatorClient, n: i64) {
+    assert_eq!(client.add(n, 1).await.unwrap(), n + 1);
+    // And new connections are accepted.
+    let fresh = CalculatorClient::connect(client.channel().peer()).await.unwrap();
+    assert_eq!(fresh.add(n, 2).await.unwrap(), n + 2);
+}
+
+#[tokio::test]
+async fn random_bytes_instead_of_a_greeting() {
+    let server = calculator_server().await;
+    let good = CalculatorClient::connect(server.local_addr()).await.unwrap();
+    for seed in 1..=20 {
+        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        // Ignore write errors: the server may already have hung up.
+        let _ = stream.write_all(&noise(seed, 4096)).await;
+        expect_close(&mut stream).await;
+        still_serving(&good, i64::try_from(seed).unwrap()).await;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn random_frames_after_the_greeting() {
+    let server = calculator_server().await;
+    let good = CalculatorClient::connect(server.local_addr()).await.unwrap();
+    for seed in 1..=50u64 {
+        let mut stream = greeted(server.local_addr()).await;
+        let len = usize::try_from(seed * 37 % 300).unwrap();
+        let _ = stream.write_all(&frame(&noise(seed, len))).await;
+        let _ = stream.shutdown().await;
+        // Whatever it made of the frame, the server answers or closes.
+        while read_frame(&mut stream).await.is_some() {}
+        still_serving(&good, i64::try_from(seed).unwrap()).await;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_four_gib_length_prefix_is_refused_without_allocating() {
+    let server = calculator_server().await;
+    let good = CalculatorClient::connect(server.local_addr()).await.unwrap();
+
+    // Before the greeting.
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3]).await.unwrap();
+    assert_eq!(expect_close(&mut stream).await, None);
+    still_serving(&good, 1).await;
+
+    // After the greeting: the server says why, then closes.
+    let mut stream = greeted(server.local_addr()).await;
+    stream.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3]).await.unwrap();
+    let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
+    // Goodbye (variant 2), code 5 = frame too large.
+    assert_eq!(&goodbye[..2], &[2, 5], "{goodbye:?}");
+    still_serving(&good, 2).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_truncated_frame_then_hang_up() {
+    let server = calculator_server().await;
+    let good = CalculatorClient::connect(server.local_addr()).await.unwrap();
+    let mut stream = greeted(server.local_addr()).await;
+    let full = request(1, "add", &[4, 6]);
+    stream.write_all(&full[..full.len() - 3]).await.unwrap();
+    stream.shutdown().await.unwrap();
+    // The server says why (code 8, protocol error), then closes.
+    let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
+    assert_eq!(&goodbye[..2], &[2, 8], "{goodbye:?}");
+    still_serving(&good, 3).await;
+
+    // A peer that vanishes mid-frame without a clean shutdown.
+    let mut stream = greeted(server.local_addr()).await;
+    stream.write_all(&[0, 0, 1, 0, 9, 9]).await.unwrap();
+    drop(stream);
+    still_serving(&good, 4).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn undecodable_arguments_fail_the_call_not_the_connection() {
+    let server = calculator_server().await;
+    let mut stream = greeted(server.local_addr()).await;
+
+    // `add` with a body that is not two varints (0xff is no valid tag).
+    stream.write_all(&request(1, "add", &[0xff, 0xff])).await.unwrap();
+    let answer = read_frame(&mut stream).await.unwrap();
+    // Response (1), id 1, status Error (1), code 3 = bad request.
+    assert_eq!(&answer[..4], &[1, 1, 1, 3], "{answer:?}");
+
+    // Too few arguments, then trailing bytes.
+    stream.write_all(&request(2, "add", &[4])).await.unwrap();
+    assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 2, 1, 3]);
+    stream.write_all(&request(3, "add", &[4, 6, 8])).await.unwrap();
+    assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 3, 1, 3]);
+
+    // `echo(name: String, ..)` whose name claims to be 2^40 bytes long: refused
+    // by the decoder's limit, not allocated.
+    let huge = [0xfd, 0, 0, 0, 0, 0, 1, 0, 0];
+    stream.write_all(&request(4, "echo", &huge)).await.unwrap();
+    assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 4, 1, 3]);
+
+    // The same connection still serves a good call: add(2, 3) = 5.
+    stream.write_all(&request(5, "add", &[4, 6])).await.unwrap();
+    assert_eq!(read_frame(&mut stream).await.unwrap(), vec![1, 5, 0, 10]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_undecodable_header_closes_only_that_connection() {
+    let server = calculator_server().await;
+    let good = CalculatorClient::connect(server.local_addr()).await.unwrap();
+
+    // A request whose service name claims 2^60 bytes.
+    let mut stream = greeted(server.local_addr()).await;
+    let header = [0, 1, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0x10];
+    stream.write_all(&frame(&header)).await.unwrap();
+    let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
+    // Goodbye (2), code 8 = protocol error.
+    assert_eq!(&goodbye[..2], &[2, 8], "{goodbye:?}");
+    still_serving(&good, 5).await;
+
+    // A response sent to the server, which made no calls.
+    let mut stream = greeted(server.local_addr()).await;
+    stream.write_all(&frame(&[1, 1, 0, 10])).await.unwrap();
+    let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
+    assert_eq!(&goodbye[..2], &[2, 8], "{goodbye:?}");
+    still_serving(&good, 6).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_greeting_of_another_version_gets_an_answer_then_a_close() {
+    let server = calculator_server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let mut hello = HELLO;
+    hello[5] = 9; // version 9
+    stream.write_all(&frame(&hello)).await.unwrap();
+    let theirs = read_frame(&mut stream).await.unwrap();
+    assert_eq!(&theirs[..6], b"RRPC\x01\x01", "server greeting with version 1");
+    let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
+    // Goodbye (2), code 7 = version mismatch.
+    assert_eq!(&goodbye[..2], &[2, 7], "{goodbye:?}");
+    server.shutdown().await;
+}
