@@ -42,7 +42,11 @@ async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
 async fn expect_close(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let goodbye = read_frame(stream).await;
     if goodbye.is_some() {
-        assert_eq!(read_frame(stream).await, None, "the server kept the connection open");
+        assert_eq!(
+            read_frame(stream).await,
+            None,
+            "the server kept the connection open"
+        );
     }
     goodbye
 }
@@ -82,14 +86,18 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 async fn still_serving(client: &CalculatorClient, n: i64) {
     assert_eq!(client.add(n, 1).await.unwrap(), n + 1);
     // And new connections are accepted.
-    let fresh = CalculatorClient::connect(client.channel().peer()).await.unwrap();
+    let fresh = CalculatorClient::connect(client.channel().peer())
+        .await
+        .unwrap();
     assert_eq!(fresh.add(n, 2).await.unwrap(), n + 2);
 }
 
 #[tokio::test]
 async fn random_bytes_instead_of_a_greeting() {
     let server = calculator_server().await;
-    let good = CalculatorClient::connect(server.local_addr()).await.unwrap();
+    let good = CalculatorClient::connect(server.local_addr())
+        .await
+        .unwrap();
     for seed in 1..=20 {
         let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
         // Ignore write errors: the server may already have hung up.
@@ -103,7 +111,9 @@ async fn random_bytes_instead_of_a_greeting() {
 #[tokio::test]
 async fn random_frames_after_the_greeting() {
     let server = calculator_server().await;
-    let good = CalculatorClient::connect(server.local_addr()).await.unwrap();
+    let good = CalculatorClient::connect(server.local_addr())
+        .await
+        .unwrap();
     for seed in 1..=50u64 {
         let mut stream = greeted(server.local_addr()).await;
         let len = usize::try_from(seed * 37 % 300).unwrap();
@@ -119,17 +129,25 @@ async fn random_frames_after_the_greeting() {
 #[tokio::test]
 async fn a_four_gib_length_prefix_is_refused_without_allocating() {
     let server = calculator_server().await;
-    let good = CalculatorClient::connect(server.local_addr()).await.unwrap();
+    let good = CalculatorClient::connect(server.local_addr())
+        .await
+        .unwrap();
 
     // Before the greeting.
     let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
-    stream.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3]).await.unwrap();
+    stream
+        .write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3])
+        .await
+        .unwrap();
     assert_eq!(expect_close(&mut stream).await, None);
     still_serving(&good, 1).await;
 
     // After the greeting: the server says why, then closes.
     let mut stream = greeted(server.local_addr()).await;
-    stream.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3]).await.unwrap();
+    stream
+        .write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3])
+        .await
+        .unwrap();
     let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
     // Goodbye (variant 2), code 5 = frame too large.
     assert_eq!(&goodbye[..2], &[2, 5], "{goodbye:?}");
@@ -140,7 +158,9 @@ async fn a_four_gib_length_prefix_is_refused_without_allocating() {
 #[tokio::test]
 async fn a_truncated_frame_then_hang_up() {
     let server = calculator_server().await;
-    let good = CalculatorClient::connect(server.local_addr()).await.unwrap();
+    let good = CalculatorClient::connect(server.local_addr())
+        .await
+        .unwrap();
     let mut stream = greeted(server.local_addr()).await;
     let full = request(1, "add", &[4, 6]);
     stream.write_all(&full[..full.len() - 3]).await.unwrap();
@@ -164,7 +184,10 @@ async fn undecodable_arguments_fail_the_call_not_the_connection() {
     let mut stream = greeted(server.local_addr()).await;
 
     // `add` with a body that is not two varints (0xff is no valid tag).
-    stream.write_all(&request(1, "add", &[0xff, 0xff])).await.unwrap();
+    stream
+        .write_all(&request(1, "add", &[0xff, 0xff]))
+        .await
+        .unwrap();
     let answer = read_frame(&mut stream).await.unwrap();
     // Response (1), id 1, status Error (1), code 3 = bad request.
     assert_eq!(&answer[..4], &[1, 1, 1, 3], "{answer:?}");
@@ -172,7 +195,10 @@ async fn undecodable_arguments_fail_the_call_not_the_connection() {
     // Too few arguments, then trailing bytes.
     stream.write_all(&request(2, "add", &[4])).await.unwrap();
     assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 2, 1, 3]);
-    stream.write_all(&request(3, "add", &[4, 6, 8])).await.unwrap();
+    stream
+        .write_all(&request(3, "add", &[4, 6, 8]))
+        .await
+        .unwrap();
     assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 3, 1, 3]);
 
     // `echo(name: String, ..)` whose name claims to be 2^40 bytes long: refused
@@ -190,7 +216,9 @@ async fn undecodable_arguments_fail_the_call_not_the_connection() {
 #[tokio::test]
 async fn an_undecodable_header_closes_only_that_connection() {
     let server = calculator_server().await;
-    let good = CalculatorClient::connect(server.local_addr()).await.unwrap();
+    let good = CalculatorClient::connect(server.local_addr())
+        .await
+        .unwrap();
 
     // A request whose service name claims 2^60 bytes.
     let mut stream = greeted(server.local_addr()).await;
@@ -218,7 +246,11 @@ async fn a_greeting_of_another_version_gets_an_answer_then_a_close() {
     hello[5] = 9; // version 9
     stream.write_all(&frame(&hello)).await.unwrap();
     let theirs = read_frame(&mut stream).await.unwrap();
-    assert_eq!(&theirs[..6], b"RRPC\x01\x01", "server greeting with version 1");
+    assert_eq!(
+        &theirs[..6],
+        b"RRPC\x01\x01",
+        "server greeting with version 1"
+    );
     let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
     // Goodbye (2), code 7 = version mismatch.
     assert_eq!(&goodbye[..2], &[2, 7], "{goodbye:?}");

@@ -12,7 +12,9 @@ use tokio::sync::Semaphore;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_calls_from_fifty_tasks_share_one_connection() {
     let server = calculator_server().await;
-    let client = CalculatorClient::connect(server.local_addr()).await.unwrap();
+    let client = CalculatorClient::connect(server.local_addr())
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for t in 0..50i64 {
         let client = client.clone();
@@ -96,7 +98,10 @@ async fn slow_call_does_not_delay_fast_calls() {
     for (i, answer) in fast.into_iter().enumerate() {
         assert_eq!(answer.unwrap(), u32::try_from(i).unwrap() + 1);
     }
-    assert!(!slow_finished_first, "the slow call ended before the fast calls");
+    assert!(
+        !slow_finished_first,
+        "the slow call ended before the fast calls"
+    );
     assert_eq!(slow.await.unwrap().unwrap(), "released");
     server.shutdown().await;
 }

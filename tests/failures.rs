@@ -34,7 +34,10 @@ async fn unknown_method_and_service_are_typed_errors_and_the_connection_survives
     let v2 = CalculatorV2Client::new(channel.clone());
     match v2.multiply(6, 7).await {
         Err(RpcError::UnknownMethod { service, method }) => {
-            assert_eq!((service.as_str(), method.as_str()), ("Calculator", "multiply"));
+            assert_eq!(
+                (service.as_str(), method.as_str()),
+                ("Calculator", "multiply")
+            );
         }
         other => panic!("expected UnknownMethod, got {other:?}"),
     }
@@ -121,7 +124,9 @@ async fn killing_the_server_fails_pending_calls_promptly() {
     hanging.acquire_many(3).await.unwrap().forget();
     server.abort().await;
     for call in pending {
-        let result = tokio::time::timeout(PROMPT, call).await.expect("a pending call hung");
+        let result = tokio::time::timeout(PROMPT, call)
+            .await
+            .expect("a pending call hung");
         match result.unwrap() {
             Err(RpcError::ConnectionLost { .. }) => {}
             other => panic!("expected ConnectionLost, got {other:?}"),
@@ -129,7 +134,10 @@ async fn killing_the_server_fails_pending_calls_promptly() {
     }
     // Later calls fail at once too.
     let later = tokio::time::timeout(PROMPT, client.sized(1)).await.unwrap();
-    assert!(matches!(later, Err(RpcError::ConnectionLost { .. })), "{later:?}");
+    assert!(
+        matches!(later, Err(RpcError::ConnectionLost { .. })),
+        "{later:?}"
+    );
     assert!(client.channel().is_closed());
 }
 
@@ -153,7 +161,9 @@ async fn frames_too_large_fail_one_call_and_keep_the_connection() {
     }
     // An answer above the client's limit is replaced by an error.
     match client.sized(40 * 1024).await {
-        Err(RpcError::ResponseTooLarge { message }) => assert!(message.contains("32768"), "{message}"),
+        Err(RpcError::ResponseTooLarge { message }) => {
+            assert!(message.contains("32768"), "{message}")
+        }
         other => panic!("expected ResponseTooLarge, got {other:?}"),
     }
     assert_eq!(client.take(vec![1; 1000]).await.unwrap(), 1000);
@@ -166,9 +176,13 @@ async fn connecting_to_a_closed_port_fails_fast() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let result = tokio::time::timeout(PROMPT, Channel::connect(addr)).await.expect("connect hung");
+    let result = tokio::time::timeout(PROMPT, Channel::connect(addr))
+        .await
+        .expect("connect hung");
     match result {
-        Err(e @ RpcError::Connect { .. }) => assert!(e.to_string().contains(&addr.to_string()), "{e}"),
+        Err(e @ RpcError::Connect { .. }) => {
+            assert!(e.to_string().contains(&addr.to_string()), "{e}")
+        }
         other => panic!("expected Connect, got {other:?}"),
     }
 }
@@ -190,7 +204,9 @@ where
 }
 
 async fn expect_not_a_server(addr: std::net::SocketAddr, needle: &str) {
-    let result = tokio::time::timeout(PROMPT, Channel::connect(addr)).await.expect("connect hung");
+    let result = tokio::time::timeout(PROMPT, Channel::connect(addr))
+        .await
+        .expect("connect hung");
     match result {
         Err(e @ RpcError::NotAServer { .. }) => {
             assert!(e.to_string().contains(needle), "{e}");
@@ -260,9 +276,17 @@ async fn a_server_of_another_version_is_reported() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     })
     .await;
-    let result = tokio::time::timeout(PROMPT, Channel::connect(addr)).await.unwrap();
+    let result = tokio::time::timeout(PROMPT, Channel::connect(addr))
+        .await
+        .unwrap();
     assert!(
-        matches!(result, Err(RpcError::VersionMismatch { local: 1, remote: 2 })),
+        matches!(
+            result,
+            Err(RpcError::VersionMismatch {
+                local: 1,
+                remote: 2
+            })
+        ),
         "{result:?}"
     );
 }

@@ -2,7 +2,8 @@
 //! `#[rpc(...)]` on its methods.
 
 use proc_macro2::TokenStream;
-use syn::{Attribute, LitStr};
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, Expr, Lit, LitStr, Meta, Token};
 
 use crate::ctxt::Ctxt;
 
@@ -32,14 +33,14 @@ pub fn service_args(cx: &Ctxt, args: TokenStream) -> ServiceArgs {
     }
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
-            let lit: LitStr = meta.value()?.parse()?;
-            check_name(cx, &lit);
+            let lit = name_value(&meta, "package.Service")?;
+            check_name(cx, &lit, "the trait's name");
             if out.name.replace(lit).is_some() {
-                return Err(meta.error("`name` is given twice"));
+                return Err(meta.error("`name` is given twice; keep one"));
             }
             Ok(())
         } else {
-            Err(meta.error(format_args!("unknown argument; {SERVICE_FORMS}")))
+            Err(unknown_argument(&meta, SERVICE_FORMS))
         }
     });
     if let Err(e) = syn::parse::Parser::parse2(parser, args) {
@@ -52,16 +53,20 @@ pub fn service_args(cx: &Ctxt, args: TokenStream) -> ServiceArgs {
 pub fn method_args(cx: &Ctxt, attrs: &[Attribute]) -> MethodArgs {
     let mut out = MethodArgs::default();
     for attr in attrs.iter().filter(|a| is_rpc_attr(a)) {
+        if !matches!(attr.meta, Meta::List(_)) {
+            cx.error_spanned_by(attr, METHOD_FORMS);
+            continue;
+        }
         let result = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("name") {
-                let lit: LitStr = meta.value()?.parse()?;
-                check_name(cx, &lit);
+                let lit = name_value(&meta, "wire_name")?;
+                check_name(cx, &lit, "the method's name");
                 if out.name.replace(lit).is_some() {
-                    return Err(meta.error("`name` is given twice"));
+                    return Err(meta.error("`name` is given twice; keep one"));
                 }
                 Ok(())
             } else {
-                Err(meta.error(format_args!("unknown argument; {METHOD_FORMS}")))
+                Err(unknown_argument(&meta, METHOD_FORMS))
             }
         });
         if let Err(e) = result {
@@ -76,11 +81,63 @@ pub fn is_rpc_attr(attr: &Attribute) -> bool {
     attr.path().is_ident("rpc")
 }
 
-fn check_name(cx: &Ctxt, lit: &LitStr) {
+/// `unknown argument `foo`; expected ...`, spanned on the argument's path.
+fn unknown_argument(meta: &ParseNestedMeta, forms: &str) -> syn::Error {
+    let path = meta.path.get_ident().map_or_else(
+        || "argument".to_owned(),
+        |ident| format!("argument `{ident}`"),
+    );
+    meta.error(format_args!("unknown {path}; {forms}"))
+}
+
+/// The string after `name =`, with errors that show the form to write.
+fn name_value(meta: &ParseNestedMeta, example: &str) -> syn::Result<LitStr> {
+    if !meta.input.peek(Token![=]) {
+        return Err(meta.error(format_args!(
+            "`name` needs a value: write `name = \"{example}\"`"
+        )));
+    }
+    let expr: Expr = meta.value()?.parse()?;
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => Ok(lit),
+        other => {
+            // Suggest quoting what was written when it is a single word.
+            let quoted = match &other {
+                Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(ToString::to_string),
+                Expr::Lit(l) if !matches!(l.lit, Lit::Verbatim(_)) => {
+                    Some(quote::ToTokens::to_token_stream(&l.lit).to_string())
+                }
+                _ => None,
+            };
+            let suggestion = quoted
+                .filter(|q| !q.contains('"'))
+                .unwrap_or_else(|| example.to_owned());
+            Err(syn::Error::new_spanned(
+                other,
+                format_args!(
+                    "a wire name must be a string literal: write `name = \"{suggestion}\"`"
+                ),
+            ))
+        }
+    }
+}
+
+/// `default` says what an absent `name` falls back to.
+fn check_name(cx: &Ctxt, lit: &LitStr, default: &str) {
     let value = lit.value();
     if value.is_empty() {
-        cx.error_spanned_by(lit, "a wire name cannot be empty");
+        cx.error_spanned_by(
+            lit,
+            format_args!(
+                "a wire name cannot be empty; write a name, or remove `name = \"\"` to use {default}"
+            ),
+        );
     } else if value.chars().any(char::is_whitespace) {
-        cx.error_spanned_by(lit, "a wire name cannot contain whitespace");
+        cx.error_spanned_by(
+            lit,
+            "a wire name cannot contain whitespace; separate words with `_` or `.` instead",
+        );
     }
 }

@@ -20,6 +20,9 @@ mod expand;
 mod parse;
 mod valid;
 
+#[cfg(test)]
+mod snapshot;
+
 use proc_macro::TokenStream;
 
 /// See `rpc_runtime::rpc_service`.

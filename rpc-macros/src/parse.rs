@@ -32,6 +32,8 @@ pub struct Method {
     pub wire_name: String,
     /// Where `wire_name` came from.
     pub wire_name_span: Span,
+    /// Whether `wire_name` was set with `#[rpc(name = "...")]`.
+    pub renamed: bool,
     /// The arguments after the receiver.
     pub args: Vec<Arg>,
     /// The declared return type; `()` when there is none.
@@ -72,6 +74,7 @@ impl Method {
     fn from_fn(cx: &Ctxt, item: &TraitItemFn) -> Method {
         let method_args = attr::method_args(cx, &item.attrs);
         let ident = item.sig.ident.clone();
+        let renamed = method_args.name.is_some();
         let (wire_name, wire_name_span) = match method_args.name {
             Some(lit) => (lit.value(), lit.span()),
             None => (ident.unraw_string(), ident.span()),
@@ -108,6 +111,7 @@ impl Method {
             ident,
             wire_name,
             wire_name_span,
+            renamed,
             args,
             output,
         }
@@ -145,7 +149,7 @@ impl Method {
 }
 
 /// `r#type` → `"type"`.
-trait UnrawString {
+pub trait UnrawString {
     fn unraw_string(&self) -> String;
 }
 

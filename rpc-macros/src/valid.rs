@@ -1,13 +1,13 @@
 //! Checks the model and records every problem with a message that says what
 //! to write instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use syn::visit::Visit;
 use syn::{FnArg, GenericParam, TraitItem, Type};
 
 use crate::ctxt::Ctxt;
-use crate::parse::{Method, Service};
+use crate::parse::{Method, Service, UnrawString};
 
 /// Records every reason the service cannot be generated.
 pub fn check(cx: &Ctxt, service: &Service) {
@@ -27,7 +27,10 @@ fn check_trait(cx: &Ctxt, service: &Service) {
         );
     }
     if let Some(auto) = &item.auto_token {
-        cx.error_spanned_by(auto, "an rpc service cannot be an `auto trait`");
+        cx.error_spanned_by(
+            auto,
+            "an rpc service cannot be an `auto trait`; remove `auto`",
+        );
     }
     if !item.generics.params.is_empty() {
         cx.error_spanned_by(
@@ -46,7 +49,17 @@ fn check_trait(cx: &Ctxt, service: &Service) {
                 c,
                 "an rpc service cannot have associated consts: they cannot be called over the network; move the const out of the trait",
             ),
-            other => cx.error_spanned_by(other, "an rpc service can only contain `async fn` methods"),
+            TraitItem::Macro(m) => cx.error_spanned_by(
+                m,
+                format_args!(
+                    "an rpc service cannot contain macro invocations: #[rpc_service] runs before `{}!` expands, so it cannot see the methods it would add; write them out as `async fn`s",
+                    m.mac.path.segments.last().map_or_else(String::new, |s| s.ident.to_string()),
+                ),
+            ),
+            other => cx.error_spanned_by(
+                other,
+                "an rpc service can only contain methods: write `async fn name(&self, ...) -> T;`",
+            ),
         }
     }
 }
@@ -55,10 +68,14 @@ fn check_method(cx: &Ctxt, method: &Method) {
     let sig = &method.item.sig;
     let name = &method.ident;
     if let Some(constness) = &sig.constness {
-        cx.error_spanned_by(
-            constness,
-            "an rpc method cannot be `const`; write `async fn`",
-        );
+        if sig.asyncness.is_some() {
+            cx.error_spanned_by(constness, "an rpc method cannot be `const`; remove `const`");
+        } else {
+            cx.error_spanned_by(
+                constness,
+                "an rpc method cannot be `const`: write `async fn` instead of `const fn`",
+            );
+        }
     }
     if let Some(unsafety) = &sig.unsafety {
         cx.error_spanned_by(
@@ -69,7 +86,8 @@ fn check_method(cx: &Ctxt, method: &Method) {
     if let Some(abi) = &sig.abi {
         cx.error_spanned_by(abi, "an rpc method cannot have an `extern` ABI; remove it");
     }
-    if sig.asyncness.is_none() {
+    // A `const fn` was told to become `async fn` above.
+    if sig.asyncness.is_none() && sig.constness.is_none() {
         cx.error_spanned_by(
             sig.fn_token,
             format_args!("rpc methods must be async: write `async fn {name}(&self, ...)`"),
@@ -79,7 +97,10 @@ fn check_method(cx: &Ctxt, method: &Method) {
         match param {
             GenericParam::Lifetime(l) => cx.error_spanned_by(
                 l,
-                "an rpc method cannot have lifetime parameters: arguments cross the network, so take them owned (`String`, not `&'a str`)",
+                format_args!(
+                    "an rpc method cannot have lifetime parameters: remove `{}` and take arguments owned (`String`, not `&{} str`), since they cross the network",
+                    l.lifetime, l.lifetime,
+                ),
             ),
             GenericParam::Type(t) => cx.error_spanned_by(
                 t,
@@ -98,7 +119,10 @@ fn check_method(cx: &Ctxt, method: &Method) {
         );
     }
     if let Some(variadic) = &sig.variadic {
-        cx.error_spanned_by(variadic, "an rpc method cannot be variadic");
+        cx.error_spanned_by(
+            variadic,
+            "an rpc method cannot be variadic; remove `...` and take a `Vec<T>` argument",
+        );
     }
     if let Some(body) = &method.item.default {
         cx.error_spanned_by(
@@ -142,12 +166,12 @@ fn check_receiver(cx: &Ctxt, method: &Method) {
             if receiver.colon_token.is_some() {
                 cx.error_spanned_by(
                     receiver,
-                    "an rpc method must take `&self`; other receiver types (`self: Arc<Self>`, ...) are not supported",
+                    "an rpc method must take `&self`; write `&self` here (the server already keeps your implementation in an `Arc` and shares it between calls)",
                 );
             } else if receiver.reference.is_none() {
                 cx.error_spanned_by(
                     receiver,
-                    "an rpc method must take `&self`, not `self`: the server calls one shared implementation for every request",
+                    "an rpc method must take `&self`, not `self`: the server calls one shared implementation for every request; write `&self`",
                 );
             } else if let Some(mutability) = &receiver.mutability {
                 cx.error_spanned_by(
@@ -183,13 +207,24 @@ fn check_type(cx: &Ctxt, ty: &Type, what: &str) {
             );
         }
         fn visit_type_impl_trait(&mut self, t: &'ast syn::TypeImplTrait) {
-            self.cx.error_spanned_by(
-                t,
-                format_args!(
-                    "an rpc {} cannot be `impl Trait`: the other side must know the concrete type; name it",
-                    self.what
-                ),
-            );
+            let is_future = t.bounds.iter().any(|bound| {
+                matches!(bound, syn::TypeParamBound::Trait(b)
+                    if b.path.segments.last().is_some_and(|s| s.ident == "Future"))
+            });
+            if is_future && self.what == "return type" {
+                self.cx.error_spanned_by(
+                    t,
+                    "an rpc method returns the future's output, not the future: for `impl Future<Output = T>`, write `async fn` and `-> T`",
+                );
+            } else {
+                self.cx.error_spanned_by(
+                    t,
+                    format_args!(
+                        "an rpc {} cannot be `impl Trait`: the other side must know the concrete type to decode it; write that type instead (e.g. `String`, not `impl Into<String>`)",
+                        self.what
+                    ),
+                );
+            }
         }
         fn visit_type_trait_object(&mut self, t: &'ast syn::TypeTraitObject) {
             self.cx.error_spanned_by(
@@ -205,7 +240,7 @@ fn check_type(cx: &Ctxt, ty: &Type, what: &str) {
                 self.cx.error_spanned_by(
                     l,
                     format_args!(
-                        "an rpc {} cannot borrow (lifetime `{}`): it crosses the network; use an owned type",
+                        "an rpc {} cannot borrow (lifetime `{}`): it crosses the network; use an owned type (`String` for `Cow<'_, str>`), or `'static` if the type owns its data",
                         self.what, l
                     ),
                 );
@@ -215,21 +250,40 @@ fn check_type(cx: &Ctxt, ty: &Type, what: &str) {
     Finder { cx, what }.visit_type(ty);
 }
 
+/// Rejects two methods with the same name, and two methods with the same wire
+/// name.
 fn check_wire_names(cx: &Ctxt, service: &Service) {
+    let mut idents: HashSet<String> = HashSet::new();
     let mut seen: HashMap<&str, &Method> = HashMap::new();
     for method in &service.methods {
         // Methods behind different `#[cfg]`s may legitimately share a name.
         if method.cfg_attrs().next().is_some() {
             continue;
         }
-        if let Some(first) = seen.insert(&method.wire_name, method) {
-            cx.syn_error(syn::Error::new(
-                method.wire_name_span,
-                format_args!(
-                    "the wire name \"{}\" is already used by `{}`; give this method another with `#[rpc(name = \"...\")]`",
-                    method.wire_name, first.ident
-                ),
-            ));
+        let ident = &method.ident;
+        // rustc would report this too; the fallback drops the second method
+        // so that only this error shows.
+        if !idents.insert(ident.unraw_string()) {
+            cx.error_spanned_by(
+                ident,
+                format_args!("`{ident}` is declared twice in this trait; remove or rename one"),
+            );
+            continue;
         }
+        let Some(first) = seen.get(method.wire_name.as_str()) else {
+            seen.insert(&method.wire_name, method);
+            continue;
+        };
+        let (name, first_ident) = (&method.wire_name, &first.ident);
+        let message = if method.renamed {
+            format!(
+                "the wire name \"{name}\" is already used by `{first_ident}`; choose another name"
+            )
+        } else {
+            format!(
+                "`{ident}` has the wire name \"{name}\", which `{first_ident}` already took with `#[rpc(name = \"{name}\")]`; rename one of them, or give `{ident}` another wire name with `#[rpc(name = \"...\")]`"
+            )
+        };
+        cx.syn_error(syn::Error::new(method.wire_name_span, message));
     }
 }

@@ -84,9 +84,10 @@ fn method(method: &Method) -> TokenStream {
     quote! {
         #(#attrs)*
         #errors_doc
-        #[doc = "# Errors"]
+        #[doc = " # Errors"]
         #[doc = ""]
-        #[doc = "Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely."]
+        #[doc = " Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely."]
+        #[allow(clippy::too_many_arguments)]
         pub async fn #ident(&self, #(#params),*) -> ::core::result::Result<#output, ::rpc_runtime::RpcError> {
             self.channel.call(Self::SERVICE_NAME, #wire_name, &(#(#refs)*)).await
         }

@@ -30,16 +30,19 @@ pub fn generate(service: &Service) -> TokenStream {
             pub const SERVICE_NAME: &'static str = #wire_name;
 
             /// Serves calls with `implementation`.
+            #[must_use]
             pub fn new(implementation: T) -> Self {
                 Self { inner: ::rpc_runtime::__private::Arc::new(implementation) }
             }
 
             /// Serves calls with an implementation that is shared elsewhere too.
+            #[must_use]
             pub fn from_arc(implementation: ::rpc_runtime::__private::Arc<T>) -> Self {
                 Self { inner: implementation }
             }
 
             /// The implementation.
+            #[must_use]
             pub fn get_ref(&self) -> &T {
                 &self.inner
             }

@@ -1,0 +1,228 @@
+#[allow(dead_code)]
+pub trait Calculator {
+    /// Adds two numbers.
+    fn add(
+        &self,
+        a: i64,
+        b: i64,
+    ) -> impl ::core::future::Future<Output = i64> + ::core::marker::Send;
+    /// Divides `a` by `b`; dividing by zero is an application error.
+    fn divide(
+        &self,
+        a: i64,
+        b: i64,
+    ) -> impl ::core::future::Future<
+        Output = Result<i64, MathError>,
+    > + ::core::marker::Send;
+    /// Does nothing, remotely.
+    fn ping(&self) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send;
+    /// Returns the name and how many tags came with it.
+    fn echo(
+        &self,
+        name: String,
+        tags: Vec<String>,
+    ) -> impl ::core::future::Future<Output = (String, usize)> + ::core::marker::Send;
+    /// Renamed on the wire.
+    fn total(
+        &self,
+        values: Vec<i64>,
+    ) -> impl ::core::future::Future<Output = i64> + ::core::marker::Send;
+}
+/**Client for the [`Calculator`] service.
+
+Each method sends one call over the underlying [`Channel`](::rpc_runtime::Channel) and returns `Result<T, RpcError>`, where `T` is the trait method's return type. Cloning is cheap; clones share the connection, and calls from many tasks run concurrently.*/
+#[allow(dead_code)]
+#[derive(::core::clone::Clone, ::core::fmt::Debug)]
+pub struct CalculatorClient {
+    channel: ::rpc_runtime::Channel,
+}
+#[allow(dead_code)]
+impl CalculatorClient {
+    /// The service's name on the wire.
+    pub const SERVICE_NAME: &'static str = "Calculator";
+    /// A client that sends its calls over `channel`; several clients
+    /// (of different services) can share one channel.
+    #[must_use]
+    pub fn new(channel: ::rpc_runtime::Channel) -> Self {
+        Self { channel }
+    }
+    /// Opens a new TCP connection to `addr` and returns a client on it.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the server cannot be reached or is not a server of
+    /// this protocol; see [`Channel::connect`](::rpc_runtime::Channel::connect).
+    pub async fn connect(
+        addr: impl ::rpc_runtime::__private::ToSocketAddrs,
+    ) -> ::core::result::Result<Self, ::rpc_runtime::RpcError> {
+        ::core::result::Result::Ok(
+            Self::new(::rpc_runtime::Channel::connect(addr).await?),
+        )
+    }
+    /// The channel this client sends its calls over.
+    #[must_use]
+    pub fn channel(&self) -> &::rpc_runtime::Channel {
+        &self.channel
+    }
+    /// Adds two numbers.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add(
+        &self,
+        a: i64,
+        b: i64,
+    ) -> ::core::result::Result<i64, ::rpc_runtime::RpcError> {
+        self.channel.call(Self::SERVICE_NAME, "add", &(&a, &b)).await
+    }
+    /// Divides `a` by `b`; dividing by zero is an application error.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn divide(
+        &self,
+        a: i64,
+        b: i64,
+    ) -> ::core::result::Result<Result<i64, MathError>, ::rpc_runtime::RpcError> {
+        self.channel.call(Self::SERVICE_NAME, "divide", &(&a, &b)).await
+    }
+    /// Does nothing, remotely.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn ping(&self) -> ::core::result::Result<(), ::rpc_runtime::RpcError> {
+        self.channel.call(Self::SERVICE_NAME, "ping", &()).await
+    }
+    /// Returns the name and how many tags came with it.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn echo(
+        &self,
+        name: String,
+        tags: Vec<String>,
+    ) -> ::core::result::Result<(String, usize), ::rpc_runtime::RpcError> {
+        self.channel.call(Self::SERVICE_NAME, "echo", &(&name, &tags)).await
+    }
+    /// Renamed on the wire.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn total(
+        &self,
+        values: Vec<i64>,
+    ) -> ::core::result::Result<i64, ::rpc_runtime::RpcError> {
+        self.channel.call(Self::SERVICE_NAME, "sum", &(&values,)).await
+    }
+}
+/**Serves the [`Calculator`] service with an implementation `T`.
+
+Hand it to [`ServerBuilder::add_service`](::rpc_runtime::ServerBuilder::add_service). Every call runs as its own task, calling `T`'s method through `&T`; `T` is shared, not cloned.*/
+#[allow(dead_code)]
+pub struct CalculatorServer<T> {
+    inner: ::rpc_runtime::__private::Arc<T>,
+}
+#[allow(dead_code)]
+impl<T> CalculatorServer<T> {
+    /// The service's name on the wire.
+    pub const SERVICE_NAME: &'static str = "Calculator";
+    /// Serves calls with `implementation`.
+    #[must_use]
+    pub fn new(implementation: T) -> Self {
+        Self {
+            inner: ::rpc_runtime::__private::Arc::new(implementation),
+        }
+    }
+    /// Serves calls with an implementation that is shared elsewhere too.
+    #[must_use]
+    pub fn from_arc(implementation: ::rpc_runtime::__private::Arc<T>) -> Self {
+        Self { inner: implementation }
+    }
+    /// The implementation.
+    #[must_use]
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+}
+impl<T> ::core::clone::Clone for CalculatorServer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: ::rpc_runtime::__private::Arc::clone(&self.inner),
+        }
+    }
+}
+impl<T> ::core::fmt::Debug for CalculatorServer<T> {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.debug_struct(::core::stringify!(CalculatorServer)).finish_non_exhaustive()
+    }
+}
+impl<T> ::rpc_runtime::Service for CalculatorServer<T>
+where
+    T: Calculator + ::core::marker::Send + ::core::marker::Sync + 'static,
+{
+    fn name(&self) -> &str {
+        Self::SERVICE_NAME
+    }
+    fn call(
+        &self,
+        method: &str,
+        args: ::rpc_runtime::__private::Bytes,
+    ) -> ::rpc_runtime::ServiceFuture {
+        match method {
+            "add" => {
+                let implementation = ::rpc_runtime::__private::Arc::clone(&self.inner);
+                ::rpc_runtime::__private::Box::pin(async move {
+                    let (arg0, arg1) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let reply = <T as Calculator>::add(&*implementation, arg0, arg1)
+                        .await;
+                    ::rpc_runtime::__private::encode_reply(&reply)
+                })
+            }
+            "divide" => {
+                let implementation = ::rpc_runtime::__private::Arc::clone(&self.inner);
+                ::rpc_runtime::__private::Box::pin(async move {
+                    let (arg0, arg1) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let reply = <T as Calculator>::divide(&*implementation, arg0, arg1)
+                        .await;
+                    ::rpc_runtime::__private::encode_reply(&reply)
+                })
+            }
+            "ping" => {
+                let implementation = ::rpc_runtime::__private::Arc::clone(&self.inner);
+                ::rpc_runtime::__private::Box::pin(async move {
+                    let () = ::rpc_runtime::__private::decode_args(&args)?;
+                    let reply = <T as Calculator>::ping(&*implementation).await;
+                    ::rpc_runtime::__private::encode_reply(&reply)
+                })
+            }
+            "echo" => {
+                let implementation = ::rpc_runtime::__private::Arc::clone(&self.inner);
+                ::rpc_runtime::__private::Box::pin(async move {
+                    let (arg0, arg1) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let reply = <T as Calculator>::echo(&*implementation, arg0, arg1)
+                        .await;
+                    ::rpc_runtime::__private::encode_reply(&reply)
+                })
+            }
+            "sum" => {
+                let implementation = ::rpc_runtime::__private::Arc::clone(&self.inner);
+                ::rpc_runtime::__private::Box::pin(async move {
+                    let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let reply = <T as Calculator>::total(&*implementation, arg0).await;
+                    ::rpc_runtime::__private::encode_reply(&reply)
+                })
+            }
+            _ => ::rpc_runtime::__private::unknown_method(Self::SERVICE_NAME, method),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+// Input of the expansion snapshot test (`src/snapshot.rs`): the README's
+// calculator. The expansion is checked in beside it as
+// `calculator.expanded.rs`.
+
+#[rpc_service]
+pub trait Calculator {
+    /// Adds two numbers.
+    async fn add(&self, a: i64, b: i64) -> i64;
+    /// Divides `a` by `b`; dividing by zero is an application error.
+    async fn divide(&self, a: i64, b: i64) -> Result<i64, MathError>;
+    /// Does nothing, remotely.
+    async fn ping(&self);
+    /// Returns the name and how many tags came with it.
+    async fn echo(&self, name: String, tags: Vec<String>) -> (String, usize);
+    /// Renamed on the wire.
+    #[rpc(name = "sum")]
+    async fn total(&self, values: Vec<i64>) -> i64;
+}
