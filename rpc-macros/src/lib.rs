@@ -9,8 +9,8 @@
 //!    the offending tokens ([`ctxt`] collects them);
 //! 3. [`expand`] generates the trait, the client and the server from a model
 //!    that passed; generation never fails. When validation fails, the trait
-//!    is emitted unchanged beside the errors so the rest of the crate still
-//!    type-checks.
+//!    is emitted beside the errors (minus whatever would make rustc report
+//!    the same problem again), so the rest of the crate still type-checks.
 
 extern crate proc_macro;
 
