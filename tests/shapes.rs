@@ -312,3 +312,146 @@ async fn service_inside_a_function() {
     assert_eq!(client.twice(21).await.unwrap(), 42);
     server.shutdown().await;
 }
+
+/// Attributes on methods, sixteen arguments, shared and byte types, serde
+/// attributes, and a supertrait.
+mod extras {
+    use std::sync::Arc;
+
+    use rpc_runtime::{rpc_service, Server};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Renamed {
+        #[serde(rename = "identifier")]
+        pub id: u64,
+        #[serde(default)]
+        pub label: Option<String>,
+    }
+
+    /// Something every implementation can describe; not an RPC trait.
+    pub trait Describe {
+        fn describe(&self) -> String;
+    }
+
+    /// A service with a supertrait.
+    #[rpc_service]
+    pub trait Extras: Describe + Send + Sync + 'static {
+        #[deprecated(note = "use `current` instead")]
+        async fn old(&self) -> u8;
+        #[allow(clippy::too_many_arguments, unused_variables)]
+        async fn sixteen(
+            &self,
+            a1: u8,
+            a2: u8,
+            a3: u8,
+            a4: u8,
+            a5: u8,
+            a6: u8,
+            a7: u8,
+            a8: u8,
+            a9: u8,
+            a10: u8,
+            a11: u8,
+            a12: u8,
+            a13: u8,
+            a14: u8,
+            a15: u8,
+            a16: u8,
+        ) -> Vec<u8>;
+        async fn shared(&self, text: Arc<str>) -> Arc<str>;
+        async fn raw_bytes(&self, data: bytes::Bytes) -> bytes::Bytes;
+        async fn renamed(&self, value: Renamed) -> Renamed;
+        async fn describe_remote(&self) -> String;
+    }
+
+    struct Impl;
+
+    impl Describe for Impl {
+        fn describe(&self) -> String {
+            "an Impl".to_owned()
+        }
+    }
+
+    impl Extras for Impl {
+        async fn old(&self) -> u8 {
+            1
+        }
+        async fn sixteen(
+            &self,
+            a1: u8,
+            a2: u8,
+            a3: u8,
+            a4: u8,
+            a5: u8,
+            a6: u8,
+            a7: u8,
+            a8: u8,
+            a9: u8,
+            a10: u8,
+            a11: u8,
+            a12: u8,
+            a13: u8,
+            a14: u8,
+            a15: u8,
+            a16: u8,
+        ) -> Vec<u8> {
+            vec![
+                a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16,
+            ]
+        }
+        async fn shared(&self, text: Arc<str>) -> Arc<str> {
+            Arc::from(text.to_uppercase())
+        }
+        async fn raw_bytes(&self, data: bytes::Bytes) -> bytes::Bytes {
+            data.slice(1..)
+        }
+        async fn renamed(&self, mut value: Renamed) -> Renamed {
+            value.id += 1;
+            value
+        }
+        async fn describe_remote(&self) -> String {
+            self.describe()
+        }
+    }
+
+    #[tokio::test]
+    async fn attributes_sixteen_arguments_and_std_types() {
+        let server = Server::builder()
+            .add_service(ExtrasServer::new(Impl))
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let c = ExtrasClient::connect(server.local_addr()).await.unwrap();
+        #[allow(deprecated)]
+        let old = c.old().await.unwrap();
+        assert_eq!(old, 1);
+        assert_eq!(
+            c.sixteen(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+                .await
+                .unwrap(),
+            (1..=16).collect::<Vec<u8>>()
+        );
+        assert_eq!(&*c.shared(Arc::from("abc")).await.unwrap(), "ABC");
+        assert_eq!(
+            c.raw_bytes(bytes::Bytes::from_static(b"xyz"))
+                .await
+                .unwrap(),
+            bytes::Bytes::from_static(b"yz")
+        );
+        let value = Renamed {
+            id: 41,
+            label: Some("l".into()),
+        };
+        assert_eq!(
+            c.renamed(value).await.unwrap(),
+            Renamed {
+                id: 42,
+                label: Some("l".into())
+            }
+        );
+        assert_eq!(c.describe_remote().await.unwrap(), "an Impl");
+        server.shutdown().await;
+    }
+}

@@ -50,7 +50,7 @@ pub fn generate(service: &Service) -> TokenStream {
 
         impl<T> ::core::clone::Clone for #server<T> {
             fn clone(&self) -> Self {
-                Self { inner: ::rpc_runtime::__private::Arc::clone(&self.inner) }
+                Self { inner: ::core::clone::Clone::clone(&self.inner) }
             }
         }
 
@@ -97,7 +97,7 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     quote! {
         #(#cfgs)*
         #wire_name => {
-            let implementation = ::rpc_runtime::__private::Arc::clone(&self.inner);
+            let implementation = ::core::clone::Clone::clone(&self.inner);
             ::rpc_runtime::__private::Box::pin(async move {
                 let (#(#bindings,)*) = ::rpc_runtime::__private::decode_args(&args)?;
                 #allow_deprecated

@@ -157,7 +157,7 @@ impl<T> CalculatorServer<T> {
 impl<T> ::core::clone::Clone for CalculatorServer<T> {
     fn clone(&self) -> Self {
         Self {
-            inner: ::rpc_runtime::__private::Arc::clone(&self.inner),
+            inner: ::core::clone::Clone::clone(&self.inner),
         }
     }
 }
@@ -180,7 +180,7 @@ where
     ) -> ::rpc_runtime::ServiceFuture {
         match method {
             "add" => {
-                let implementation = ::rpc_runtime::__private::Arc::clone(&self.inner);
+                let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     let (arg0, arg1) = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::add(&*implementation, arg0, arg1)
@@ -189,7 +189,7 @@ where
                 })
             }
             "divide" => {
-                let implementation = ::rpc_runtime::__private::Arc::clone(&self.inner);
+                let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     let (arg0, arg1) = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::divide(&*implementation, arg0, arg1)
@@ -198,7 +198,7 @@ where
                 })
             }
             "ping" => {
-                let implementation = ::rpc_runtime::__private::Arc::clone(&self.inner);
+                let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     let () = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::ping(&*implementation).await;
@@ -206,7 +206,7 @@ where
                 })
             }
             "echo" => {
-                let implementation = ::rpc_runtime::__private::Arc::clone(&self.inner);
+                let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     let (arg0, arg1) = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::echo(&*implementation, arg0, arg1)
@@ -215,7 +215,7 @@ where
                 })
             }
             "sum" => {
-                let implementation = ::rpc_runtime::__private::Arc::clone(&self.inner);
+                let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::total(&*implementation, arg0).await;
