@@ -66,6 +66,8 @@ fn request(id: u8, method: &str, body: &[u8]) -> Vec<u8> {
     payload.extend_from_slice(b"Calculator");
     payload.push(u8::try_from(method.len()).unwrap());
     payload.extend_from_slice(method.as_bytes());
+    // No deadline (`None`), not one-way (`false`).
+    payload.extend_from_slice(&[0, 0]);
     payload.extend_from_slice(body);
     frame(&payload)
 }

@@ -35,7 +35,15 @@ async fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
 
 #[test]
 fn the_examples_are_well_formed_frames() {
-    for name in ["client-hello", "server-hello", "request", "response"] {
+    for name in [
+        "client-hello",
+        "server-hello",
+        "request",
+        "response",
+        "cancel",
+        "ping",
+        "pong",
+    ] {
         let bytes = example(name);
         let len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
         assert_eq!(
@@ -62,12 +70,21 @@ async fn a_server_answers_the_documented_bytes() {
     let response = example("response");
     assert_eq!(read_exactly(&mut stream, response.len()).await, response);
 
-    // divide(1, 0), id 2: an application error inside an Ok status.
-    let mut divide = vec![0, 0, 0, 0x16, 0, 2, 10];
+    // A ping is answered with the pong of the same nonce.
+    stream.write_all(&example("ping")).await.unwrap();
+    let pong = example("pong");
+    assert_eq!(read_exactly(&mut stream, pong.len()).await, pong);
+
+    // A cancel for a call that is not running is ignored.
+    stream.write_all(&example("cancel")).await.unwrap();
+
+    // divide(1, 0), id 2, no deadline: an application error inside an Ok
+    // status.
+    let mut divide = vec![0, 0, 0, 0x18, 0, 2, 10];
     divide.extend_from_slice(b"Calculator");
     divide.push(6);
     divide.extend_from_slice(b"divide");
-    divide.extend_from_slice(&[2, 0]);
+    divide.extend_from_slice(&[0, 0, 2, 0]);
     stream.write_all(&divide).await.unwrap();
     assert_eq!(
         read_exactly(&mut stream, 9).await,
@@ -85,15 +102,36 @@ async fn a_client_sends_the_documented_bytes() {
         let hello = example("client-hello");
         assert_eq!(read_exactly(&mut stream, hello.len()).await, hello);
         stream.write_all(&example("server-hello")).await.unwrap();
+        // The deadline field holds the time left, which depends on when the
+        // client encoded the request: compare it by value, the rest by byte.
         let request = example("request");
-        assert_eq!(read_exactly(&mut stream, request.len()).await, request);
+        let sent = read_exactly(&mut stream, request.len()).await;
+        let timeout_at = request.len() - 9;
+        assert_eq!(sent[..timeout_at], request[..timeout_at]);
+        assert_eq!(
+            sent[timeout_at..timeout_at + 2],
+            [0x01, 0xfc],
+            "Some(u32 varint)"
+        );
+        let micros = u32::from_le_bytes(sent[timeout_at + 2..timeout_at + 6].try_into().unwrap());
+        assert!(
+            (900_000..=1_000_000).contains(&micros),
+            "{micros} µs left of 1 s"
+        );
+        assert_eq!(sent[timeout_at + 6..], request[timeout_at + 6..]);
         stream.write_all(&example("response")).await.unwrap();
         // Hold the connection until the client is done.
         let mut rest = Vec::new();
         let _ = stream.read_to_end(&mut rest).await;
     });
-    let client = CalculatorClient::connect(addr).await.unwrap();
+    let client = CalculatorClient::connect(addr)
+        .await
+        .unwrap()
+        .with_timeout(std::time::Duration::from_secs(1));
     assert_eq!(client.add(2, 3).await.unwrap(), 5);
     drop(client);
-    fake.await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), fake)
+        .await
+        .expect("the client kept the connection open after it was dropped")
+        .unwrap();
 }

@@ -9,7 +9,8 @@ use crate::ctxt::Ctxt;
 
 const SERVICE_FORMS: &str =
     "expected `#[rpc_service]` or `#[rpc_service(name = \"package.Service\")]`";
-const METHOD_FORMS: &str = "expected `#[rpc(name = \"wire_name\")]`";
+const METHOD_FORMS: &str =
+    "expected `#[rpc(name = \"wire_name\")]`, `#[rpc(oneway)]` or `#[rpc(idempotent)]`";
 
 /// Arguments of `#[rpc_service(...)]`.
 #[derive(Default)]
@@ -23,6 +24,10 @@ pub struct ServiceArgs {
 pub struct MethodArgs {
     /// `name = "..."`: the method's wire name.
     pub name: Option<LitStr>,
+    /// `oneway`: the caller wants no answer.
+    pub oneway: Option<syn::Path>,
+    /// `idempotent`: safe to run more than once.
+    pub idempotent: Option<syn::Path>,
 }
 
 /// Parses `#[rpc_service(...)]`'s arguments.
@@ -63,6 +68,26 @@ pub fn method_args(cx: &Ctxt, attrs: &[Attribute]) -> MethodArgs {
                 check_name(cx, &lit, "the method's name");
                 if out.name.replace(lit).is_some() {
                     return Err(meta.error("`name` is given twice; keep one"));
+                }
+                Ok(())
+            } else if meta.path.is_ident("oneway") || meta.path.is_ident("idempotent") {
+                let word = if meta.path.is_ident("oneway") {
+                    "oneway"
+                } else {
+                    "idempotent"
+                };
+                if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                    return Err(meta.error(format_args!(
+                        "`{word}` takes no value: write `#[rpc({word})]`"
+                    )));
+                }
+                let slot = if word == "oneway" {
+                    &mut out.oneway
+                } else {
+                    &mut out.idempotent
+                };
+                if slot.replace(meta.path.clone()).is_some() {
+                    return Err(meta.error(format_args!("`{word}` is given twice; keep one")));
                 }
                 Ok(())
             } else {

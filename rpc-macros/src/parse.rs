@@ -34,6 +34,10 @@ pub struct Method {
     pub wire_name_span: Span,
     /// Whether `wire_name` was set with `#[rpc(name = "...")]`.
     pub renamed: bool,
+    /// `#[rpc(oneway)]`, kept for its span.
+    pub oneway: Option<syn::Path>,
+    /// `#[rpc(idempotent)]`, kept for its span.
+    pub idempotent: Option<syn::Path>,
     /// The arguments after the receiver.
     pub args: Vec<Arg>,
     /// The declared return type; `()` when there is none.
@@ -112,6 +116,8 @@ impl Method {
             wire_name,
             wire_name_span,
             renamed,
+            oneway: method_args.oneway,
+            idempotent: method_args.idempotent,
             args,
             output,
         }

@@ -145,6 +145,25 @@ fn check_method(cx: &Ctxt, method: &Method) {
         }
     }
     check_type(cx, &method.output, "return type");
+    if let Some(oneway) = &method.oneway {
+        let returns_unit = matches!(&method.output, Type::Tuple(t) if t.elems.is_empty());
+        if !returns_unit {
+            cx.error_spanned_by(
+                &method.output,
+                format_args!(
+                    "a oneway method cannot return a value: the caller never hears back; remove `-> {}`, or remove `#[rpc(oneway)]` to get an answer",
+                    quote::ToTokens::to_token_stream(&method.output)
+                ),
+            );
+        }
+        if let Some(idempotent) = &method.idempotent {
+            cx.error_spanned_by(
+                idempotent,
+                "a oneway call is never retried (nobody learns whether it arrived); remove `idempotent`",
+            );
+        }
+        let _ = oneway;
+    }
     let mut seen = HashMap::new();
     for arg in &method.args {
         if let Some(()) = seen.insert(arg.ident.to_string(), ()) {

@@ -1,9 +1,12 @@
-//! The client side: a [`Channel`] is one multiplexed connection to a server.
+//! The client side: a [`Channel`] is one multiplexed connection to a server,
+//! re-established on demand when it breaks.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -15,21 +18,89 @@ use serde::Serialize;
 use tokio::io::ReadHalf;
 use tokio::net::ToSocketAddrs;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::codec;
-use crate::conn::{self, HandshakeError, DEFAULT_MAX_FRAME_LENGTH};
+use crate::codec::{self, RequestHeader};
+use crate::conn::{self, HandshakeError, Outgoing, DEFAULT_MAX_FRAME_LENGTH};
+use crate::context;
 use crate::frame::{code, Message, Status, PROTOCOL_VERSION};
-use crate::transport::Io;
+use crate::transport::{memory::MemoryAddr, Io};
 use crate::RpcError;
 
 /// Default time allowed to dial and greet a server.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of encoded calls that may wait for the writer.
 const DEFAULT_WRITE_QUEUE: usize = 1024;
+/// Default deadline of a call.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default quiet time, with calls pending, before a keepalive ping.
+const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Default time a keepalive ping may go unanswered.
+const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default first pause between failed reconnect attempts.
+const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
+/// Default longest pause between failed reconnect attempts.
+const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Default number of times an idempotent call is sent again.
+const DEFAULT_IDEMPOTENT_RETRIES: u32 = 2;
 
-/// One connection to a server, shared by every client built on it.
+/// Per-call settings; generated clients keep one (see their `with_timeout`).
+///
+/// ```
+/// use std::time::Duration;
+/// let options = rpc_runtime::CallOptions::new().timeout(Duration::from_millis(250));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    timeout: Option<Duration>,
+    idempotent: bool,
+}
+
+impl CallOptions {
+    /// The channel's defaults.
+    #[must_use]
+    pub fn new() -> Self {
+        CallOptions::default()
+    }
+
+    /// The call's deadline, measured from when the call starts; replaces the
+    /// channel's default. A call made inside a handler also respects the
+    /// handler's own deadline, whichever is sooner.
+    ///
+    /// ```
+    /// let options = rpc_runtime::CallOptions::new().timeout(std::time::Duration::from_secs(1));
+    /// ```
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Marks the call safe to run more than once, so it is sent again (a
+    /// bounded number of times, within its deadline) when the connection
+    /// breaks before the answer arrives. Methods marked
+    /// `#[rpc(idempotent)]` set this.
+    ///
+    /// ```
+    /// let options = rpc_runtime::CallOptions::new().idempotent(true);
+    /// ```
+    #[must_use]
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    /// The timeout set with [`timeout`](Self::timeout), if any.
+    #[must_use]
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+}
+
+/// A connection to a server, shared by every client built on it; it
+/// reconnects by itself when the connection breaks.
 ///
 /// A `Channel` is cheap to clone (an `Arc`); clones share the connection, and
 /// any number of tasks may call through it at once: each call gets its own
@@ -45,21 +116,45 @@ const DEFAULT_WRITE_QUEUE: usize = 1024;
 /// # Ok(()) }
 /// ```
 ///
-/// The connection closes when the last clone is dropped. If it breaks, every
-/// pending call fails at once with [`RpcError::ConnectionLost`], and so does
-/// every later call: a channel does not reconnect by itself.
+/// **Failures.** Every call has a deadline (default 30 s, see
+/// [`ChannelBuilder::timeout`]) and fails with [`RpcError::DeadlineExceeded`]
+/// when it passes; dropping a call's future cancels it on the server. When the
+/// connection breaks, every pending call fails at once with
+/// [`RpcError::ConnectionLost`]: it is never sent again by itself, because
+/// the server may already have run it (at-most-once). The next call
+/// reconnects, with exponential backoff between failed attempts. Only calls
+/// marked idempotent are re-sent after a broken connection.
+///
+/// The connection closes when the last clone is dropped.
 #[derive(Clone)]
 pub struct Channel {
-    inner: Arc<Inner>,
+    inner: Arc<ChannelInner>,
 }
 
-struct Inner {
-    queue: mpsc::Sender<Bytes>,
+struct ChannelInner {
+    config: ChannelBuilder,
+    peer: String,
+    /// How to open a new connection; `None` for streams handed in by the user.
+    connector: Option<Connector>,
+    current: Mutex<Arc<Connection>>,
+    /// Held while reconnecting, so one call reconnects and the rest wait.
+    reconnecting: tokio::sync::Mutex<Backoff>,
+}
+
+type Connector = Box<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<Arc<Connection>, RpcError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// One transport connection and its two tasks (reader and writer).
+struct Connection {
+    queue: mpsc::Sender<Outgoing>,
+    control: mpsc::UnboundedSender<Bytes>,
     shared: Arc<Shared>,
     next_id: AtomicU64,
     peer_max_frame: usize,
-    peer: String,
-    /// Stops the reader and the writer when the last `Channel` goes away.
+    /// Stops the reader and the writer when the connection is dropped.
     _stop: DropGuard,
 }
 
@@ -82,6 +177,15 @@ enum Reply {
 }
 
 impl Shared {
+    fn new() -> Self {
+        Shared {
+            state: Mutex::new(State {
+                pending: HashMap::new(),
+                closed: None,
+            }),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -105,8 +209,17 @@ impl Shared {
         }
     }
 
-    fn forget(&self, id: u64) {
-        self.lock().pending.remove(&id);
+    /// Removes a call's slot; true if it was still waiting.
+    fn forget(&self, id: u64) -> bool {
+        self.lock().pending.remove(&id).is_some()
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.lock().pending.is_empty()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.lock().closed.is_some()
     }
 
     /// Ends the connection: every pending call and every later call fails
@@ -132,18 +245,75 @@ impl Shared {
     }
 }
 
-/// Removes a call's slot if its future is dropped before the answer came.
+/// Removes a call's slot if its future is dropped before the answer came,
+/// and tells the server to stop the call.
 struct PendingSlot<'a> {
-    shared: &'a Shared,
+    connection: &'a Connection,
     id: u64,
     armed: bool,
 }
 
 impl Drop for PendingSlot<'_> {
     fn drop(&mut self) {
-        if self.armed {
-            self.shared.forget(self.id);
+        if self.armed && self.connection.shared.forget(self.id) {
+            let cancel = codec::encode_control(&Message::Cancel { id: self.id });
+            // Fails only when the connection is gone, and the call with it.
+            let _ = self.connection.control.send(cancel);
         }
+    }
+}
+
+/// Reconnect pacing: exponential backoff with jitter after failed attempts.
+struct Backoff {
+    initial: Duration,
+    max: Duration,
+    next_delay: Duration,
+    /// No attempt before this.
+    not_before: Option<Instant>,
+    last_error: Option<RpcError>,
+}
+
+impl Backoff {
+    fn new(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            initial,
+            max,
+            next_delay: initial,
+            not_before: None,
+            last_error: None,
+        }
+    }
+
+    fn succeeded(&mut self) {
+        self.next_delay = self.initial;
+        self.not_before = None;
+        self.last_error = None;
+    }
+
+    fn failed(&mut self, error: RpcError) {
+        // "Equal jitter": half the delay, plus up to the other half at random,
+        // so many clients that lost the same server do not return in step.
+        let half = self.next_delay / 2;
+        let jitter = half.mul_f64(random_fraction());
+        self.not_before = Some(Instant::now() + half + jitter);
+        self.next_delay = (self.next_delay * 2).min(self.max);
+        self.last_error = Some(error);
+    }
+}
+
+/// A number in [0, 1) from the standard library's per-process random keys.
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    #[allow(clippy::cast_precision_loss)]
+    let fraction = (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64;
+    fraction
+}
+
+impl Connection {
+    fn is_closed(&self) -> bool {
+        self.shared.is_closed()
     }
 }
 
@@ -153,7 +323,8 @@ impl Channel {
     /// # Errors
     /// [`RpcError::Connect`] when nothing listens there,
     /// [`RpcError::NotAServer`] when the peer is not a server of this protocol,
-    /// [`RpcError::VersionMismatch`], or [`RpcError::ConnectTimeout`].
+    /// [`RpcError::VersionMismatch`], [`RpcError::ServerBusy`], or
+    /// [`RpcError::ConnectTimeout`].
     pub async fn connect(addr: impl ToSocketAddrs) -> Result<Channel, RpcError> {
         Channel::builder().connect(addr).await
     }
@@ -179,13 +350,25 @@ impl Channel {
         &self.inner.peer
     }
 
-    /// Whether the connection has ended; every call on a closed channel fails.
+    /// Whether the current connection has ended. A closed channel that can
+    /// reconnect does so on the next call.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.inner.shared.lock().closed.is_some()
+        self.current().is_closed()
     }
 
-    /// Calls `service.method` with `args` and decodes the answer as `R`.
+    fn current(&self) -> Arc<Connection> {
+        Arc::clone(
+            &self
+                .inner
+                .current
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Calls `service.method` with `args` and decodes the answer as `R`, with
+    /// the channel's default options.
     ///
     /// This is what generated clients call; use it directly to call a service
     /// without its trait. `args` is encoded the way generated clients encode
@@ -206,43 +389,208 @@ impl Channel {
         A: Serialize + ?Sized,
         R: DeserializeOwned + 'a,
     {
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = codec::encode_request(id, service, method, args, self.inner.peer_max_frame);
+        self.call_with(&CallOptions::default(), service, method, args)
+    }
+
+    /// [`call`](Self::call) with per-call options.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn call_with<'a, A, R>(
+        &'a self,
+        options: &CallOptions,
+        service: &'a str,
+        method: &'a str,
+        args: &A,
+    ) -> impl Future<Output = Result<R, RpcError>> + Send + 'a
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + 'a,
+    {
+        let body = codec::encode_args(args);
+        let (deadline, timeout) = self.deadline(options);
+        let attempts = if options.idempotent {
+            1 + self.inner.config.idempotent_retries
+        } else {
+            1
+        };
         async move {
-            let frame = frame?;
-            match self.round_trip(id, frame).await? {
-                Reply::Ok(body) => codec::decode_value::<R>(&body)
-                    .map_err(|message| RpcError::BadResponse { message }),
-                Reply::Remote { code, message } => {
-                    Err(codec::error_from_wire(code, &message, service, method))
+            let body = body?;
+            let mut attempt = 1;
+            loop {
+                let result = tokio::time::timeout_at(
+                    deadline,
+                    self.round_trip(service, method, &body, deadline),
+                )
+                .await
+                .unwrap_or(Err(RpcError::DeadlineExceeded { timeout }));
+                match result {
+                    Err(error) if attempt < attempts && error.is_retryable() => {
+                        tracing::debug!(%error, attempt, service, method, "sending an idempotent call again");
+                        attempt += 1;
+                    }
+                    Err(error) => return Err(error),
+                    Ok(Reply::Ok(body)) => {
+                        return codec::decode_value::<R>(&body)
+                            .map_err(|message| RpcError::BadResponse { message });
+                    }
+                    Ok(Reply::Remote { code, message }) => {
+                        return Err(codec::error_from_wire(code, &message, service, method));
+                    }
+                    Ok(Reply::Failed(error)) if attempt < attempts && error.is_retryable() => {
+                        tracing::debug!(%error, attempt, service, method, "sending an idempotent call again");
+                        attempt += 1;
+                    }
+                    Ok(Reply::Failed(error)) => return Err(error),
                 }
-                Reply::Failed(error) => Err(error),
             }
         }
     }
 
-    async fn round_trip(&self, id: u64, frame: Bytes) -> Result<Reply, RpcError> {
-        let shared = &*self.inner.shared;
-        let reply = shared.register(id)?;
+    /// Sends a one-way call: returns once the request has been written to
+    /// the connection; the server runs it and sends no answer, so its
+    /// outcome is never known here. Never retried.
+    ///
+    /// # Errors
+    /// When the request cannot be encoded or written (the connection is gone,
+    /// or the deadline passed first).
+    pub fn call_oneway_with<'a, A>(
+        &'a self,
+        options: &CallOptions,
+        service: &'a str,
+        method: &'a str,
+        args: &A,
+    ) -> impl Future<Output = Result<(), RpcError>> + Send + 'a
+    where
+        A: Serialize + ?Sized,
+    {
+        let body = codec::encode_args(args);
+        let (deadline, timeout) = self.deadline(options);
+        async move {
+            let body = body?;
+            let send = async {
+                let connection = self.connection().await?;
+                let header = RequestHeader {
+                    id: connection.next_id.fetch_add(1, Ordering::Relaxed),
+                    service,
+                    method,
+                    timeout_micros: micros_until(deadline),
+                    oneway: true,
+                };
+                let frame = codec::encode_request(&header, &body, connection.peer_max_frame)?;
+                let (written, done) = oneshot::channel();
+                let outgoing = Outgoing {
+                    frame,
+                    written: Some(written),
+                };
+                if connection.queue.send(outgoing).await.is_err() {
+                    return Err(connection.shared.closed_reason());
+                }
+                done.await.map_err(|_| connection.shared.closed_reason())
+            };
+            tokio::time::timeout_at(deadline, send)
+                .await
+                .unwrap_or(Err(RpcError::DeadlineExceeded { timeout }))
+        }
+    }
+
+    /// The deadline of a call starting now, and the timeout it came from.
+    fn deadline(&self, options: &CallOptions) -> (Instant, Duration) {
+        let now = Instant::now();
+        let own = options.timeout.unwrap_or(self.inner.config.timeout);
+        let mut deadline = now
+            .checked_add(own)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
+        if let Some(inherited) = context::inherited_deadline() {
+            deadline = deadline.min(inherited);
+        }
+        (deadline, deadline.saturating_duration_since(now))
+    }
+
+    /// One attempt: a live connection, a request, its answer.
+    async fn round_trip(
+        &self,
+        service: &str,
+        method: &str,
+        body: &Bytes,
+        deadline: Instant,
+    ) -> Result<Reply, RpcError> {
+        let connection = self.connection().await?;
+        let id = connection.next_id.fetch_add(1, Ordering::Relaxed);
+        let header = RequestHeader {
+            id,
+            service,
+            method,
+            timeout_micros: micros_until(deadline),
+            oneway: false,
+        };
+        let frame = codec::encode_request(&header, body, connection.peer_max_frame)?;
+        let reply = connection.shared.register(id)?;
         let mut slot = PendingSlot {
-            shared,
+            connection: &connection,
             id,
             armed: true,
         };
-        if self.inner.queue.send(frame).await.is_err() {
-            return Err(shared.closed_reason());
+        if connection.queue.send(Outgoing::frame(frame)).await.is_err() {
+            return Err(connection.shared.closed_reason());
         }
         // The reader always answers or drops the sender (closing fails every
         // pending call), so this cannot wait forever on a dead connection.
-        let reply = reply.await.map_err(|_| shared.closed_reason())?;
+        let reply = reply.await.map_err(|_| connection.shared.closed_reason())?;
         slot.armed = false;
         Ok(reply)
     }
+
+    /// The live connection, reconnecting first if the last one ended.
+    async fn connection(&self) -> Result<Arc<Connection>, RpcError> {
+        let current = self.current();
+        if !current.is_closed() {
+            return Ok(current);
+        }
+        let Some(connector) = &self.inner.connector else {
+            return Err(current.shared.closed_reason());
+        };
+        if !self.inner.config.reconnect {
+            return Err(current.shared.closed_reason());
+        }
+        let mut backoff = self.inner.reconnecting.lock().await;
+        // Another call may have reconnected while this one waited.
+        let current = self.current();
+        if !current.is_closed() {
+            return Ok(current);
+        }
+        if let Some(not_before) = backoff.not_before {
+            tokio::time::sleep_until(not_before).await;
+        }
+        match connector().await {
+            Ok(connection) => {
+                tracing::debug!(peer = %self.inner.peer, "reconnected");
+                backoff.succeeded();
+                *self
+                    .inner
+                    .current
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Arc::clone(&connection);
+                Ok(connection)
+            }
+            Err(error) => {
+                tracing::debug!(peer = %self.inner.peer, %error, "reconnecting failed");
+                backoff.failed(error.clone());
+                Err(error)
+            }
+        }
+    }
+}
+
+fn micros_until(deadline: Instant) -> Option<u64> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    Some(u64::try_from(left.as_micros()).unwrap_or(u64::MAX))
 }
 
 impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.inner.shared.lock();
+        let current = self.current();
+        let state = current.shared.lock();
         f.debug_struct("Channel")
             .field("peer", &self.inner.peer)
             .field("pending", &state.pending.len())
@@ -258,6 +606,7 @@ impl fmt::Debug for Channel {
 /// use std::time::Duration;
 /// let channel = rpc_runtime::Channel::builder()
 ///     .connect_timeout(Duration::from_secs(2))
+///     .timeout(Duration::from_secs(5))
 ///     .max_frame_length(64 * 1024 * 1024)
 ///     .connect("127.0.0.1:7000")
 ///     .await?;
@@ -268,6 +617,13 @@ pub struct ChannelBuilder {
     max_frame_length: usize,
     connect_timeout: Duration,
     write_queue: usize,
+    timeout: Duration,
+    keepalive_interval: Option<Duration>,
+    keepalive_timeout: Duration,
+    reconnect: bool,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+    idempotent_retries: u32,
 }
 
 impl Default for ChannelBuilder {
@@ -276,6 +632,13 @@ impl Default for ChannelBuilder {
             max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             write_queue: DEFAULT_WRITE_QUEUE,
+            timeout: DEFAULT_TIMEOUT,
+            keepalive_interval: Some(DEFAULT_KEEPALIVE_INTERVAL),
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            reconnect: true,
+            backoff_initial: DEFAULT_BACKOFF_INITIAL,
+            backoff_max: DEFAULT_BACKOFF_MAX,
+            idempotent_retries: DEFAULT_IDEMPOTENT_RETRIES,
         }
     }
 }
@@ -307,6 +670,19 @@ impl ChannelBuilder {
         self
     }
 
+    /// The default deadline of a call (default 30 s); a generated client's
+    /// `with_timeout` overrides it per client. The server learns the time
+    /// remaining with each request and stops the handler when it passes.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Channel::builder().timeout(std::time::Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// How many encoded calls may wait to be written (default 1,024). A caller
     /// beyond it waits for room, so a runaway loop cannot grow memory.
     ///
@@ -319,17 +695,105 @@ impl ChannelBuilder {
         self
     }
 
+    /// After this long without hearing from the server while calls are
+    /// pending, send a ping (default 30 s); `None` turns keepalive off. A dead
+    /// server (a host that vanished without closing the connection) is then
+    /// noticed, and pending calls fail with [`RpcError::ConnectionLost`],
+    /// even when their deadlines are far away.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Channel::builder()
+    ///     .keepalive_interval(Some(std::time::Duration::from_secs(10)));
+    /// ```
+    #[must_use]
+    pub fn keepalive_interval(mut self, interval: Option<Duration>) -> Self {
+        self.keepalive_interval = interval;
+        self
+    }
+
+    /// How long a keepalive ping may go unanswered before the connection is
+    /// declared dead (default 10 s).
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Channel::builder()
+    ///     .keepalive_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn keepalive_timeout(mut self, timeout: Duration) -> Self {
+        self.keepalive_timeout = timeout;
+        self
+    }
+
+    /// Whether a call on a broken connection opens a new one (default: yes).
+    /// Calls pending when a connection broke are never re-sent, except
+    /// idempotent ones.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Channel::builder().reconnect(false);
+    /// ```
+    #[must_use]
+    pub fn reconnect(mut self, reconnect: bool) -> Self {
+        self.reconnect = reconnect;
+        self
+    }
+
+    /// The pause after a failed reconnect attempt: `initial` (default 100 ms),
+    /// doubling after each further failure up to `max` (default 10 s), with
+    /// random jitter (each pause is between half and all of the current
+    /// value). A call that arrives during a pause waits for it, within its
+    /// deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = rpc_runtime::Channel::builder()
+    ///     .reconnect_backoff(Duration::from_millis(50), Duration::from_secs(2));
+    /// ```
+    #[must_use]
+    pub fn reconnect_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff_initial = initial;
+        self.backoff_max = max.max(initial);
+        self
+    }
+
+    /// How many times an idempotent call is sent again after its connection
+    /// broke or the server refused it unrun (default 2, so at most 3 sends),
+    /// always within the call's deadline.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Channel::builder().idempotent_retries(4);
+    /// ```
+    #[must_use]
+    pub fn idempotent_retries(mut self, retries: u32) -> Self {
+        self.idempotent_retries = retries;
+        self
+    }
+
     /// Connects over TCP (with `TCP_NODELAY`), trying each resolved address.
+    /// Reconnects go to the same resolved addresses.
     ///
     /// # Errors
     /// See [`Channel::connect`].
     pub async fn connect(self, addr: impl ToSocketAddrs) -> Result<Channel, RpcError> {
-        let timeout = self.connect_timeout;
-        let mut label = String::from("(unresolved address)");
+        let addrs: Vec<SocketAddr> = match tokio::net::lookup_host(addr).await {
+            Ok(addrs) => addrs.collect(),
+            Err(e) => return Err(connect_error("(unresolved address)", e)),
+        };
+        let label = addrs
+            .first()
+            .map_or_else(|| "(no address)".to_owned(), ToString::to_string);
+        let builder = self.clone();
+        let addrs = Arc::new(addrs);
+        let connector: Connector = Box::new(move || {
+            let builder = builder.clone();
+            let addrs = Arc::clone(&addrs);
+            Box::pin(async move { builder.dial_tcp(&addrs).await })
+        });
+        self.open(label, connector).await
+    }
+
+    async fn dial_tcp(&self, addrs: &[SocketAddr]) -> Result<Arc<Connection>, RpcError> {
+        let mut label = addrs.first().map_or_else(String::new, ToString::to_string);
         let attempt = async {
-            let addrs = tokio::net::lookup_host(addr)
-                .await
-                .map_err(|e| connect_error(&label, e))?;
             let mut last =
                 io::Error::new(io::ErrorKind::NotFound, "the address resolved to nothing");
             for addr in addrs {
@@ -339,20 +803,19 @@ impl ChannelBuilder {
                         stream
                             .set_nodelay(true)
                             .map_err(|e| connect_error(&label, e))?;
-                        return self.handshake(stream, label.clone()).await;
+                        return self.handshake(stream, &label).await;
                     }
                     Err(e) => last = e,
                 }
             }
             Err(connect_error(&label, last))
         };
-        match tokio::time::timeout(timeout, attempt).await {
-            Ok(result) => result,
-            Err(_) => Err(RpcError::ConnectTimeout {
-                addr: label,
-                timeout,
-            }),
-        }
+        with_timeout(
+            self.connect_timeout,
+            addrs.first().map_or_else(String::new, ToString::to_string),
+            attempt,
+        )
+        .await
     }
 
     /// Connects over a Unix domain socket.
@@ -364,26 +827,51 @@ impl ChannelBuilder {
         self,
         path: impl AsRef<std::path::Path>,
     ) -> Result<Channel, RpcError> {
-        let label = path.as_ref().display().to_string();
-        let timeout = self.connect_timeout;
-        let attempt = async {
-            let stream = tokio::net::UnixStream::connect(path.as_ref())
-                .await
-                .map_err(|e| connect_error(&label, e))?;
-            self.handshake(stream, label.clone()).await
-        };
-        match tokio::time::timeout(timeout, attempt).await {
-            Ok(result) => result,
-            Err(_) => Err(RpcError::ConnectTimeout {
-                addr: label,
-                timeout,
-            }),
-        }
+        let path = Arc::new(path.as_ref().to_path_buf());
+        let label = path.display().to_string();
+        let builder = self.clone();
+        let connector: Connector = Box::new(move || {
+            let builder = builder.clone();
+            let path = Arc::clone(&path);
+            Box::pin(async move {
+                let label = path.display().to_string();
+                let attempt = async {
+                    let stream = tokio::net::UnixStream::connect(path.as_path())
+                        .await
+                        .map_err(|e| connect_error(&label, e))?;
+                    builder.handshake(stream, &label).await
+                };
+                with_timeout(builder.connect_timeout, label.clone(), attempt).await
+            })
+        });
+        self.open(label, connector).await
     }
 
-    /// Runs the protocol over a stream you opened yourself (an in-memory
-    /// pipe, a TLS stream, a socket from elsewhere). `label` names the peer in
-    /// errors.
+    /// Connects to an in-memory listener (see [`transport::memory`](crate::transport::memory));
+    /// reconnects like a TCP channel.
+    ///
+    /// # Errors
+    /// See [`Channel::connect`].
+    pub async fn connect_memory(self, addr: &MemoryAddr) -> Result<Channel, RpcError> {
+        let builder = self.clone();
+        let addr = addr.clone();
+        let connector: Connector = Box::new(move || {
+            let builder = builder.clone();
+            let addr = addr.clone();
+            Box::pin(async move {
+                let attempt = async {
+                    let stream = addr.connect().map_err(|e| connect_error("memory", e))?;
+                    builder.handshake(stream, "memory").await
+                };
+                with_timeout(builder.connect_timeout, "memory".to_owned(), attempt).await
+            })
+        });
+        self.open("memory".to_owned(), connector).await
+    }
+
+    /// Runs the protocol over a stream you opened yourself (a TLS stream, a
+    /// socket from elsewhere). `label` names the peer in errors. Such a
+    /// channel cannot reconnect: once the stream breaks, calls fail.
     ///
     /// # Errors
     /// See [`Channel::connect`].
@@ -393,77 +881,119 @@ impl ChannelBuilder {
         label: impl Into<String>,
     ) -> Result<Channel, RpcError> {
         let label = label.into();
-        let timeout = self.connect_timeout;
-        match tokio::time::timeout(timeout, self.handshake(io, label.clone())).await {
-            Ok(result) => result,
-            Err(_) => Err(RpcError::ConnectTimeout {
-                addr: label,
-                timeout,
+        let connection = with_timeout(
+            self.connect_timeout,
+            label.clone(),
+            self.handshake(io, &label),
+        )
+        .await?;
+        Ok(self.channel(label, None, connection))
+    }
+
+    async fn open(self, label: String, connector: Connector) -> Result<Channel, RpcError> {
+        let connection = connector().await?;
+        Ok(self.channel(label, Some(connector), connection))
+    }
+
+    fn channel(
+        self,
+        peer: String,
+        connector: Option<Connector>,
+        connection: Arc<Connection>,
+    ) -> Channel {
+        let backoff = Backoff::new(self.backoff_initial, self.backoff_max);
+        Channel {
+            inner: Arc::new(ChannelInner {
+                config: self,
+                peer,
+                connector,
+                current: Mutex::new(connection),
+                reconnecting: tokio::sync::Mutex::new(backoff),
             }),
         }
     }
 
-    async fn handshake<T: Io>(&self, io: T, peer: String) -> Result<Channel, RpcError> {
+    async fn handshake<T: Io>(&self, io: T, peer: &str) -> Result<Arc<Connection>, RpcError> {
         let established = conn::dial(io, self.max_frame_length)
             .await
             .map_err(|e| match e {
                 HandshakeError::Io(e) => RpcError::NotAServer {
-                    addr: peer.clone(),
+                    addr: peer.to_owned(),
                     reason: format!("the greeting failed: {e}"),
                 },
                 HandshakeError::Closed => RpcError::NotAServer {
-                    addr: peer.clone(),
+                    addr: peer.to_owned(),
                     reason: "it closed the connection without greeting".to_owned(),
                 },
                 HandshakeError::NotProtocol(reason) => RpcError::NotAServer {
-                    addr: peer.clone(),
+                    addr: peer.to_owned(),
                     reason,
                 },
                 HandshakeError::Version { remote } => RpcError::VersionMismatch {
                     local: PROTOCOL_VERSION,
                     remote,
                 },
+                HandshakeError::Refused { code, message } => goodbye_error(code, &message),
             })?;
-        Ok(self.start(established, peer))
+        Ok(self.start(established))
     }
 
-    fn start<T: Io>(&self, established: conn::Established<T>, peer: String) -> Channel {
+    fn start<T: Io>(&self, established: conn::Established<T>) -> Arc<Connection> {
         let conn::Established {
             reader,
             writer,
             peer_max_frame,
         } = established;
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                pending: HashMap::new(),
-                closed: None,
-            }),
-        });
+        let shared = Arc::new(Shared::new());
         let stop = CancellationToken::new();
-        let (queue, rx) = mpsc::channel(self.write_queue);
+        let (queue, queue_rx) = mpsc::channel(self.write_queue);
+        let (control, control_rx) = mpsc::unbounded_channel();
 
         let writer_shared = Arc::clone(&shared);
         let writer_stop = stop.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn::write_loop(writer, rx, writer_stop.clone()).await {
+            if let Err(e) =
+                conn::write_loop(writer, queue_rx, control_rx, writer_stop.clone()).await
+            {
                 writer_shared.close(RpcError::connection_lost(format!(
                     "writing to the server failed: {e}"
                 )));
                 writer_stop.cancel();
             }
         });
-        tokio::spawn(read_loop(reader, Arc::clone(&shared), stop.clone()));
+        let keepalive = self
+            .keepalive_interval
+            .map(|interval| (interval, self.keepalive_timeout));
+        tokio::spawn(read_loop(
+            reader,
+            Arc::clone(&shared),
+            control.clone(),
+            stop.clone(),
+            keepalive,
+        ));
 
-        Channel {
-            inner: Arc::new(Inner {
-                queue,
-                shared,
-                next_id: AtomicU64::new(1),
-                peer_max_frame,
-                peer,
-                _stop: stop.drop_guard(),
-            }),
-        }
+        Arc::new(Connection {
+            queue,
+            control,
+            shared,
+            next_id: AtomicU64::new(1),
+            peer_max_frame,
+            _stop: stop.drop_guard(),
+        })
+    }
+}
+
+async fn with_timeout<T>(
+    timeout: Duration,
+    label: String,
+    attempt: impl Future<Output = Result<T, RpcError>>,
+) -> Result<T, RpcError> {
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(RpcError::ConnectTimeout {
+            addr: label,
+            timeout,
+        }),
     }
 }
 
@@ -474,18 +1004,66 @@ fn connect_error(addr: &str, source: io::Error) -> RpcError {
     }
 }
 
+/// The error a server's goodbye means for the calls pending on it.
+fn goodbye_error(code: u32, message: &str) -> RpcError {
+    match code {
+        code::SHUTTING_DOWN => RpcError::ShuttingDown,
+        code::SERVER_BUSY => RpcError::ServerBusy {
+            message: message.to_owned(),
+        },
+        _ => RpcError::connection_lost(format!("the server closed the connection: {message}")),
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Matches responses to pending calls until the connection ends, then fails
-/// whatever is still pending.
+/// whatever is still pending. With keepalive on, pings a server that has
+/// been quiet for `interval` while calls are pending, and gives up on it if
+/// nothing arrives within `timeout` of the ping.
 async fn read_loop<T: Io>(
     mut reader: FramedRead<ReadHalf<T>, LengthDelimitedCodec>,
     shared: Arc<Shared>,
+    control: mpsc::UnboundedSender<Bytes>,
     stop: CancellationToken,
+    keepalive: Option<(Duration, Duration)>,
 ) {
+    let mut last_heard = Instant::now();
+    let mut ping_sent: Option<Instant> = None;
+    let mut nonce = 0u64;
     let reason = loop {
+        let wake = keepalive.map(|(interval, timeout)| match ping_sent {
+            Some(sent) => sent + timeout,
+            None => last_heard + interval,
+        });
         let frame = tokio::select! {
             frame = reader.next() => frame,
             () = stop.cancelled() => break RpcError::connection_lost("the channel was closed"),
+            () = sleep_until(wake) => {
+                if ping_sent.is_some() {
+                    let timeout = keepalive.map(|(_, t)| t).unwrap_or_default();
+                    break RpcError::connection_lost(format!(
+                        "the server did not answer a keepalive ping within {timeout:?}"
+                    ));
+                }
+                let now = Instant::now();
+                if shared.has_pending() {
+                    nonce += 1;
+                    let _ = control.send(codec::encode_control(&Message::Ping { nonce }));
+                    ping_sent = Some(now);
+                } else {
+                    last_heard = now;
+                }
+                continue;
+            }
         };
+        last_heard = Instant::now();
+        ping_sent = None;
         let payload = match frame {
             None => break RpcError::connection_lost("the server closed the connection"),
             Some(Err(e)) => {
@@ -504,15 +1082,12 @@ async fn read_loop<T: Io>(
                 };
                 shared.complete(id, reply);
             }
-            Ok((Message::Goodbye { code, message }, _)) => {
-                break match code {
-                    code::SHUTTING_DOWN => RpcError::ShuttingDown,
-                    _ => RpcError::connection_lost(format!(
-                        "the server closed the connection: {message}"
-                    )),
-                };
+            Ok((Message::Goodbye { code, message }, _)) => break goodbye_error(code, message),
+            Ok((Message::Ping { nonce }, _)) => {
+                let _ = control.send(codec::encode_control(&Message::Pong { nonce }));
             }
-            Ok((Message::Request { .. }, _)) => {
+            Ok((Message::Pong { .. }, _)) => {}
+            Ok((Message::Request { .. } | Message::Cancel { .. }, _)) => {
                 break RpcError::Protocol {
                     message: "the server sent a request, but this channel serves no services"
                         .to_owned(),
@@ -525,7 +1100,7 @@ async fn read_loop<T: Io>(
             }
         }
     };
-    tracing::debug!(%reason, "channel closed");
+    tracing::debug!(%reason, "connection closed");
     shared.close(reason);
     stop.cancel();
 }

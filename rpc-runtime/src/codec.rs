@@ -57,29 +57,47 @@ pub(crate) fn decode_hello(payload: &[u8]) -> Result<Hello, String> {
     decode_exact(payload)
 }
 
-/// Encodes a request frame payload: header, then the arguments.
+/// Encodes a call's arguments (a tuple of them) as a request body.
+pub(crate) fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<Bytes, RpcError> {
+    let mut buf = BytesMut::new();
+    encode_into(args, &mut buf).map_err(|e| RpcError::Encode {
+        what: "request",
+        message: e.to_string(),
+    })?;
+    Ok(buf.freeze())
+}
+
+/// What a request frame says besides its body.
+pub(crate) struct RequestHeader<'a> {
+    pub id: u64,
+    pub service: &'a str,
+    pub method: &'a str,
+    pub timeout_micros: Option<u64>,
+    pub oneway: bool,
+}
+
+/// Encodes a request frame payload: header, then the encoded arguments.
 ///
 /// `limit` is the receiver's maximum frame length; a larger request fails here,
 /// before anything is sent.
-pub(crate) fn encode_request<A: Serialize + ?Sized>(
-    id: u64,
-    service: &str,
-    method: &str,
-    args: &A,
+pub(crate) fn encode_request(
+    header: &RequestHeader<'_>,
+    body: &[u8],
     limit: usize,
 ) -> Result<Bytes, RpcError> {
-    let mut buf = BytesMut::with_capacity(64);
-    let header = Message::Request {
-        id,
-        service,
-        method,
-    };
-    encode_into(&header, &mut buf)
-        .and_then(|()| encode_into(args, &mut buf))
-        .map_err(|e| RpcError::Encode {
-            what: "request",
-            message: e.to_string(),
-        })?;
+    let mut buf =
+        BytesMut::with_capacity(32 + header.service.len() + header.method.len() + body.len());
+    encode_header(
+        &Message::Request {
+            id: header.id,
+            service: header.service,
+            method: header.method,
+            timeout_micros: header.timeout_micros,
+            oneway: header.oneway,
+        },
+        &mut buf,
+    );
+    buf.extend_from_slice(body);
     if buf.len() > limit {
         return Err(RpcError::FrameTooLarge {
             what: "request",
@@ -88,6 +106,13 @@ pub(crate) fn encode_request<A: Serialize + ?Sized>(
         });
     }
     Ok(buf.freeze())
+}
+
+/// Encodes a message that has no body (cancel, ping, pong).
+pub(crate) fn encode_control(message: &Message<'_>) -> Bytes {
+    let mut buf = BytesMut::with_capacity(16);
+    encode_header(message, &mut buf);
+    buf.freeze()
 }
 
 /// Encodes a handler's return value as a response body.
@@ -217,6 +242,7 @@ pub(crate) fn error_to_wire(error: &RpcError) -> (u32, String) {
         RpcError::Panicked { .. } => code::PANICKED,
         RpcError::FrameTooLarge { .. } | RpcError::ResponseTooLarge { .. } => code::FRAME_TOO_LARGE,
         RpcError::ShuttingDown => code::SHUTTING_DOWN,
+        RpcError::ServerBusy { .. } => code::SERVER_BUSY,
         RpcError::VersionMismatch { .. } => code::VERSION_MISMATCH,
         RpcError::Encode { .. } => code::ENCODE,
         RpcError::Remote { code, .. } => *code,
@@ -248,6 +274,7 @@ pub(crate) fn error_from_wire(code: u32, message: &str, service: &str, method: &
         code::SHUTTING_DOWN => RpcError::ShuttingDown,
         code::PROTOCOL => RpcError::Protocol { message },
         code::FRAME_TOO_LARGE => RpcError::ResponseTooLarge { message },
+        code::SERVER_BUSY => RpcError::ServerBusy { message },
         code::ENCODE => RpcError::Encode {
             what: "response",
             message,

@@ -5,12 +5,14 @@ use std::io;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::io::{ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Framed, FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use crate::codec;
-use crate::frame::{Hello, MAGIC, MAX_HELLO_LEN, PROTOCOL_VERSION, ROLE_DIALER, ROLE_LISTENER};
+use crate::frame::{
+    Hello, Message, MAGIC, MAX_HELLO_LEN, PROTOCOL_VERSION, ROLE_DIALER, ROLE_LISTENER,
+};
 use crate::transport::Io;
 
 /// Default maximum frame payload, both directions: 16 MiB.
@@ -38,6 +40,8 @@ pub(crate) enum HandshakeError {
     NotProtocol(String),
     /// The peer speaks another version.
     Version { remote: u32 },
+    /// The listener answered the greeting with a goodbye (busy, shutting down).
+    Refused { code: u32, message: String },
 }
 
 /// A peer that resets the connection during the greeting has hung up.
@@ -86,6 +90,19 @@ async fn read_hello<T: Io>(
             Err(HandshakeError::NotProtocol(what))
         }
         Some(Err(e)) => Err(io_error(e)),
+        Some(Ok(payload)) if !payload.starts_with(&MAGIC) => {
+            // A listener may refuse with a goodbye in place of its greeting.
+            match codec::decode_message(&payload) {
+                Ok((Message::Goodbye { code, message }, _)) => Err(HandshakeError::Refused {
+                    code,
+                    message: message.to_owned(),
+                }),
+                _ => Err(HandshakeError::NotProtocol(format!(
+                    "its first frame is not a greeting (it starts with {:02x?})",
+                    &payload[..payload.len().min(4)]
+                ))),
+            }
+        }
         Some(Ok(payload)) => {
             let hello = codec::decode_hello(&payload).map_err(|e| {
                 HandshakeError::NotProtocol(format!("its first frame is not a greeting ({e})"))
@@ -191,31 +208,78 @@ pub(crate) async fn accept<T: Io>(
     ))
 }
 
+/// Refuses a dialer: reads its greeting (so closing does not reset the
+/// connection under the goodbye), answers with a goodbye in place of a
+/// greeting, and closes.
+pub(crate) async fn refuse<T: Io>(io: T, code: u32, message: &str) -> Result<(), HandshakeError> {
+    let mut framed = Framed::new(io, codec(MAX_HELLO_LEN));
+    read_hello(&mut framed).await?;
+    framed.codec_mut().set_max_frame_length(4096);
+    framed
+        .send(codec::encode_goodbye(code, message))
+        .await
+        .map_err(io_error)?;
+    SinkExt::<Bytes>::close(&mut framed).await.map_err(io_error)
+}
+
+/// A frame for the writer, and whom to tell once it is flushed.
+pub(crate) struct Outgoing {
+    pub frame: Bytes,
+    /// Told after the frame has been handed to the operating system.
+    pub written: Option<oneshot::Sender<()>>,
+}
+
+impl Outgoing {
+    pub(crate) fn frame(frame: Bytes) -> Self {
+        Outgoing {
+            frame,
+            written: None,
+        }
+    }
+}
+
 /// Writes queued frames, batching them: it flushes only when the queue is
-/// momentarily empty (or the codec's buffer is full), so many small frames
-/// share one system call under load.
+/// momentarily empty (or the codec's buffer is full, or someone waits to
+/// hear that a frame was written), so many small frames share one system
+/// call under load. `control` (cancels, pings, pongs) goes first.
 ///
-/// Ends cleanly (flush, then shut down the write half) when every sender is
-/// gone; ends at once, without flushing, when `cancel` fires.
+/// Ends cleanly (flush, then shut down the write half) when every sender of
+/// both queues is gone; ends at once, without flushing, when `cancel` fires.
 pub(crate) async fn write_loop<T: Io>(
     mut sink: FramedWrite<WriteHalf<T>, LengthDelimitedCodec>,
-    mut queue: mpsc::Receiver<Bytes>,
+    mut queue: mpsc::Receiver<Outgoing>,
+    mut control: mpsc::UnboundedReceiver<Bytes>,
     cancel: CancellationToken,
 ) -> io::Result<()> {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
-    loop {
-        let n = tokio::select! {
-            n = queue.recv_many(&mut batch, WRITE_BATCH) => n,
+    let mut acks = Vec::new();
+    let (mut queue_open, mut control_open) = (true, true);
+    while queue_open || control_open {
+        tokio::select! {
+            biased;
             () = cancel.cancelled() => return Ok(()),
-        };
-        if n == 0 {
-            break;
+            frame = control.recv(), if control_open => match frame {
+                Some(frame) => sink.feed(frame).await?,
+                None => control_open = false,
+            },
+            n = queue.recv_many(&mut batch, WRITE_BATCH), if queue_open => {
+                if n == 0 {
+                    queue_open = false;
+                }
+                for outgoing in batch.drain(..) {
+                    sink.feed(outgoing.frame).await?;
+                    acks.extend(outgoing.written);
+                }
+            }
         }
-        for frame in batch.drain(..) {
+        while let Ok(frame) = control.try_recv() {
             sink.feed(frame).await?;
         }
-        if queue.is_empty() {
+        if queue.is_empty() || !acks.is_empty() {
             SinkExt::<Bytes>::flush(&mut sink).await?;
+            for ack in acks.drain(..) {
+                let _ = ack.send(());
+            }
         }
     }
     SinkExt::<Bytes>::close(&mut sink).await

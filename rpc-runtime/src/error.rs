@@ -144,6 +144,22 @@ pub enum RpcError {
         message: String,
     },
 
+    /// The server is at its connection limit and refused this connection.
+    #[error("the server is busy: {message}")]
+    ServerBusy {
+        /// The server's message.
+        message: String,
+    },
+
+    /// The call's deadline passed before its answer arrived. The server
+    /// stops the handler when the deadline passes there too; the call may or
+    /// may not have run (partly).
+    #[error("the deadline of {timeout:?} passed before the answer arrived")]
+    DeadlineExceeded {
+        /// The time the call was given.
+        timeout: Duration,
+    },
+
     /// The server is shutting down and did not run the call.
     #[error("the server is shutting down and did not run the call")]
     ShuttingDown,
@@ -186,6 +202,21 @@ impl RpcError {
                 | RpcError::VersionMismatch { .. }
                 | RpcError::ConnectionLost { .. }
                 | RpcError::Protocol { .. }
+                | RpcError::ServerBusy { .. }
+        )
+    }
+
+    /// Whether a call that failed with this error may be sent again on a
+    /// new connection: the connection broke (the call may have run: only
+    /// safe for idempotent methods), or the server said it did not run it.
+    pub(crate) fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            RpcError::ConnectionLost { .. }
+                | RpcError::ShuttingDown
+                | RpcError::Connect { .. }
+                | RpcError::ConnectTimeout { .. }
+                | RpcError::ServerBusy { .. }
         )
     }
 }

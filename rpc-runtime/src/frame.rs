@@ -48,6 +48,12 @@ pub(crate) enum Message<'a> {
         service: &'a str,
         /// Wire name of the method.
         method: &'a str,
+        /// Time the caller still waits for the answer, in microseconds, counted
+        /// from when the receiver reads the frame (never a wall-clock time:
+        /// clocks differ between hosts). `None`: no deadline.
+        timeout_micros: Option<u64>,
+        /// One-way: the caller wants no answer, and the receiver sends none.
+        oneway: bool,
     },
     /// The answer to the request with the same id. The body holds the return
     /// value when `status` is [`Status::Ok`], and is empty otherwise.
@@ -65,6 +71,23 @@ pub(crate) enum Message<'a> {
         code: u32,
         /// A message for people.
         message: &'a str,
+    },
+    /// The caller no longer wants the answer to request `id`; the receiver
+    /// stops the call if it is still running and sends no answer.
+    Cancel {
+        /// The request's id.
+        id: u64,
+    },
+    /// Are you there? The receiver answers with a [`Message::Pong`] carrying
+    /// the same nonce.
+    Ping {
+        /// Chosen by the sender.
+        nonce: u64,
+    },
+    /// The answer to a [`Message::Ping`].
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
     },
 }
 
@@ -102,4 +125,8 @@ pub(crate) mod code {
     pub const PROTOCOL: u32 = 8;
     /// The handler's value could not be encoded.
     pub const ENCODE: u32 = 9;
+    /// The server is at its connection limit.
+    pub const SERVER_BUSY: u32 = 10;
+    /// The connection was idle for longer than the server allows.
+    pub const IDLE_TIMEOUT: u32 = 11;
 }

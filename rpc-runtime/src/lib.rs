@@ -48,6 +48,7 @@ extern crate self as rpc_runtime;
 mod client;
 mod codec;
 mod conn;
+mod context;
 mod error;
 mod frame;
 mod server;
@@ -58,7 +59,8 @@ pub mod transport;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use client::{Channel, ChannelBuilder};
+pub use client::{CallOptions, Channel, ChannelBuilder};
+pub use context::CallContext;
 pub use error::RpcError;
 pub use frame::PROTOCOL_VERSION;
 pub use server::{Server, ServerBuilder};

@@ -3,22 +3,26 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{FutureExt, StreamExt};
 use tokio::net::ToSocketAddrs;
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::codec;
-use crate::conn::{self, HandshakeError, DEFAULT_MAX_FRAME_LENGTH};
+use crate::conn::{self, HandshakeError, Outgoing, DEFAULT_MAX_FRAME_LENGTH};
+use crate::context::CallContext;
 use crate::frame::{code, Message};
 use crate::service::{Service, ServiceFuture};
 use crate::transport::{Io, Listener, PeerAddr};
@@ -32,6 +36,15 @@ const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 const RESPONSE_QUEUE: usize = 256;
 /// Pause after a failed `accept` (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Default number of open connections.
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default time a connection may sit without calls before it is closed.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default time `shutdown` lets running calls finish.
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Connections over the limit that are told "busy" at once; beyond these,
+/// further ones are closed without a word.
+const BUSY_REPLIES: usize = 64;
 
 /// Settings and services for a [`Server`].
 ///
@@ -56,6 +69,9 @@ struct Config {
     max_frame_length: usize,
     handshake_timeout: Duration,
     max_in_flight: usize,
+    max_connections: usize,
+    idle_timeout: Option<Duration>,
+    shutdown_grace: Duration,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -76,6 +92,9 @@ impl Default for ServerBuilder {
                 max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
                 max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+                shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             },
         }
     }
@@ -138,6 +157,46 @@ impl ServerBuilder {
         self
     }
 
+    /// How many connections may be open at once (default 10,000). A
+    /// connection beyond it is answered with a goodbye that fails the
+    /// client's connect with [`RpcError::ServerBusy`], then closed.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder().max_connections(500);
+    /// ```
+    #[must_use]
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.config.max_connections = connections;
+        self
+    }
+
+    /// How long a connection may go without calls before the server closes
+    /// it (default 5 minutes); `None` keeps idle connections open. Clients
+    /// reconnect on their next call. Keepalive pings do not count as calls.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder()
+    ///     .idle_timeout(Some(std::time::Duration::from_secs(60)));
+    /// ```
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// How long [`Server::shutdown`] lets running calls finish before it
+    /// closes their connections anyway (default 30 s).
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder()
+    ///     .shutdown_grace(std::time::Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
     /// Listens on a TCP address (port 0 picks a free port; see
     /// [`Server::local_addr`]) and starts serving.
     ///
@@ -179,6 +238,9 @@ impl ServerBuilder {
             shutdown: CancellationToken::new(),
             kill: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            connections: Arc::new(AtomicUsize::new(0)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            busy_replies: Arc::new(Semaphore::new(BUSY_REPLIES)),
         });
         state
             .tracker
@@ -206,6 +268,12 @@ struct ServerState {
     kill: CancellationToken,
     /// The accept loop and every connection.
     tracker: TaskTracker,
+    /// Connections being served.
+    connections: Arc<AtomicUsize>,
+    /// Calls running, over all connections.
+    in_flight: Arc<AtomicUsize>,
+    /// Limits the connections being told "busy" at once.
+    busy_replies: Arc<Semaphore>,
 }
 
 /// A running server.
@@ -243,14 +311,41 @@ impl<A: Clone> Server<A> {
     }
 
     /// Stops gracefully and returns when everything has stopped: no new
-    /// connections are accepted, open connections stop reading requests,
-    /// calls already running finish and their answers are sent, then every
-    /// connection says goodbye (calls the client sent that were not read fail
-    /// there with [`RpcError::ShuttingDown`]) and closes.
+    /// connections are accepted; calls already running may finish (up to the
+    /// grace period, see [`ServerBuilder::shutdown_grace`]) and their answers
+    /// are sent; requests that arrive meanwhile are answered with
+    /// [`RpcError::ShuttingDown`] without running; then each connection says
+    /// goodbye and closes. Connections with calls still running when the
+    /// grace period ends are closed (their clients see
+    /// [`RpcError::ConnectionLost`]).
     pub async fn shutdown(self) {
         self.state.shutdown.cancel();
         self.state.tracker.close();
-        self.state.tracker.wait().await;
+        let grace = self.state.config.shutdown_grace;
+        if tokio::time::timeout(grace, self.state.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "calls still running after the grace period; closing their connections"
+            );
+            self.state.kill.cancel();
+            self.state.tracker.wait().await;
+        }
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully, as
+    /// [`shutdown`](Self::shutdown).
+    ///
+    /// ```no_run
+    /// # async fn f(server: rpc_runtime::Server) {
+    /// server.shutdown_on(async { let _ = tokio::signal::ctrl_c().await; }).await;
+    /// # }
+    /// ```
+    pub async fn shutdown_on(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        self.shutdown().await;
     }
 
     /// Stops at once: closes the listener and every connection and drops
@@ -259,6 +354,18 @@ impl<A: Clone> Server<A> {
         self.state.kill.cancel();
         self.state.tracker.close();
         self.state.tracker.wait().await;
+    }
+
+    /// Calls running now, over all connections.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.state.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Connections open now.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::Relaxed)
     }
 }
 
@@ -271,9 +378,14 @@ async fn accept_loop<L: Listener>(mut listener: L, state: Arc<ServerState>) {
         };
         match accepted {
             Ok((io, peer)) => {
+                if state.connections.load(Ordering::Relaxed) >= state.config.max_connections {
+                    refuse_busy(io, peer, &state);
+                    continue;
+                }
+                let guard = Counted::new(&state.connections);
                 state
                     .tracker
-                    .spawn(serve_connection(io, peer, Arc::clone(&state)));
+                    .spawn(serve_connection(io, peer, Arc::clone(&state), guard));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accepting a connection failed");
@@ -287,14 +399,70 @@ async fn accept_loop<L: Listener>(mut listener: L, state: Arc<ServerState>) {
     }
 }
 
+/// Decrements a counter when dropped.
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Counted(Arc::clone(counter))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Tells a connection over the limit that the server is busy, if not too
+/// many are being told already; closes it either way.
+fn refuse_busy<T: Io>(io: T, peer: PeerAddr, state: &Arc<ServerState>) {
+    let Ok(permit) = Arc::clone(&state.busy_replies).try_acquire_owned() else {
+        tracing::debug!(%peer, "closed a connection over the limit without a reply");
+        return;
+    };
+    let message = format!(
+        "the server is at its limit of {} connections; try again later",
+        state.config.max_connections
+    );
+    let timeout = state.config.handshake_timeout;
+    state.tracker.spawn(async move {
+        let _permit: OwnedSemaphorePermit = permit;
+        let refused =
+            tokio::time::timeout(timeout, conn::refuse(io, code::SERVER_BUSY, &message)).await;
+        tracing::info!(%peer, ?refused, "refused a connection: at the connection limit");
+    });
+}
+
 /// What the dispatch loop does after a frame.
 enum Next {
     Continue,
-    /// Stop reading; send this goodbye (if any) once running calls finished.
+    /// Stop reading and close; send this goodbye (if any) first.
     Stop(Option<Bytes>),
 }
 
-async fn serve_connection<T: Io>(io: T, peer: PeerAddr, state: Arc<ServerState>) {
+/// What one connection's dispatch loop keeps.
+struct Dispatch<'a> {
+    state: &'a Arc<ServerState>,
+    peer: &'a PeerAddr,
+    peer_max_frame: usize,
+    responses: mpsc::Sender<Outgoing>,
+    control: mpsc::UnboundedSender<Bytes>,
+    /// Every call running on this connection; dropping it aborts them.
+    calls: JoinSet<u64>,
+    /// Request id → its task, for cancels.
+    running: HashMap<u64, AbortHandle>,
+    /// Shutting down: answer new requests with `ShuttingDown`.
+    draining: bool,
+}
+
+async fn serve_connection<T: Io>(
+    io: T,
+    peer: PeerAddr,
+    state: Arc<ServerState>,
+    _connection: Counted,
+) {
     let config = state.config;
     let greeting = tokio::select! {
         r = tokio::time::timeout(config.handshake_timeout, conn::accept(io, config.max_frame_length)) => r,
@@ -323,13 +491,35 @@ async fn serve_connection<T: Io>(io: T, peer: PeerAddr, state: Arc<ServerState>)
         peer_max_frame,
     } = established;
 
-    let (responses, queue) = mpsc::channel::<Bytes>(RESPONSE_QUEUE);
+    let (responses, queue) = mpsc::channel::<Outgoing>(RESPONSE_QUEUE);
+    let (control, control_queue) = mpsc::unbounded_channel::<Bytes>();
     let writer_stop = CancellationToken::new();
-    let mut writer_task = tokio::spawn(conn::write_loop(writer, queue, writer_stop.clone()));
-    // Dropping the set aborts every call still running on this connection.
-    let mut calls = JoinSet::new();
+    let mut writer_task = tokio::spawn(conn::write_loop(
+        writer,
+        queue,
+        control_queue,
+        writer_stop.clone(),
+    ));
+    let mut dispatch = Dispatch {
+        state: &state,
+        peer: &peer,
+        peer_max_frame,
+        responses,
+        control,
+        calls: JoinSet::new(),
+        running: HashMap::new(),
+        draining: false,
+    };
+    let mut reading = true;
+    let mut last_active = Instant::now();
 
     let goodbye = loop {
+        let idle_at = match config.idle_timeout {
+            Some(idle) if dispatch.calls.is_empty() && !dispatch.draining => {
+                Some(last_active + idle)
+            }
+            _ => None,
+        };
         tokio::select! {
             biased;
             () = state.kill.cancelled() => {
@@ -340,14 +530,38 @@ async fn serve_connection<T: Io>(io: T, peer: PeerAddr, state: Arc<ServerState>)
                 log_writer_end(&peer, result);
                 return;
             }
-            Some(_) = calls.join_next(), if !calls.is_empty() => {}
-            () = state.shutdown.cancelled() => {
-                break Some(codec::encode_goodbye(code::SHUTTING_DOWN, "the server is shutting down"));
+            Some(done) = dispatch.calls.join_next_with_id(), if !dispatch.calls.is_empty() => {
+                dispatch.finished(done);
+                last_active = Instant::now();
+                if dispatch.calls.is_empty() {
+                    if dispatch.draining {
+                        break Some(codec::encode_goodbye(code::SHUTTING_DOWN, "the server is shutting down"));
+                    }
+                    if !reading {
+                        break None;
+                    }
+                }
             }
-            frame = reader.next(), if calls.len() < config.max_in_flight => {
+            () = state.shutdown.cancelled(), if !dispatch.draining => {
+                dispatch.draining = true;
+                if dispatch.calls.is_empty() {
+                    break Some(codec::encode_goodbye(code::SHUTTING_DOWN, "the server is shutting down"));
+                }
+            }
+            () = sleep_until(idle_at) => {
+                tracing::debug!(%peer, "closing an idle connection");
+                let message = format!("the connection was idle for {:?}", config.idle_timeout.unwrap_or_default());
+                break Some(codec::encode_goodbye(code::IDLE_TIMEOUT, &message));
+            }
+            frame = reader.next(), if reading && dispatch.calls.len() < config.max_in_flight => {
+                last_active = Instant::now();
                 let next = match frame {
-                    None => Next::Stop(None),
-                    Some(Ok(payload)) => dispatch(payload, &state, &mut calls, &responses, peer_max_frame),
+                    None => {
+                        // The client is done sending; answer what is running.
+                        reading = false;
+                        if dispatch.calls.is_empty() { Next::Stop(None) } else { Next::Continue }
+                    }
+                    Some(Ok(payload)) => dispatch.frame(payload).await,
                     Some(Err(e)) => {
                         tracing::info!(%peer, error = %e, "closing a connection after a bad frame");
                         let (code, message) = if e.kind() == io::ErrorKind::InvalidData {
@@ -365,31 +579,32 @@ async fn serve_connection<T: Io>(io: T, peer: PeerAddr, state: Arc<ServerState>)
         }
     };
 
-    // Let the calls already running finish and send their answers.
-    while !calls.is_empty() {
-        tokio::select! {
-            biased;
-            () = state.kill.cancelled() => {
-                writer_stop.cancel();
-                return;
-            }
-            result = &mut writer_task => {
-                log_writer_end(&peer, result);
-                return;
-            }
-            _ = calls.join_next() => {}
-        }
-    }
+    // Whatever still runs is aborted; answers already queued go out first,
+    // then the goodbye.
+    let Dispatch {
+        calls,
+        responses,
+        control,
+        ..
+    } = dispatch;
+    drop(calls);
     if let Some(goodbye) = goodbye {
         // Fails only if the writer is gone, and then there is nobody to tell.
-        let _ = responses.send(goodbye).await;
+        let _ = responses.send(Outgoing::frame(goodbye)).await;
     }
-    drop(responses);
+    drop((responses, control));
     tokio::select! {
         result = &mut writer_task => log_writer_end(&peer, result),
         () = state.kill.cancelled() => writer_stop.cancel(),
     }
     tracing::debug!(%peer, "connection closed");
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn log_writer_end(peer: &PeerAddr, result: Result<io::Result<()>, tokio::task::JoinError>) {
@@ -400,56 +615,130 @@ fn log_writer_end(peer: &PeerAddr, result: Result<io::Result<()>, tokio::task::J
     }
 }
 
-/// Handles one frame from a client: starts a call, or decides to stop.
-fn dispatch(
-    payload: BytesMut,
-    state: &ServerState,
-    calls: &mut JoinSet<()>,
-    responses: &mpsc::Sender<Bytes>,
-    peer_max_frame: usize,
-) -> Next {
-    let payload = payload.freeze();
-    let (message, used) = match codec::decode_message(&payload) {
-        Ok(decoded) => decoded,
-        Err(e) => {
-            tracing::info!(error = %e, "closing a connection after an undecodable frame");
-            let message = format!("a frame did not decode: {e}");
-            return Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)));
+impl Dispatch<'_> {
+    /// Handles one frame from the client.
+    async fn frame(&mut self, payload: BytesMut) -> Next {
+        let payload = payload.freeze();
+        let (message, used) = match codec::decode_message(&payload) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                tracing::info!(peer = %self.peer, error = %e, "closing a connection after an undecodable frame");
+                let message = format!("a frame did not decode: {e}");
+                return Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)));
+            }
+        };
+        match message {
+            Message::Request {
+                id,
+                service,
+                method,
+                timeout_micros,
+                oneway,
+            } => {
+                if self.draining {
+                    if !oneway {
+                        let frame = codec::encode_response(
+                            id,
+                            &Err(RpcError::ShuttingDown),
+                            self.peer_max_frame,
+                        );
+                        let _ = self.responses.send(Outgoing::frame(frame)).await;
+                    }
+                    return Next::Continue;
+                }
+                let deadline =
+                    timeout_micros.map(|micros| Instant::now() + Duration::from_micros(micros));
+                let call = start_call(self.state, service, method, payload.slice(used..));
+                self.spawn(id, deadline, oneway, call);
+                Next::Continue
+            }
+            Message::Cancel { id } => {
+                if let Some(task) = self.running.remove(&id) {
+                    tracing::debug!(peer = %self.peer, id, "call cancelled by the client");
+                    task.abort();
+                }
+                Next::Continue
+            }
+            Message::Ping { nonce } => {
+                let _ = self
+                    .control
+                    .send(codec::encode_control(&Message::Pong { nonce }));
+                Next::Continue
+            }
+            Message::Pong { .. } => Next::Continue,
+            Message::Goodbye { code, message } => {
+                tracing::debug!(peer = %self.peer, code, message, "the client said goodbye");
+                Next::Stop(None)
+            }
+            Message::Response { id, .. } => {
+                tracing::info!(peer = %self.peer, id, "closing a connection that sent a response to a call never made");
+                let message = format!("unexpected response (id {id}): this server made no calls");
+                Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)))
+            }
         }
-    };
-    match message {
-        Message::Request {
-            id,
-            service,
-            method,
-        } => {
-            let call = start_call(state, service, method, payload.slice(used..));
-            let responses = responses.clone();
-            calls.spawn(async move {
-                let result = match call {
-                    Ok(future) => AssertUnwindSafe(future)
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|panic| Err(panicked(&*panic))),
-                    Err(error) => Err(error),
-                };
+    }
+
+    /// Runs one call as its own task: within its deadline, with its
+    /// context, catching panics; answers unless it is one-way.
+    fn spawn(
+        &mut self,
+        id: u64,
+        deadline: Option<Instant>,
+        oneway: bool,
+        call: Result<ServiceFuture, RpcError>,
+    ) {
+        let in_flight = Counted::new(&self.state.in_flight);
+        let context = CallContext::new(id, deadline, self.peer.clone());
+        let responses = self.responses.clone();
+        let peer_max_frame = self.peer_max_frame;
+        let task = self.calls.spawn(async move {
+            let _in_flight = in_flight;
+            let result = match call {
+                Ok(future) => {
+                    let run = context.scope(AssertUnwindSafe(future).catch_unwind());
+                    let outcome = match deadline {
+                        Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok(),
+                        None => Some(run.await),
+                    };
+                    let Some(outcome) = outcome else {
+                        // The caller has given up: stop, and send nothing.
+                        tracing::debug!(id, "deadline passed; the handler was stopped");
+                        return id;
+                    };
+                    outcome.unwrap_or_else(|panic| Err(panicked(&*panic)))
+                }
+                Err(error) => Err(error),
+            };
+            if !oneway {
                 let frame = codec::encode_response(id, &result, peer_max_frame);
                 // Fails only when the connection is gone.
-                let _ = responses.send(frame).await;
-            });
-            Next::Continue
+                let _ = responses.send(Outgoing::frame(frame)).await;
+            } else if let Err(error) = result {
+                tracing::info!(id, %error, "a one-way call failed");
+            }
+            id
+        });
+        if !oneway {
+            self.running.insert(id, task);
         }
-        Message::Goodbye { code, message } => {
-            tracing::debug!(code, message, "the client said goodbye");
-            Next::Stop(None)
-        }
-        Message::Response { id, .. } => {
-            tracing::info!(
-                id,
-                "closing a connection that sent a response to a call never made"
-            );
-            let message = format!("unexpected response (id {id}): this server made no calls");
-            Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)))
+    }
+
+    /// Forgets a finished call.
+    fn finished(&mut self, done: Result<(tokio::task::Id, u64), tokio::task::JoinError>) {
+        match done {
+            Ok((task, id)) => {
+                if self
+                    .running
+                    .get(&id)
+                    .is_some_and(|handle| handle.id() == task)
+                {
+                    self.running.remove(&id);
+                }
+            }
+            Err(e) => {
+                let task = e.id();
+                self.running.retain(|_, handle| handle.id() != task);
+            }
         }
     }
 }

@@ -24,6 +24,7 @@ pub fn generate(service: &Service) -> TokenStream {
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
         #vis struct #client {
             channel: ::rpc_runtime::Channel,
+            options: ::rpc_runtime::CallOptions,
         }
 
         #[allow(dead_code)]
@@ -35,7 +36,26 @@ pub fn generate(service: &Service) -> TokenStream {
             /// (of different services) can share one channel.
             #[must_use]
             pub fn new(channel: ::rpc_runtime::Channel) -> Self {
-                Self { channel }
+                Self { channel, options: ::rpc_runtime::CallOptions::new() }
+            }
+
+            /// A client on the same connection whose calls have `timeout` as
+            /// their deadline, instead of the channel's default.
+            #[must_use]
+            pub fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
+                self.with_options(::core::clone::Clone::clone(&self.options).timeout(timeout))
+            }
+
+            /// A client on the same connection whose calls use `options`.
+            #[must_use]
+            pub fn with_options(&self, options: ::rpc_runtime::CallOptions) -> Self {
+                Self { channel: ::core::clone::Clone::clone(&self.channel), options }
+            }
+
+            /// The options every call of this client uses.
+            #[must_use]
+            pub fn options(&self) -> &::rpc_runtime::CallOptions {
+                &self.options
             }
 
             /// Opens a new TCP connection to `addr` and returns a client on it.
@@ -70,10 +90,43 @@ fn method(method: &Method) -> TokenStream {
         let (ident, ty) = (&arg.ident, &arg.ty);
         quote!(#ident: #ty)
     });
-    let refs = method.args.iter().map(|arg| {
-        let ident = &arg.ident;
-        quote!(&#ident,)
-    });
+    let refs = method
+        .args
+        .iter()
+        .map(|arg| {
+            let ident = &arg.ident;
+            quote!(&#ident,)
+        })
+        .collect::<Vec<_>>();
+    let semantics_doc = if method.oneway.is_some() {
+        quote! {
+            #[doc = ""]
+            #[doc = " One-way: returns once the request is written; the server runs it and sends no answer."]
+        }
+    } else if method.idempotent.is_some() {
+        quote! {
+            #[doc = ""]
+            #[doc = " Idempotent: sent again automatically if the connection breaks before the answer arrives."]
+        }
+    } else {
+        quote!()
+    };
+    let call = if method.oneway.is_some() {
+        quote!(self.channel.call_oneway_with(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*)).await)
+    } else if method.idempotent.is_some() {
+        quote! {
+            self.channel
+                .call_with(
+                    &::core::clone::Clone::clone(&self.options).idempotent(true),
+                    Self::SERVICE_NAME,
+                    #wire_name,
+                    &(#(#refs)*),
+                )
+                .await
+        }
+    } else {
+        quote!(self.channel.call_with(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*)).await)
+    };
     let errors_doc = if method.attrs.iter().any(|a| a.path().is_ident("doc")) {
         quote! {
             #[doc = ""]
@@ -83,13 +136,14 @@ fn method(method: &Method) -> TokenStream {
     };
     quote! {
         #(#attrs)*
+        #semantics_doc
         #errors_doc
         #[doc = " # Errors"]
         #[doc = ""]
         #[doc = " Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely."]
         #[allow(clippy::too_many_arguments)]
         pub async fn #ident(&self, #(#params),*) -> ::core::result::Result<#output, ::rpc_runtime::RpcError> {
-            self.channel.call(Self::SERVICE_NAME, #wire_name, &(#(#refs)*)).await
+            #call
         }
     }
 }

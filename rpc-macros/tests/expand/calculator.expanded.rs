@@ -27,6 +27,16 @@ pub trait Calculator {
         &self,
         values: Vec<i64>,
     ) -> impl ::core::future::Future<Output = i64> + ::core::marker::Send;
+    /// Safe to run twice.
+    fn get(
+        &self,
+        key: String,
+    ) -> impl ::core::future::Future<Output = Option<i64>> + ::core::marker::Send;
+    /// Fire and forget.
+    fn log(
+        &self,
+        line: String,
+    ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send;
 }
 /**Client for the [`Calculator`] service.
 
@@ -35,6 +45,7 @@ Each method sends one call over the underlying [`Channel`](::rpc_runtime::Channe
 #[derive(::core::clone::Clone, ::core::fmt::Debug)]
 pub struct CalculatorClient {
     channel: ::rpc_runtime::Channel,
+    options: ::rpc_runtime::CallOptions,
 }
 #[allow(dead_code)]
 impl CalculatorClient {
@@ -44,7 +55,29 @@ impl CalculatorClient {
     /// (of different services) can share one channel.
     #[must_use]
     pub fn new(channel: ::rpc_runtime::Channel) -> Self {
-        Self { channel }
+        Self {
+            channel,
+            options: ::rpc_runtime::CallOptions::new(),
+        }
+    }
+    /// A client on the same connection whose calls have `timeout` as
+    /// their deadline, instead of the channel's default.
+    #[must_use]
+    pub fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
+        self.with_options(::core::clone::Clone::clone(&self.options).timeout(timeout))
+    }
+    /// A client on the same connection whose calls use `options`.
+    #[must_use]
+    pub fn with_options(&self, options: ::rpc_runtime::CallOptions) -> Self {
+        Self {
+            channel: ::core::clone::Clone::clone(&self.channel),
+            options,
+        }
+    }
+    /// The options every call of this client uses.
+    #[must_use]
+    pub fn options(&self) -> &::rpc_runtime::CallOptions {
+        &self.options
     }
     /// Opens a new TCP connection to `addr` and returns a client on it.
     ///
@@ -75,7 +108,7 @@ impl CalculatorClient {
         a: i64,
         b: i64,
     ) -> ::core::result::Result<i64, ::rpc_runtime::RpcError> {
-        self.channel.call(Self::SERVICE_NAME, "add", &(&a, &b)).await
+        self.channel.call_with(&self.options, Self::SERVICE_NAME, "add", &(&a, &b)).await
     }
     /// Divides `a` by `b`; dividing by zero is an application error.
     ///
@@ -88,7 +121,9 @@ impl CalculatorClient {
         a: i64,
         b: i64,
     ) -> ::core::result::Result<Result<i64, MathError>, ::rpc_runtime::RpcError> {
-        self.channel.call(Self::SERVICE_NAME, "divide", &(&a, &b)).await
+        self.channel
+            .call_with(&self.options, Self::SERVICE_NAME, "divide", &(&a, &b))
+            .await
     }
     /// Does nothing, remotely.
     ///
@@ -97,7 +132,7 @@ impl CalculatorClient {
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
     #[allow(clippy::too_many_arguments)]
     pub async fn ping(&self) -> ::core::result::Result<(), ::rpc_runtime::RpcError> {
-        self.channel.call(Self::SERVICE_NAME, "ping", &()).await
+        self.channel.call_with(&self.options, Self::SERVICE_NAME, "ping", &()).await
     }
     /// Returns the name and how many tags came with it.
     ///
@@ -110,7 +145,9 @@ impl CalculatorClient {
         name: String,
         tags: Vec<String>,
     ) -> ::core::result::Result<(String, usize), ::rpc_runtime::RpcError> {
-        self.channel.call(Self::SERVICE_NAME, "echo", &(&name, &tags)).await
+        self.channel
+            .call_with(&self.options, Self::SERVICE_NAME, "echo", &(&name, &tags))
+            .await
     }
     /// Renamed on the wire.
     ///
@@ -122,7 +159,46 @@ impl CalculatorClient {
         &self,
         values: Vec<i64>,
     ) -> ::core::result::Result<i64, ::rpc_runtime::RpcError> {
-        self.channel.call(Self::SERVICE_NAME, "sum", &(&values,)).await
+        self.channel
+            .call_with(&self.options, Self::SERVICE_NAME, "sum", &(&values,))
+            .await
+    }
+    /// Safe to run twice.
+    ///
+    /// Idempotent: sent again automatically if the connection breaks before the answer arrives.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn get(
+        &self,
+        key: String,
+    ) -> ::core::result::Result<Option<i64>, ::rpc_runtime::RpcError> {
+        self.channel
+            .call_with(
+                &::core::clone::Clone::clone(&self.options).idempotent(true),
+                Self::SERVICE_NAME,
+                "get",
+                &(&key,),
+            )
+            .await
+    }
+    /// Fire and forget.
+    ///
+    /// One-way: returns once the request is written; the server runs it and sends no answer.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn log(
+        &self,
+        line: String,
+    ) -> ::core::result::Result<(), ::rpc_runtime::RpcError> {
+        self.channel
+            .call_oneway_with(&self.options, Self::SERVICE_NAME, "log", &(&line,))
+            .await
     }
 }
 /**Serves the [`Calculator`] service with an implementation `T`.
@@ -219,6 +295,22 @@ where
                 ::rpc_runtime::__private::Box::pin(async move {
                     let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::total(&*implementation, arg0).await;
+                    ::rpc_runtime::__private::encode_reply(&reply)
+                })
+            }
+            "get" => {
+                let implementation = ::core::clone::Clone::clone(&self.inner);
+                ::rpc_runtime::__private::Box::pin(async move {
+                    let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let reply = <T as Calculator>::get(&*implementation, arg0).await;
+                    ::rpc_runtime::__private::encode_reply(&reply)
+                })
+            }
+            "log" => {
+                let implementation = ::core::clone::Clone::clone(&self.inner);
+                ::rpc_runtime::__private::Box::pin(async move {
+                    let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let reply = <T as Calculator>::log(&*implementation, arg0).await;
                     ::rpc_runtime::__private::encode_reply(&reply)
                 })
             }

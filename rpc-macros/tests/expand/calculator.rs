@@ -15,4 +15,10 @@ pub trait Calculator {
     /// Renamed on the wire.
     #[rpc(name = "sum")]
     async fn total(&self, values: Vec<i64>) -> i64;
+    /// Safe to run twice.
+    #[rpc(idempotent)]
+    async fn get(&self, key: String) -> Option<i64>;
+    /// Fire and forget.
+    #[rpc(oneway)]
+    async fn log(&self, line: String);
 }
