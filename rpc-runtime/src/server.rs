@@ -318,20 +318,27 @@ impl<A: Clone> Server<A> {
     /// goodbye and closes. Connections with calls still running when the
     /// grace period ends are closed (their clients see
     /// [`RpcError::ConnectionLost`]).
-    pub async fn shutdown(self) {
+    ///
+    /// Shutdown begins when this is called, not when the returned future is
+    /// first polled, so `tokio::spawn(server.shutdown())` stops the server
+    /// from accepting at once.
+    pub fn shutdown(self) -> impl Future<Output = ()> + Send + 'static {
         self.state.shutdown.cancel();
         self.state.tracker.close();
-        let grace = self.state.config.shutdown_grace;
-        if tokio::time::timeout(grace, self.state.tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                ?grace,
-                "calls still running after the grace period; closing their connections"
-            );
-            self.state.kill.cancel();
-            self.state.tracker.wait().await;
+        let state = self.state;
+        async move {
+            let grace = state.config.shutdown_grace;
+            if tokio::time::timeout(grace, state.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    ?grace,
+                    "calls still running after the grace period; closing their connections"
+                );
+                state.kill.cancel();
+                state.tracker.wait().await;
+            }
         }
     }
 
@@ -350,10 +357,13 @@ impl<A: Clone> Server<A> {
 
     /// Stops at once: closes the listener and every connection and drops
     /// every running call. Clients see [`RpcError::ConnectionLost`].
-    pub async fn abort(self) {
+    ///
+    /// Like [`shutdown`](Self::shutdown), it begins when called.
+    pub fn abort(self) -> impl Future<Output = ()> + Send + 'static {
         self.state.kill.cancel();
         self.state.tracker.close();
-        self.state.tracker.wait().await;
+        let state = self.state;
+        async move { state.tracker.wait().await }
     }
 
     /// Calls running now, over all connections.

@@ -1,0 +1,108 @@
+//! One-way calls: the server runs them and never answers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rpc_runtime::{rpc_service, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+#[rpc_service]
+trait Journal {
+    /// Appends a line; nobody waits for it.
+    #[rpc(oneway)]
+    async fn log(&self, line: String);
+    /// How many lines were logged.
+    async fn count(&self) -> usize;
+}
+
+#[derive(Clone)]
+struct JournalImpl {
+    lines: Arc<Mutex<Vec<String>>>,
+    logged: Arc<Semaphore>,
+}
+
+impl Journal for JournalImpl {
+    async fn log(&self, line: String) {
+        self.lines.lock().unwrap().push(line);
+        self.logged.add_permits(1);
+    }
+    async fn count(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+}
+
+async fn journal() -> (Server, JournalImpl) {
+    let imp = JournalImpl {
+        lines: Arc::default(),
+        logged: Arc::new(Semaphore::new(0)),
+    };
+    let server = Server::builder()
+        .add_service(JournalServer::new(imp.clone()))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    (server, imp)
+}
+
+#[tokio::test]
+async fn a_oneway_call_returns_once_written_and_the_server_runs_it() {
+    let (server, imp) = journal().await;
+    let client = JournalClient::connect(server.local_addr()).await.unwrap();
+    // Returns promptly although no answer ever comes (the default deadline is 30 s).
+    tokio::time::timeout(Duration::from_secs(1), client.log("first".into()))
+        .await
+        .expect("a one-way call waited for an answer")
+        .unwrap();
+    imp.logged.acquire().await.unwrap().forget();
+    assert_eq!(*imp.lines.lock().unwrap(), vec!["first".to_owned()]);
+    assert_eq!(client.count().await.unwrap(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_response_frame_is_sent_for_a_oneway_call() {
+    let (server, imp) = journal().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let hello = [0, 0, 0, 11, b'R', b'R', b'P', b'C', 0, 1, 0xfc, 0, 0, 0, 1];
+    stream.write_all(&hello).await.unwrap();
+    let mut greeting = [0u8; 15];
+    stream.read_exact(&mut greeting).await.unwrap();
+
+    let request = |id: u8, method: &str, oneway: u8, body: &[u8]| {
+        let mut payload = vec![0, id, 7];
+        payload.extend_from_slice(b"Journal");
+        payload.push(u8::try_from(method.len()).unwrap());
+        payload.extend_from_slice(method.as_bytes());
+        payload.extend_from_slice(&[0, oneway]);
+        payload.extend_from_slice(body);
+        let mut frame = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
+        frame.extend_from_slice(&payload);
+        frame
+    };
+    // log("hi") as a one-way request, id 1.
+    stream
+        .write_all(&request(1, "log", 1, &[2, b'h', b'i']))
+        .await
+        .unwrap();
+    imp.logged.acquire().await.unwrap().forget();
+    // The one-way task is completely done (it would have queued its answer).
+    tokio::time::timeout(Duration::from_secs(2), async {
+        while server.in_flight() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    // count(), id 2: the next frame is its answer, not one for id 1.
+    stream
+        .write_all(&request(2, "count", 0, &[]))
+        .await
+        .unwrap();
+    let mut answer = [0u8; 8];
+    stream.read_exact(&mut answer).await.unwrap();
+    // Response (1), id 2, Ok (0), count 1.
+    assert_eq!(answer, [0, 0, 0, 4, 1, 2, 0, 1]);
+    server.shutdown().await;
+}
