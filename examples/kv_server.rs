@@ -24,8 +24,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bind(addr.as_str())
         .await?;
     println!("kv_server listening on {}", server.local_addr());
-    tokio::signal::ctrl_c().await?;
-    println!("shutting down");
-    server.shutdown().await;
+    server
+        .shutdown_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+            println!("shutting down");
+        })
+        .await;
     Ok(())
 }

@@ -169,3 +169,56 @@ async fn a_connection_with_a_running_call_is_not_idle() {
     assert_eq!(client.sleep(150).await.unwrap(), 150);
     server.shutdown().await;
 }
+
+/// A server that greets and then never reads: the client's writes stall
+/// once the socket buffers and its bounded queue are full, and callers wait
+/// (here, until their deadline) instead of queueing without limit.
+#[tokio::test]
+async fn a_client_whose_server_stops_reading_makes_callers_wait() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (release, hold) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut hello = [0u8; 15];
+        stream.read_exact(&mut hello).await.unwrap();
+        let greeting = [0, 0, 0, 11, b'R', b'R', b'P', b'C', 1, 1, 0xfc, 0, 0, 0, 1];
+        stream.write_all(&greeting).await.unwrap();
+        // Never reads again; keeps the connection open until the test ends.
+        let _ = hold.await;
+    });
+    let channel = Channel::builder()
+        .write_queue(4)
+        .timeout(Duration::from_millis(200))
+        .connect(addr)
+        .await
+        .unwrap();
+    let payload = vec![7u8; 1 << 20];
+    let mut written = 0;
+    let stalled = loop {
+        let sent = channel
+            .call_oneway_with(
+                &rpc_runtime::CallOptions::new(),
+                "Sink",
+                "put",
+                &(&payload,),
+            )
+            .await;
+        match sent {
+            Ok(()) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(
+            written < 200,
+            "200 MiB were accepted by a peer that reads nothing"
+        );
+    };
+    assert!(
+        matches!(stalled, RpcError::DeadlineExceeded { .. }),
+        "{stalled:?}"
+    );
+    assert!(written >= 1, "not even one frame was written");
+    drop(release);
+}
