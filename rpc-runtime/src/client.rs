@@ -410,7 +410,8 @@ impl Channel {
         let body = codec::encode_args(args);
         let (deadline, timeout) = self.deadline(options);
         let attempts = if options.idempotent {
-            1 + self.inner.config.idempotent_retries
+            // `idempotent_retries(u32::MAX)`: retry until the deadline.
+            self.inner.config.idempotent_retries.saturating_add(1)
         } else {
             1
         };
@@ -1025,7 +1026,9 @@ async fn sleep_until(at: Option<Instant>) {
 /// Matches responses to pending calls until the connection ends, then fails
 /// whatever is still pending. With keepalive on, pings a server that has
 /// been quiet for `interval` while calls are pending, and gives up on it if
-/// nothing arrives within `timeout` of the ping.
+/// nothing arrives within `timeout` of the ping. Bytes of a frame that is
+/// still arriving count as hearing from the server: a large answer on a slow
+/// link (with the pong queued behind it) is not a dead server.
 async fn read_loop<T: Io>(
     mut reader: FramedRead<ReadHalf<T>, LengthDelimitedCodec>,
     shared: Arc<Shared>,
@@ -1036,6 +1039,8 @@ async fn read_loop<T: Io>(
     let mut last_heard = Instant::now();
     let mut ping_sent: Option<Instant> = None;
     let mut nonce = 0u64;
+    // Bytes buffered (of a frame not yet complete) when last looked at.
+    let mut buffered = reader.read_buffer().len();
     let reason = loop {
         let wake = keepalive.map(|(interval, timeout)| match ping_sent {
             Some(sent) => sent + timeout,
@@ -1045,6 +1050,13 @@ async fn read_loop<T: Io>(
             frame = reader.next() => frame,
             () = stop.cancelled() => break RpcError::connection_lost("the channel was closed"),
             () = sleep_until(wake) => {
+                let now_buffered = reader.read_buffer().len();
+                if now_buffered != buffered {
+                    buffered = now_buffered;
+                    last_heard = Instant::now();
+                    ping_sent = None;
+                    continue;
+                }
                 if ping_sent.is_some() {
                     let timeout = keepalive.map(|(_, t)| t).unwrap_or_default();
                     break RpcError::connection_lost(format!(
@@ -1064,6 +1076,7 @@ async fn read_loop<T: Io>(
         };
         last_heard = Instant::now();
         ping_sent = None;
+        buffered = reader.read_buffer().len();
         let payload = match frame {
             None => break RpcError::connection_lost("the server closed the connection"),
             Some(Err(e)) => {
