@@ -1,6 +1,8 @@
 //! Limits: calls in flight per connection, connections per server, idle
 //! connections.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,10 +184,9 @@ async fn a_client_whose_server_stops_reading_makes_callers_wait() {
     let (release, hold) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
-        let mut hello = [0u8; 15];
+        let mut hello = [0u8; common::wire::CLIENT_HELLO.len()];
         stream.read_exact(&mut hello).await.unwrap();
-        let greeting = [0, 0, 0, 11, b'R', b'R', b'P', b'C', 1, 1, 0xfc, 0, 0, 0, 1];
-        stream.write_all(&greeting).await.unwrap();
+        stream.write_all(&common::wire::SERVER_HELLO).await.unwrap();
         // Never reads again; keeps the connection open until the test ends.
         let _ = hold.await;
     });
@@ -221,4 +222,75 @@ async fn a_client_whose_server_stops_reading_makes_callers_wait() {
     );
     assert!(written >= 1, "not even one frame was written");
     drop(release);
+}
+
+/// The server announces how many calls it runs at once, and the client keeps
+/// no more outstanding: so the server never has to stop reading, and a
+/// cancel reaches it even when every slot is taken.
+#[tokio::test]
+async fn the_client_keeps_within_the_servers_window_so_cancels_get_through() {
+    use tokio::sync::Semaphore;
+
+    #[rpc_service]
+    trait Held {
+        async fn hold(&self, n: u32) -> u32;
+    }
+    struct Dropped(Arc<Semaphore>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.add_permits(1);
+        }
+    }
+    #[derive(Clone)]
+    struct HeldImpl {
+        started: Arc<Semaphore>,
+        dropped: Arc<Semaphore>,
+    }
+    impl Held for HeldImpl {
+        async fn hold(&self, n: u32) -> u32 {
+            let _dropped = Dropped(self.dropped.clone());
+            self.started.add_permits(1);
+            if n == 0 {
+                std::future::pending::<()>().await;
+            }
+            n
+        }
+    }
+    let imp = HeldImpl {
+        started: Arc::new(Semaphore::new(0)),
+        dropped: Arc::new(Semaphore::new(0)),
+    };
+    let server = Server::builder()
+        .add_service(HeldServer::new(imp.clone()))
+        .max_in_flight(2)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = HeldClient::connect(server.local_addr()).await.unwrap();
+    // Two calls that never end fill the server's window.
+    let first = tokio::spawn({
+        let client = client.clone();
+        async move { client.hold(0).await }
+    });
+    let second = tokio::spawn({
+        let client = client.clone();
+        async move { client.hold(0).await }
+    });
+    imp.started.acquire_many(2).await.unwrap().forget();
+    // A third waits in the client for a slot.
+    let third = tokio::spawn({
+        let client = client.clone();
+        async move { client.hold(3).await }
+    });
+    // Cancelling the first frees a slot: the server reads the cancel, drops
+    // the handler, and the third call runs.
+    first.abort();
+    let answer = tokio::time::timeout(Duration::from_secs(2), third)
+        .await
+        .expect("the cancel did not get through to a full server")
+        .unwrap();
+    assert_eq!(answer.unwrap(), 3);
+    imp.dropped.acquire_many(2).await.unwrap().forget();
+    second.abort();
+    server.shutdown().await;
 }

@@ -13,8 +13,8 @@ use tokio::net::TcpStream;
 
 const LIMIT: Duration = Duration::from_secs(2);
 
-/// A client greeting: magic, role 0 (dialer), version 1, max frame 16 MiB.
-const HELLO: [u8; 11] = [b'R', b'R', b'P', b'C', 0, 1, 0xfc, 0, 0, 0, 1];
+/// A client greeting's payload (without its length prefix).
+const HELLO: [u8; 12] = [b'R', b'R', b'P', b'C', 0, 1, 0xfc, 0, 0, 0, 1, 0];
 
 fn frame(payload: &[u8]) -> Vec<u8> {
     let mut out = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();

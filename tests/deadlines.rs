@@ -1,6 +1,8 @@
 //! Deadlines: every call has one, it travels to the server as time remaining,
 //! the server stops the handler when it passes, and handlers pass it on.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,9 +173,8 @@ async fn calls_made_inside_a_handler_inherit_its_deadline() {
 async fn the_server_enforces_the_deadline_and_sends_no_answer() {
     let (server, imp) = clock_server(None).await;
     let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
-    let hello = [0, 0, 0, 11, b'R', b'R', b'P', b'C', 0, 1, 0xfc, 0, 0, 0, 1];
-    stream.write_all(&hello).await.unwrap();
-    let mut greeting = [0u8; 15];
+    stream.write_all(&common::wire::CLIENT_HELLO).await.unwrap();
+    let mut greeting = [0u8; common::wire::SERVER_HELLO.len()];
     stream.read_exact(&mut greeting).await.unwrap();
 
     // Request id 1, service "Clock", method "forever", timeout Some(50_000 µs)

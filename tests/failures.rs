@@ -262,11 +262,12 @@ async fn connecting_to_a_silent_server_times_out() {
 
 #[tokio::test]
 async fn a_server_of_another_version_is_reported() {
-    // Greets back with version 2 (hello: magic, role 1, version 2, max 1024).
+    // Greets back with version 2 (hello: magic, role 1, version 2, max frame
+    // 1024, max in flight 1).
     let addr = fake_server(|mut stream| async move {
         let mut buf = [0u8; 64];
         let _ = stream.read(&mut buf).await;
-        let hello = [b'R', b'R', b'P', b'C', 1, 2, 251, 0, 4];
+        let hello = [b'R', b'R', b'P', b'C', 1, 2, 251, 0, 4, 1];
         let mut frame = (hello.len() as u32).to_be_bytes().to_vec();
         frame.extend_from_slice(&hello);
         let _ = stream.write_all(&frame).await;

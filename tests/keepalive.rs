@@ -16,11 +16,7 @@ use tokio::task::JoinHandle;
 /// Every outcome here must arrive within this.
 const LIMIT: Duration = Duration::from_secs(2);
 
-/// The server greeting from docs/PROTOCOL.md: `RRPC`, role 1 (listener),
-/// version 1, maximum frame 16 MiB.
-const SERVER_HELLO: [u8; 15] = [
-    0x00, 0x00, 0x00, 0x0b, 0x52, 0x52, 0x50, 0x43, 0x01, 0x01, 0xfc, 0x00, 0x00, 0x00, 0x01,
-];
+use common::wire::SERVER_HELLO;
 
 /// Variant indexes of the messages (docs/PROTOCOL.md, section 5).
 const REQUEST: u8 = 0;

@@ -1,5 +1,7 @@
 //! One-way calls: the server runs them and never answers.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,9 +67,8 @@ async fn a_oneway_call_returns_once_written_and_the_server_runs_it() {
 async fn no_response_frame_is_sent_for_a_oneway_call() {
     let (server, imp) = journal().await;
     let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
-    let hello = [0, 0, 0, 11, b'R', b'R', b'P', b'C', 0, 1, 0xfc, 0, 0, 0, 1];
-    stream.write_all(&hello).await.unwrap();
-    let mut greeting = [0u8; 15];
+    stream.write_all(&common::wire::CLIENT_HELLO).await.unwrap();
+    let mut greeting = [0u8; common::wire::SERVER_HELLO.len()];
     stream.read_exact(&mut greeting).await.unwrap();
 
     let request = |id: u8, method: &str, oneway: u8, body: &[u8]| {

@@ -297,11 +297,7 @@ async fn an_idempotent_call_is_sent_again_when_the_connection_breaks_mid_call() 
     server.abort().await;
 }
 
-/// The server greeting from docs/PROTOCOL.md: `RRPC`, role 1 (listener),
-/// version 1, maximum frame 16 MiB.
-const SERVER_HELLO: [u8; 15] = [
-    0, 0, 0, 0x0b, b'R', b'R', b'P', b'C', 1, 1, 0xfc, 0, 0, 0, 1,
-];
+use common::wire::SERVER_HELLO;
 
 /// Reads one frame's payload; `None` when the peer closed the connection.
 async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
@@ -478,14 +474,17 @@ async fn failed_reconnects_back_off_before_dialing_again() {
     );
     assert_eq!(dials.load(Ordering::SeqCst), 2);
 
-    // A call right after it waits for the pause (50 to 100 ms) instead of
-    // dialing: a dial would fail within a millisecond or two.
+    // A call that cannot wait out the pause (50 to 100 ms) fails at once
+    // with the reason, without dialing.
     let short = client.with_timeout(Duration::from_millis(30));
+    let started = Instant::now();
     let result = short.add(1, 1).await;
     assert!(
-        matches!(result, Err(RpcError::DeadlineExceeded { .. })),
+        matches!(result, Err(RpcError::NotAServer { .. })),
         "{result:?}"
     );
+    assert!(started.elapsed() < Duration::from_millis(30), "it waited");
+    assert_eq!(dials.load(Ordering::SeqCst), 2);
     // A call with time to wait dials once the pause is over.
     let result = client.add(1, 1).await;
     assert!(
@@ -503,7 +502,7 @@ async fn failed_reconnects_back_off_before_dialing_again() {
         .add(1, 1)
         .await;
     assert!(
-        matches!(result, Err(RpcError::DeadlineExceeded { .. })),
+        matches!(result, Err(RpcError::NotAServer { .. })),
         "{result:?}"
     );
     assert_eq!(dials.load(Ordering::SeqCst), 3);
@@ -537,10 +536,11 @@ async fn reconnecting_to_an_address_where_nothing_listens_backs_off() {
         matches!(result, Err(RpcError::Connect { .. })),
         "{result:?}"
     );
-    // Refused connections fail at once; this call waits out the pause.
+    // Refused connections fail at once; during the pause, a call that
+    // cannot wait it out fails with the same reason, without dialing.
     let result = calc.with_timeout(Duration::from_millis(30)).add(1, 1).await;
     assert!(
-        matches!(result, Err(RpcError::DeadlineExceeded { .. })),
+        matches!(result, Err(RpcError::Connect { .. })),
         "{result:?}"
     );
     let result = calc.add(1, 1).await;
@@ -550,4 +550,67 @@ async fn reconnecting_to_an_address_where_nothing_listens_backs_off() {
     );
     let waited = first_attempt.elapsed();
     assert!(waited >= Duration::from_millis(40), "{waited:?}");
+}
+
+/// A server that says goodbye for idleness (code 11) or shutdown (code 6)
+/// promises it did not run what it did not answer: a call caught in that
+/// goodbye is sent again on a new connection, even a non-idempotent one.
+/// Any other goodbye (here, code 8) makes no such promise.
+async fn goodbye_then_answer(code: u8) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let seen = requests.clone();
+    tokio::spawn(async move {
+        let mut connection = 0;
+        while let Ok((mut stream, _)) = listener.accept().await {
+            connection += 1;
+            if read_frame(&mut stream).await.is_none() {
+                continue;
+            }
+            stream.write_all(&SERVER_HELLO).await.unwrap();
+            let Some(request) = read_frame(&mut stream).await else {
+                continue;
+            };
+            seen.fetch_add(1, Ordering::SeqCst);
+            let id = request[1];
+            if connection == 1 {
+                // Goodbye (2), the code, an empty message.
+                stream.write_all(&[0, 0, 0, 3, 2, code, 0]).await.unwrap();
+            } else {
+                // Response (1), the id, Ok (0), the i64 42 (zigzag 84).
+                stream.write_all(&[0, 0, 0, 4, 1, id, 0, 84]).await.unwrap();
+                let mut rest = Vec::new();
+                let _ = stream.read_to_end(&mut rest).await;
+            }
+        }
+    });
+    (addr, requests)
+}
+
+#[tokio::test]
+async fn calls_caught_in_an_idle_or_shutdown_goodbye_are_sent_again() {
+    for code in [11, 6] {
+        let (addr, requests) = goodbye_then_answer(code).await;
+        let client = CalculatorClient::connect(addr).await.unwrap();
+        let result = tokio::time::timeout(PROMPT, client.add(40, 2))
+            .await
+            .unwrap();
+        assert_eq!(result.unwrap(), 42, "goodbye code {code}");
+        assert_eq!(requests.load(Ordering::SeqCst), 2, "goodbye code {code}");
+    }
+}
+
+#[tokio::test]
+async fn calls_caught_in_another_goodbye_are_not_sent_again() {
+    let (addr, requests) = goodbye_then_answer(8).await;
+    let client = CalculatorClient::connect(addr).await.unwrap();
+    let result = tokio::time::timeout(PROMPT, client.add(40, 2))
+        .await
+        .unwrap();
+    assert!(
+        matches!(result, Err(RpcError::ConnectionLost { .. })),
+        "{result:?}"
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
 }

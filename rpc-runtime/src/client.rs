@@ -139,6 +139,8 @@ struct ChannelInner {
     current: Mutex<Arc<Connection>>,
     /// Held while reconnecting, so one call reconnects and the rest wait.
     reconnecting: tokio::sync::Mutex<Backoff>,
+    /// `Backoff::failures`, readable without waiting for the lock.
+    reconnect_failures: AtomicU64,
 }
 
 type Connector = Box<
@@ -154,6 +156,10 @@ struct Connection {
     shared: Arc<Shared>,
     next_id: AtomicU64,
     peer_max_frame: usize,
+    /// One permit per call the server said it runs at once: calls beyond
+    /// that wait here, so the server never has to stop reading (and always
+    /// sees cancels and pings).
+    slots: tokio::sync::Semaphore,
     /// Stops the reader and the writer when the connection is dropped.
     _stop: DropGuard,
 }
@@ -172,8 +178,15 @@ struct State {
 /// What the reader hands a waiting call.
 enum Reply {
     Ok(Bytes),
-    Remote { code: u32, message: String },
+    Remote {
+        code: u32,
+        message: String,
+    },
     Failed(RpcError),
+    /// The connection ended with a promise that this call did not run (the
+    /// server said goodbye for shutdown or idleness before reading it): safe
+    /// to send again, whatever the method.
+    NotRun(RpcError),
 }
 
 impl Shared {
@@ -223,8 +236,9 @@ impl Shared {
     }
 
     /// Ends the connection: every pending call and every later call fails
-    /// with `reason`.
-    fn close(&self, reason: RpcError) {
+    /// with `reason`. `not_run`: the peer promised that calls it did not
+    /// answer did not run.
+    fn close(&self, reason: RpcError, not_run: bool) {
         let pending = {
             let mut state = self.lock();
             if state.closed.is_none() {
@@ -233,7 +247,12 @@ impl Shared {
             std::mem::take(&mut state.pending)
         };
         for (_, waiter) in pending {
-            drop(waiter.send(Reply::Failed(reason.clone())));
+            let reply = if not_run {
+                Reply::NotRun(reason.clone())
+            } else {
+                Reply::Failed(reason.clone())
+            };
+            drop(waiter.send(reply));
         }
     }
 
@@ -271,6 +290,9 @@ struct Backoff {
     /// No attempt before this.
     not_before: Option<Instant>,
     last_error: Option<RpcError>,
+    /// Failed attempts so far; lets a waiting call see that the attempt it
+    /// waited on failed.
+    failures: u64,
 }
 
 impl Backoff {
@@ -281,6 +303,7 @@ impl Backoff {
             next_delay: initial,
             not_before: None,
             last_error: None,
+            failures: 0,
         }
     }
 
@@ -295,9 +318,10 @@ impl Backoff {
         // so many clients that lost the same server do not return in step.
         let half = self.next_delay / 2;
         let jitter = half.mul_f64(random_fraction());
-        self.not_before = Some(Instant::now() + half + jitter);
-        self.next_delay = (self.next_delay * 2).min(self.max);
+        self.not_before = Instant::now().checked_add(half.saturating_add(jitter));
+        self.next_delay = self.next_delay.saturating_mul(2).min(self.max);
         self.last_error = Some(error);
+        self.failures += 1;
     }
 }
 
@@ -409,12 +433,12 @@ impl Channel {
     {
         let body = codec::encode_args(args);
         let (deadline, timeout) = self.deadline(options);
-        let attempts = if options.idempotent {
-            // `idempotent_retries(u32::MAX)`: retry until the deadline.
-            self.inner.config.idempotent_retries.saturating_add(1)
-        } else {
-            1
-        };
+        // `idempotent_retries(u32::MAX)`: retry until the deadline.
+        let resends = self.inner.config.idempotent_retries.saturating_add(1);
+        let attempts = if options.idempotent { resends } else { 1 };
+        // A call the server promised it did not run may be sent again
+        // whatever the method.
+        let not_run_attempts = resends.max(2);
         async move {
             let body = body?;
             let mut attempt = 1;
@@ -443,6 +467,11 @@ impl Channel {
                         attempt += 1;
                     }
                     Ok(Reply::Failed(error)) => return Err(error),
+                    Ok(Reply::NotRun(error)) if attempt < not_run_attempts => {
+                        tracing::debug!(%error, attempt, service, method, "sending again a call the server did not run");
+                        attempt += 1;
+                    }
+                    Ok(Reply::NotRun(error)) => return Err(error),
                 }
             }
         }
@@ -470,7 +499,7 @@ impl Channel {
         async move {
             let body = body?;
             let send = async {
-                let connection = self.connection().await?;
+                let connection = self.connection(deadline).await?;
                 let header = RequestHeader {
                     id: connection.next_id.fetch_add(1, Ordering::Relaxed),
                     service,
@@ -516,7 +545,7 @@ impl Channel {
         body: &Bytes,
         deadline: Instant,
     ) -> Result<Reply, RpcError> {
-        let connection = self.connection().await?;
+        let connection = self.connection(deadline).await?;
         let id = connection.next_id.fetch_add(1, Ordering::Relaxed);
         let header = RequestHeader {
             id,
@@ -526,6 +555,11 @@ impl Channel {
             oneway: false,
         };
         let frame = codec::encode_request(&header, body, connection.peer_max_frame)?;
+        let _slot = connection
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| connection.shared.closed_reason())?;
         let reply = connection.shared.register(id)?;
         let mut slot = PendingSlot {
             connection: &connection,
@@ -543,7 +577,7 @@ impl Channel {
     }
 
     /// The live connection, reconnecting first if the last one ended.
-    async fn connection(&self) -> Result<Arc<Connection>, RpcError> {
+    async fn connection(&self, deadline: Instant) -> Result<Arc<Connection>, RpcError> {
         let current = self.current();
         if !current.is_closed() {
             return Ok(current);
@@ -554,13 +588,28 @@ impl Channel {
         if !self.inner.config.reconnect {
             return Err(current.shared.closed_reason());
         }
+        let failures_seen = self.inner.reconnect_failures.load(Ordering::Acquire);
         let mut backoff = self.inner.reconnecting.lock().await;
-        // Another call may have reconnected while this one waited.
+        // Another call may have reconnected while this one waited, or tried
+        // and failed: then this call fails the same way instead of dialing
+        // again at once.
         let current = self.current();
         if !current.is_closed() {
             return Ok(current);
         }
+        if backoff.failures != failures_seen {
+            if let Some(error) = &backoff.last_error {
+                return Err(error.clone());
+            }
+        }
         if let Some(not_before) = backoff.not_before {
+            // The server is known to be unreachable until then: a call that
+            // cannot wait that long fails now, with the reason.
+            if not_before > deadline {
+                if let Some(error) = &backoff.last_error {
+                    return Err(error.clone());
+                }
+            }
             tokio::time::sleep_until(not_before).await;
         }
         match connector().await {
@@ -577,6 +626,9 @@ impl Channel {
             Err(error) => {
                 tracing::debug!(peer = %self.inner.peer, %error, "reconnecting failed");
                 backoff.failed(error.clone());
+                self.inner
+                    .reconnect_failures
+                    .store(backoff.failures, Ordering::Release);
                 Err(error)
             }
         }
@@ -757,8 +809,10 @@ impl ChannelBuilder {
     }
 
     /// How many times an idempotent call is sent again after its connection
-    /// broke or the server refused it unrun (default 2, so at most 3 sends),
-    /// always within the call's deadline.
+    /// broke before the answer arrived (default 2, so at most 3 sends),
+    /// always within the call's deadline. (Any call, idempotent or not, is
+    /// also sent again once when the server closed the connection with a
+    /// promise that it had not run it: a goodbye for shutdown or idleness.)
     ///
     /// ```
     /// let builder = rpc_runtime::Channel::builder().idempotent_retries(4);
@@ -910,6 +964,7 @@ impl ChannelBuilder {
                 connector,
                 current: Mutex::new(connection),
                 reconnecting: tokio::sync::Mutex::new(backoff),
+                reconnect_failures: AtomicU64::new(0),
             }),
         }
     }
@@ -944,6 +999,7 @@ impl ChannelBuilder {
             reader,
             writer,
             peer_max_frame,
+            peer_max_in_flight,
         } = established;
         let shared = Arc::new(Shared::new());
         let stop = CancellationToken::new();
@@ -956,9 +1012,10 @@ impl ChannelBuilder {
             if let Err(e) =
                 conn::write_loop(writer, queue_rx, control_rx, writer_stop.clone()).await
             {
-                writer_shared.close(RpcError::connection_lost(format!(
-                    "writing to the server failed: {e}"
-                )));
+                writer_shared.close(
+                    RpcError::connection_lost(format!("writing to the server failed: {e}")),
+                    false,
+                );
                 writer_stop.cancel();
             }
         });
@@ -979,6 +1036,9 @@ impl ChannelBuilder {
             shared,
             next_id: AtomicU64::new(1),
             peer_max_frame,
+            slots: tokio::sync::Semaphore::new(
+                peer_max_in_flight.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            ),
             _stop: stop.drop_guard(),
         })
     }
@@ -1041,10 +1101,12 @@ async fn read_loop<T: Io>(
     let mut nonce = 0u64;
     // Bytes buffered (of a frame not yet complete) when last looked at.
     let mut buffered = reader.read_buffer().len();
+    let mut not_run = false;
     let reason = loop {
-        let wake = keepalive.map(|(interval, timeout)| match ping_sent {
-            Some(sent) => sent + timeout,
-            None => last_heard + interval,
+        // A time too far away to represent never comes.
+        let wake = keepalive.and_then(|(interval, timeout)| match ping_sent {
+            Some(sent) => sent.checked_add(timeout),
+            None => last_heard.checked_add(interval),
         });
         let frame = tokio::select! {
             frame = reader.next() => frame,
@@ -1095,7 +1157,12 @@ async fn read_loop<T: Io>(
                 };
                 shared.complete(id, reply);
             }
-            Ok((Message::Goodbye { code, message }, _)) => break goodbye_error(code, message),
+            Ok((Message::Goodbye { code, message }, _)) => {
+                // After these goodbyes the server reads no more, and has
+                // answered everything it ran.
+                not_run = matches!(code, code::SHUTTING_DOWN | code::IDLE_TIMEOUT);
+                break goodbye_error(code, message);
+            }
             Ok((Message::Ping { nonce }, _)) => {
                 let _ = control.send(codec::encode_control(&Message::Pong { nonce }));
             }
@@ -1114,6 +1181,6 @@ async fn read_loop<T: Io>(
         }
     };
     tracing::debug!(%reason, "connection closed");
-    shared.close(reason);
+    shared.close(reason, not_run);
     stop.cancel();
 }

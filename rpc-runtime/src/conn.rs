@@ -27,6 +27,8 @@ pub(crate) struct Established<T: Io> {
     pub writer: FramedWrite<WriteHalf<T>, LengthDelimitedCodec>,
     /// The largest frame the peer accepts.
     pub peer_max_frame: usize,
+    /// The most calls the peer runs at once for us.
+    pub peer_max_in_flight: usize,
 }
 
 /// Why a greeting failed.
@@ -63,12 +65,13 @@ fn codec(max_frame_length: usize) -> LengthDelimitedCodec {
         .new_codec()
 }
 
-fn hello(role: u8, max_frame_length: usize) -> Bytes {
+fn hello(role: u8, max_frame_length: usize, max_in_flight: usize) -> Bytes {
     codec::encode_hello(&Hello {
         magic: MAGIC,
         role,
         version: PROTOCOL_VERSION,
         max_frame_length: u32::try_from(max_frame_length).unwrap_or(u32::MAX),
+        max_in_flight: u32::try_from(max_in_flight).unwrap_or(u32::MAX),
     })
 }
 
@@ -121,8 +124,9 @@ async fn read_hello<T: Io>(
 fn split<T: Io>(
     framed: Framed<T, LengthDelimitedCodec>,
     ours: usize,
-    theirs: usize,
+    peer: &Hello,
 ) -> Established<T> {
+    let theirs = peer.max_frame_length as usize;
     let parts = framed.into_parts();
     let (r, w) = tokio::io::split(parts.io);
     let mut reader = FramedRead::new(r, codec(ours));
@@ -133,6 +137,7 @@ fn split<T: Io>(
         reader,
         writer,
         peer_max_frame: theirs,
+        peer_max_in_flight: peer.max_in_flight as usize,
     }
 }
 
@@ -143,7 +148,8 @@ pub(crate) async fn dial<T: Io>(
 ) -> Result<Established<T>, HandshakeError> {
     let mut framed = Framed::new(io, codec(MAX_HELLO_LEN));
     framed
-        .send(hello(ROLE_DIALER, max_frame_length))
+        // This side serves no calls (yet): it runs none for the listener.
+        .send(hello(ROLE_DIALER, max_frame_length, 0))
         .await
         .map_err(io_error)?;
     let theirs = read_hello(&mut framed).await?;
@@ -157,11 +163,7 @@ pub(crate) async fn dial<T: Io>(
             remote: theirs.version,
         });
     }
-    Ok(split(
-        framed,
-        max_frame_length,
-        theirs.max_frame_length as usize,
-    ))
+    Ok(split(framed, max_frame_length, &theirs))
 }
 
 /// Waits for a dialer's greeting and answers it.
@@ -171,6 +173,7 @@ pub(crate) async fn dial<T: Io>(
 pub(crate) async fn accept<T: Io>(
     io: T,
     max_frame_length: usize,
+    max_in_flight: usize,
 ) -> Result<Established<T>, HandshakeError> {
     let mut framed = Framed::new(io, codec(MAX_HELLO_LEN));
     let theirs = read_hello(&mut framed).await?;
@@ -181,7 +184,7 @@ pub(crate) async fn accept<T: Io>(
         )));
     }
     framed
-        .send(hello(ROLE_LISTENER, max_frame_length))
+        .send(hello(ROLE_LISTENER, max_frame_length, max_in_flight))
         .await
         .map_err(io_error)?;
     if theirs.version != PROTOCOL_VERSION {
@@ -201,11 +204,7 @@ pub(crate) async fn accept<T: Io>(
             remote: theirs.version,
         });
     }
-    Ok(split(
-        framed,
-        max_frame_length,
-        theirs.max_frame_length as usize,
-    ))
+    Ok(split(framed, max_frame_length, &theirs))
 }
 
 /// Refuses a dialer: reads its greeting (so closing does not reset the

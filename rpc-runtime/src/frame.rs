@@ -35,6 +35,11 @@ pub(crate) struct Hello {
     /// The largest frame payload the sender accepts; the other side never
     /// sends more (it fails that one call instead).
     pub max_frame_length: u32,
+    /// The most calls the sender runs at once for this connection (0: it
+    /// serves none). The other side keeps at most this many calls
+    /// outstanding, so the sender never has to stop reading (and can always
+    /// see pings and cancels).
+    pub max_in_flight: u32,
 }
 
 /// Every frame after the greeting starts with one of these.

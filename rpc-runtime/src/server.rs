@@ -465,6 +465,21 @@ struct Dispatch<'a> {
     running: HashMap<u64, AbortHandle>,
     /// Shutting down: answer new requests with `ShuttingDown`.
     draining: bool,
+    /// A request read while every slot was taken, waiting for one. While it
+    /// waits the connection is not read: that is the backpressure. A client
+    /// that keeps within the window announced in the greeting only gets
+    /// here for a moment (a slot it freed by cancelling is not yet reaped),
+    /// so it never stops the server from seeing its cancels and pings.
+    parked: Option<Parked>,
+    max_in_flight: usize,
+}
+
+/// A request waiting for a slot.
+struct Parked {
+    id: u64,
+    deadline: Option<Instant>,
+    oneway: bool,
+    call: Result<ServiceFuture, RpcError>,
 }
 
 async fn serve_connection<T: Io>(
@@ -475,7 +490,7 @@ async fn serve_connection<T: Io>(
 ) {
     let config = state.config;
     let greeting = tokio::select! {
-        r = tokio::time::timeout(config.handshake_timeout, conn::accept(io, config.max_frame_length)) => r,
+        r = tokio::time::timeout(config.handshake_timeout, conn::accept(io, config.max_frame_length, config.max_in_flight)) => r,
         () = state.kill.cancelled() => return,
         () = state.shutdown.cancelled() => return,
     };
@@ -499,6 +514,7 @@ async fn serve_connection<T: Io>(
         mut reader,
         writer,
         peer_max_frame,
+        ..
     } = established;
 
     let (responses, queue) = mpsc::channel::<Outgoing>(RESPONSE_QUEUE);
@@ -519,6 +535,8 @@ async fn serve_connection<T: Io>(
         calls: JoinSet::new(),
         running: HashMap::new(),
         draining: false,
+        parked: None,
+        max_in_flight: config.max_in_flight,
     };
     let mut reading = true;
     let mut last_active = Instant::now();
@@ -526,7 +544,7 @@ async fn serve_connection<T: Io>(
     let goodbye = loop {
         let idle_at = match config.idle_timeout {
             Some(idle) if dispatch.calls.is_empty() && !dispatch.draining => {
-                Some(last_active + idle)
+                last_active.checked_add(idle)
             }
             _ => None,
         };
@@ -542,6 +560,7 @@ async fn serve_connection<T: Io>(
             }
             Some(done) = dispatch.calls.join_next_with_id(), if !dispatch.calls.is_empty() => {
                 dispatch.finished(done);
+                dispatch.unpark().await;
                 last_active = Instant::now();
                 if dispatch.calls.is_empty() {
                     if dispatch.draining {
@@ -554,6 +573,7 @@ async fn serve_connection<T: Io>(
             }
             () = state.shutdown.cancelled(), if !dispatch.draining => {
                 dispatch.draining = true;
+                dispatch.unpark().await;
                 if dispatch.calls.is_empty() {
                     break Some(codec::encode_goodbye(code::SHUTTING_DOWN, "the server is shutting down"));
                 }
@@ -563,7 +583,7 @@ async fn serve_connection<T: Io>(
                 let message = format!("the connection was idle for {:?}", config.idle_timeout.unwrap_or_default());
                 break Some(codec::encode_goodbye(code::IDLE_TIMEOUT, &message));
             }
-            frame = reader.next(), if reading && dispatch.calls.len() < config.max_in_flight => {
+            frame = reader.next(), if reading && dispatch.parked.is_none() => {
                 last_active = Instant::now();
                 let next = match frame {
                     None => {
@@ -657,9 +677,20 @@ impl Dispatch<'_> {
                     return Next::Continue;
                 }
                 let deadline =
-                    timeout_micros.map(|micros| Instant::now() + Duration::from_micros(micros));
+                    // A deadline too far away to represent is no deadline.
+                    timeout_micros.and_then(|micros| Instant::now().checked_add(Duration::from_micros(micros)));
                 let call = start_call(self.state, service, method, payload.slice(used..));
-                self.spawn(id, deadline, oneway, call);
+                let request = Parked {
+                    id,
+                    deadline,
+                    oneway,
+                    call,
+                };
+                if self.calls.len() < self.max_in_flight {
+                    self.spawn(request);
+                } else {
+                    self.parked = Some(request);
+                }
                 Next::Continue
             }
             Message::Cancel { id } => {
@@ -690,13 +721,34 @@ impl Dispatch<'_> {
 
     /// Runs one call as its own task: within its deadline, with its
     /// context, catching panics; answers unless it is one-way.
-    fn spawn(
-        &mut self,
-        id: u64,
-        deadline: Option<Instant>,
-        oneway: bool,
-        call: Result<ServiceFuture, RpcError>,
-    ) {
+    /// Starts the parked request if a slot is free (or refuses it, when
+    /// shutting down).
+    async fn unpark(&mut self) {
+        if self.draining {
+            if let Some(parked) = self.parked.take() {
+                if !parked.oneway {
+                    let frame = codec::encode_response(
+                        parked.id,
+                        &Err(RpcError::ShuttingDown),
+                        self.peer_max_frame,
+                    );
+                    let _ = self.responses.send(Outgoing::frame(frame)).await;
+                }
+            }
+        } else if self.calls.len() < self.max_in_flight {
+            if let Some(parked) = self.parked.take() {
+                self.spawn(parked);
+            }
+        }
+    }
+
+    fn spawn(&mut self, request: Parked) {
+        let Parked {
+            id,
+            deadline,
+            oneway,
+            call,
+        } = request;
         let in_flight = Counted::new(&self.state.in_flight);
         let context = CallContext::new(id, deadline, self.peer.clone());
         let responses = self.responses.clone();

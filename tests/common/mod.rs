@@ -1,6 +1,8 @@
 //! The calculator service from the README, shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod wire;
+
 use rpc_runtime::rpc_service;
 use serde::{Deserialize, Serialize};
 
