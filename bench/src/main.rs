@@ -1,0 +1,532 @@
+//! Whole-system benchmarks: rpc-runtime against a raw-socket floor and tarpc,
+//! server in its own process, the same workloads for each.
+//!
+//! ```text
+//! rpc-bench run [--smoke] [--systems ours,floor,tarpc] [--workloads latency,pipelined,conns,bulk,fanin] [--tag NAME]
+//! rpc-bench table RESULTS.jsonl...
+//! rpc-bench serve SYSTEM            (internal: the server process)
+//! ```
+//!
+//! `run` starts one server process per system (this binary, re-spawned with
+//! `serve`; it inherits CPU pinning, so `taskset -c 0 rpc-bench run` puts
+//! both processes on one CPU), drives each workload from this process and
+//! prints one JSON line per result, then one per comparison of ours with
+//! each peer. `table` turns the lines of several runs into a markdown table
+//! of medians. `bench/run-matrix.sh` runs the whole matrix.
+
+mod floor;
+mod ours;
+mod peer_tarpc;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+const SYSTEMS: [&str; 3] = ["ours", "floor", "tarpc"];
+const WORKLOADS: [&str; 5] = ["latency", "pipelined", "conns", "bulk", "fanin"];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => serve(args.get(1).map_or("", String::as_str)),
+        Some("run") => run(&args[1..]),
+        Some("table") => table(&args[1..]),
+        _ => Err(
+            "usage: rpc-bench run [--smoke] [--systems a,b] [--workloads a,b] [--tag NAME] | table FILES... | serve SYSTEM"
+                .to_owned(),
+        ),
+    };
+    if let Err(e) = result {
+        eprintln!("rpc-bench: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("cannot start a runtime: {e}"))
+}
+
+/// The server process: binds a loopback port, prints it, serves until its
+/// standard input closes (the parent went away).
+fn serve(system: &str) -> Result<(), String> {
+    let rt = runtime();
+    rt.block_on(async {
+        let any: SocketAddr = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+        let addr = match system {
+            "ours" | "floor" => {
+                let listener = tokio::net::TcpListener::bind(any)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                if system == "ours" {
+                    tokio::spawn(ours::serve(listener));
+                } else {
+                    tokio::spawn(floor::serve(listener));
+                }
+                addr
+            }
+            "tarpc" => peer_tarpc::serve(any).await.map_err(|e| e.to_string())?,
+            other => return Err(format!("unknown system {other:?}")),
+        };
+        println!("listening {addr}");
+        std::io::stdout().flush().map_err(|e| e.to_string())?;
+        // Until the parent closes our stdin.
+        tokio::task::spawn_blocking(|| {
+            let mut sink = String::new();
+            while std::io::stdin()
+                .read_line(&mut sink)
+                .map(|n| n > 0)
+                .unwrap_or(false)
+            {
+                sink.clear();
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ServerProcess {
+    fn start(system: &str) -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = Command::new(exe)
+            .args(["serve", system])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the {system} server: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("the {system} server said {line:?}"))?;
+        Ok(ServerProcess { child, addr })
+    }
+
+    /// Peak resident memory of the server process, in KiB (Linux).
+    fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One connection of any system.
+#[derive(Clone)]
+enum Client {
+    Ours(ours::BenchClient),
+    Floor(floor::FloorClient),
+    Tarpc(peer_tarpc::TarpcBenchClient),
+}
+
+impl Client {
+    async fn connect(system: &str, addr: SocketAddr) -> Result<Client, String> {
+        Ok(match system {
+            "ours" => Client::Ours(ours::connect(addr).await.map_err(|e| e.to_string())?),
+            "floor" => Client::Floor(floor::connect(addr).await.map_err(|e| e.to_string())?),
+            "tarpc" => Client::Tarpc(peer_tarpc::connect(addr).await.map_err(|e| e.to_string())?),
+            other => return Err(format!("unknown system {other:?}")),
+        })
+    }
+
+    async fn add(&self, a: u64, b: u64) -> Result<u64, String> {
+        match self {
+            Client::Ours(c) => c.add(a, b).await.map_err(|e| e.to_string()),
+            Client::Floor(c) => c
+                .add(a, b)
+                .await
+                .ok_or_else(|| "floor call failed".to_owned()),
+            Client::Tarpc(c) => c
+                .add(peer_tarpc::ctx(), a, b)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Sends `data`, returns the size of what came back. Each system takes
+    /// the payload in its natural type (ours: `Bytes`; the others: a
+    /// `Vec<u8>` encoded as bytes).
+    async fn echo(&self, data: &Bytes) -> Result<usize, String> {
+        match self {
+            Client::Ours(c) => c
+                .echo(data.clone())
+                .await
+                .map(|d| d.len())
+                .map_err(|e| e.to_string()),
+            Client::Floor(c) => c
+                .echo(data.to_vec())
+                .await
+                .map(|d| d.len())
+                .ok_or_else(|| "floor call failed".to_owned()),
+            Client::Tarpc(c) => c
+                .echo(peer_tarpc::ctx(), serde_bytes::ByteBuf::from(data.to_vec()))
+                .await
+                .map(|d| d.len())
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// What a workload measured.
+struct Outcome {
+    calls: u64,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    bytes: u64,
+    extra: Vec<(&'static str, f64)>,
+}
+
+struct Counts {
+    latency: u64,
+    pipelined: u64,
+    conns: u64,
+    bulk: u64,
+    fanin_conns: u64,
+    fanin_calls: u64,
+}
+
+impl Counts {
+    fn new(smoke: bool) -> Counts {
+        if smoke {
+            Counts {
+                latency: 200,
+                pipelined: 2_000,
+                conns: 2_000,
+                bulk: 8,
+                fanin_conns: 20,
+                fanin_calls: 5,
+            }
+        } else {
+            Counts {
+                latency: 20_000,
+                pipelined: 200_000,
+                conns: 200_000,
+                bulk: 2_000,
+                fanin_conns: 1_000,
+                fanin_calls: 20,
+            }
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let mut smoke = false;
+    let mut systems: Vec<String> = SYSTEMS.iter().map(|s| (*s).to_owned()).collect();
+    let mut workloads: Vec<String> = WORKLOADS.iter().map(|s| (*s).to_owned()).collect();
+    let mut tag = "default".to_owned();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--smoke" => smoke = true,
+            "--systems" => systems = list(it.next())?,
+            "--workloads" => workloads = list(it.next())?,
+            "--tag" => tag = it.next().ok_or("--tag needs a value")?.clone(),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    let counts = Counts::new(smoke);
+    let mut results: Vec<(String, String, f64, f64)> = Vec::new();
+    for system in &systems {
+        let server = ServerProcess::start(system)?;
+        let rt = runtime();
+        for workload in &workloads {
+            let outcome = rt.block_on(run_workload(system, workload, server.addr, &counts))?;
+            let line = report(&tag, system, workload, &outcome);
+            println!("{line}");
+            let calls_per_sec = per_sec(outcome.calls, outcome.elapsed);
+            let p50 = percentile(&outcome.latencies, 0.50).as_secs_f64() * 1e6;
+            results.push((system.clone(), workload.clone(), calls_per_sec, p50));
+        }
+        if let Some(rss) = server.peak_rss_kib() {
+            println!(
+                "{{\"tag\":\"{tag}\",\"system\":\"{system}\",\"workload\":\"server\",\"peak_rss_kib\":{rss}}}"
+            );
+        }
+    }
+    for (system, workload, rate, p50) in results.iter().filter(|r| r.0 == "ours") {
+        for (peer, _, peer_rate, peer_p50) in
+            results.iter().filter(|r| r.0 != "ours" && &r.1 == workload)
+        {
+            println!(
+                "{{\"tag\":\"{tag}\",\"compare\":\"{system}/{peer}\",\"workload\":\"{workload}\",\"throughput_ratio\":{:.3},\"p50_ratio\":{:.3}}}",
+                rate / peer_rate,
+                p50 / peer_p50
+            );
+        }
+    }
+    Ok(())
+}
+
+fn list(value: Option<&String>) -> Result<Vec<String>, String> {
+    let value = value.ok_or("a list is missing")?;
+    Ok(value.split(',').map(str::to_owned).collect())
+}
+
+async fn run_workload(
+    system: &str,
+    workload: &str,
+    addr: SocketAddr,
+    counts: &Counts,
+) -> Result<Outcome, String> {
+    match workload {
+        "latency" => {
+            let client = Client::connect(system, addr).await?;
+            for i in 0..counts.latency / 10 {
+                client.add(i, 1).await?;
+            }
+            callers(vec![client], 1, counts.latency, Op::Add).await
+        }
+        "pipelined" => {
+            let client = Client::connect(system, addr).await?;
+            callers(vec![client], 64, counts.pipelined, Op::Add).await
+        }
+        "conns" => {
+            let mut clients = Vec::new();
+            for _ in 0..16 {
+                clients.push(Client::connect(system, addr).await?);
+            }
+            callers(clients, 8, counts.conns, Op::Add).await
+        }
+        "bulk" => {
+            let client = Client::connect(system, addr).await?;
+            callers(
+                vec![client],
+                4,
+                counts.bulk,
+                Op::Echo(Bytes::from(vec![0xa5u8; 1 << 20])),
+            )
+            .await
+        }
+        "fanin" => fanin(system, addr, counts).await,
+        other => Err(format!("unknown workload {other:?}")),
+    }
+}
+
+#[derive(Clone)]
+enum Op {
+    Add,
+    Echo(Bytes),
+}
+
+/// `per_client` callers on each client share `total` calls.
+async fn callers(
+    clients: Vec<Client>,
+    per_client: u64,
+    total: u64,
+    op: Op,
+) -> Result<Outcome, String> {
+    let tasks = clients.len() as u64 * per_client;
+    let each = total / tasks;
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for client in clients {
+        for t in 0..per_client {
+            let client = client.clone();
+            let op = op.clone();
+            handles.push(tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(usize::try_from(each).unwrap_or(0));
+                let mut bytes = 0u64;
+                for i in 0..each {
+                    let start = Instant::now();
+                    match &op {
+                        Op::Add => {
+                            let sum = client.add(i, t).await?;
+                            if sum != i + t {
+                                return Err(format!("add({i}, {t}) = {sum}"));
+                            }
+                        }
+                        Op::Echo(data) => {
+                            let n = client.echo(data).await?;
+                            if n != data.len() {
+                                return Err(format!("echo returned {n} bytes of {}", data.len()));
+                            }
+                            bytes += n as u64;
+                        }
+                    }
+                    latencies.push(start.elapsed());
+                }
+                Ok::<_, String>((latencies, bytes))
+            }));
+        }
+    }
+    let mut latencies = Vec::new();
+    let mut bytes = 0;
+    for handle in handles {
+        let (l, b) = handle.await.map_err(|e| e.to_string())??;
+        latencies.extend(l);
+        bytes += b;
+    }
+    Ok(Outcome {
+        calls: each * tasks,
+        elapsed: started.elapsed(),
+        latencies,
+        bytes,
+        extra: Vec::new(),
+    })
+}
+
+/// Many connections, each opened and used for a few calls.
+async fn fanin(system: &str, addr: SocketAddr, counts: &Counts) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for c in 0..counts.fanin_conns {
+        let system = system.to_owned();
+        let calls = counts.fanin_calls;
+        handles.push(tokio::spawn(async move {
+            let connect_start = Instant::now();
+            let client = Client::connect(&system, addr).await?;
+            let connect = connect_start.elapsed();
+            let mut latencies = Vec::new();
+            for i in 0..calls {
+                let start = Instant::now();
+                client.add(c, i).await?;
+                latencies.push(start.elapsed());
+            }
+            Ok::<_, String>((connect, latencies, client))
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut connects = Vec::new();
+    let mut clients = Vec::new();
+    for handle in handles {
+        let (connect, l, client) = handle.await.map_err(|e| e.to_string())??;
+        connects.push(connect);
+        latencies.extend(l);
+        clients.push(client);
+    }
+    let elapsed = started.elapsed();
+    drop(clients);
+    let connect_p50 = percentile(&connects, 0.5).as_secs_f64() * 1e6;
+    Ok(Outcome {
+        calls: counts.fanin_conns * counts.fanin_calls,
+        elapsed,
+        latencies,
+        bytes: 0,
+        extra: vec![("connect_p50_us", connect_p50)],
+    })
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn per_sec(n: u64, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+fn percentile(samples: &[Duration], q: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn report(tag: &str, system: &str, workload: &str, outcome: &Outcome) -> String {
+    let mut line = format!(
+        "{{\"tag\":\"{tag}\",\"system\":\"{system}\",\"workload\":\"{workload}\",\"calls\":{},\"secs\":{:.4},\"calls_per_sec\":{:.0},\"p50_us\":{:.1},\"p99_us\":{:.1},\"mb_per_sec\":{:.1}",
+        outcome.calls,
+        outcome.elapsed.as_secs_f64(),
+        per_sec(outcome.calls, outcome.elapsed),
+        percentile(&outcome.latencies, 0.50).as_secs_f64() * 1e6,
+        percentile(&outcome.latencies, 0.99).as_secs_f64() * 1e6,
+        per_sec(outcome.bytes, outcome.elapsed) / 1e6,
+    );
+    for (key, value) in &outcome.extra {
+        line.push_str(&format!(",\"{key}\":{value:.1}"));
+    }
+    line.push('}');
+    line
+}
+
+/// calls/s, p50 µs, MB/s.
+type Figures = (f64, f64, f64);
+
+/// Medians over runs, as a markdown table with ratios of ours to each peer.
+fn table(files: &[String]) -> Result<(), String> {
+    use std::collections::BTreeMap;
+    let mut samples: BTreeMap<(String, String, String), Vec<Figures>> = BTreeMap::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+        for line in text.lines() {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let (Some(tag), Some(system), Some(workload), Some(rate)) = (
+                value["tag"].as_str(),
+                value["system"].as_str(),
+                value["workload"].as_str(),
+                value["calls_per_sec"].as_f64(),
+            ) else {
+                continue;
+            };
+            let p50 = value["p50_us"].as_f64().unwrap_or(0.0);
+            let mbps = value["mb_per_sec"].as_f64().unwrap_or(0.0);
+            samples
+                .entry((tag.to_owned(), workload.to_owned(), system.to_owned()))
+                .or_default()
+                .push((rate, p50, mbps));
+        }
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or(0.0)
+    };
+    let mut medians: BTreeMap<(String, String), BTreeMap<String, Figures>> = BTreeMap::new();
+    for ((tag, workload, system), runs) in samples {
+        let mut rates: Vec<f64> = runs.iter().map(|r| r.0).collect();
+        let mut p50s: Vec<f64> = runs.iter().map(|r| r.1).collect();
+        let mut mbps: Vec<f64> = runs.iter().map(|r| r.2).collect();
+        medians.entry((tag, workload)).or_default().insert(
+            system,
+            (median(&mut rates), median(&mut p50s), median(&mut mbps)),
+        );
+    }
+    println!("| run | workload | system | calls/s | p50 µs | MB/s | ours ÷ it (calls/s) | ours ÷ it (p50) |");
+    println!("|---|---|---|---:|---:|---:|---:|---:|");
+    for ((tag, workload), systems) in &medians {
+        let ours = systems.get("ours").copied();
+        for (system, (rate, p50, mbps)) in systems {
+            let (ratio, p50_ratio) = match (ours, system.as_str()) {
+                (Some((our_rate, our_p50, _)), s) if s != "ours" => (
+                    format!("{:.2}×", our_rate / rate),
+                    format!("{:.2}×", our_p50 / p50),
+                ),
+                _ => ("".to_owned(), "".to_owned()),
+            };
+            println!("| {tag} | {workload} | {system} | {rate:.0} | {p50:.1} | {mbps:.0} | {ratio} | {p50_ratio} |");
+        }
+    }
+    Ok(())
+}
