@@ -113,8 +113,13 @@ pub async fn connect(addr: SocketAddr) -> std::io::Result<FloorClient> {
                     return;
                 }
             }
-            if rx.is_empty() && SinkExt::<Bytes>::flush(&mut writer).await.is_err() {
-                return;
+            if rx.is_empty() {
+                // One turn for the callers to add to the batch before the
+                // system call: without it, a write per call.
+                tokio::task::yield_now().await;
+                if rx.is_empty() && SinkExt::<Bytes>::flush(&mut writer).await.is_err() {
+                    return;
+                }
             }
         }
     });

@@ -78,6 +78,11 @@ impl CallContext {
         &self.peer
     }
 
+    /// Runs `f` with this context as the current one.
+    pub(crate) fn sync_scope<R>(self, f: impl FnOnce() -> R) -> R {
+        CURRENT.sync_scope(self, f)
+    }
+
     /// Runs `future` with this context as the current one.
     pub(crate) fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
         CURRENT.scope(self, future)

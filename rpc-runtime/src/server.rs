@@ -749,28 +749,39 @@ impl Dispatch<'_> {
             oneway,
             call,
         } = request;
-        let in_flight = Counted::new(&self.state.in_flight);
+        let mut future = match call {
+            Ok(future) => future,
+            Err(error) => return self.answer(id, oneway, Err(error)),
+        };
         let context = CallContext::new(id, deadline, self.peer.clone());
+        // Most handlers finish without waiting: run them once right here, on
+        // the connection's task, and skip the cost of a task of their own. A
+        // handler that waits (for I/O, a timer, a lock) moves to its own task
+        // at its first wait, so it never holds up the calls behind it.
+        let first = context.clone().sync_scope(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| (&mut future).now_or_never()))
+        });
+        match first {
+            Ok(Some(result)) => return self.answer(id, oneway, result),
+            Err(panic) => return self.answer(id, oneway, Err(panicked(&*panic))),
+            Ok(None) => {}
+        }
+        let in_flight = Counted::new(&self.state.in_flight);
         let responses = self.responses.clone();
         let peer_max_frame = self.peer_max_frame;
         let task = self.calls.spawn(async move {
             let _in_flight = in_flight;
-            let result = match call {
-                Ok(future) => {
-                    let run = context.scope(AssertUnwindSafe(future).catch_unwind());
-                    let outcome = match deadline {
-                        Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok(),
-                        None => Some(run.await),
-                    };
-                    let Some(outcome) = outcome else {
-                        // The caller has given up: stop, and send nothing.
-                        tracing::debug!(id, "deadline passed; the handler was stopped");
-                        return id;
-                    };
-                    outcome.unwrap_or_else(|panic| Err(panicked(&*panic)))
-                }
-                Err(error) => Err(error),
+            let run = context.scope(AssertUnwindSafe(future).catch_unwind());
+            let outcome = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok(),
+                None => Some(run.await),
             };
+            let Some(outcome) = outcome else {
+                // The caller has given up: stop, and send nothing.
+                tracing::debug!(id, "deadline passed; the handler was stopped");
+                return id;
+            };
+            let result = outcome.unwrap_or_else(|panic| Err(panicked(&*panic)));
             if !oneway {
                 let frame = codec::encode_response(id, &result, peer_max_frame);
                 // Fails only when the connection is gone.
@@ -782,6 +793,29 @@ impl Dispatch<'_> {
         });
         if !oneway {
             self.running.insert(id, task);
+        }
+    }
+
+    /// Sends the answer to a call that finished on the connection's task.
+    fn answer(&mut self, id: u64, oneway: bool, result: Result<Bytes, RpcError>) {
+        if oneway {
+            if let Err(error) = result {
+                tracing::info!(id, %error, "a one-way call failed");
+            }
+            return;
+        }
+        let frame = Outgoing::frame(codec::encode_response(id, &result, self.peer_max_frame));
+        match self.responses.try_send(frame) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(frame)) => {
+                // The writer is behind; let a task wait for room rather than
+                // stop reading (the answer is small, and bounded by the
+                // connection's window).
+                let responses = self.responses.clone();
+                tokio::spawn(async move {
+                    let _ = responses.send(frame).await;
+                });
+            }
         }
     }
 
