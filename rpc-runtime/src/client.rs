@@ -431,7 +431,7 @@ impl Channel {
         A: Serialize + ?Sized,
         R: DeserializeOwned + 'a,
     {
-        let body = codec::encode_args(args);
+        let body = codec::encode_args(args, service, method);
         let (deadline, timeout) = self.deadline(options);
         // `idempotent_retries(u32::MAX)`: retry until the deadline.
         let resends = self.inner.config.idempotent_retries.saturating_add(1);
@@ -440,12 +440,12 @@ impl Channel {
         // whatever the method.
         let not_run_attempts = resends.max(2);
         async move {
-            let body = body?;
+            let mut body = body?;
             let mut attempt = 1;
             loop {
                 let result = tokio::time::timeout_at(
                     deadline,
-                    self.round_trip(service, method, &body, deadline),
+                    self.round_trip(service, method, &mut body, deadline),
                 )
                 .await
                 .unwrap_or(Err(RpcError::DeadlineExceeded { timeout }));
@@ -494,10 +494,10 @@ impl Channel {
     where
         A: Serialize + ?Sized,
     {
-        let body = codec::encode_args(args);
+        let body = codec::encode_args(args, service, method);
         let (deadline, timeout) = self.deadline(options);
         async move {
-            let body = body?;
+            let mut body = body?;
             let send = async {
                 let connection = self.connection(deadline).await?;
                 let header = RequestHeader {
@@ -507,7 +507,7 @@ impl Channel {
                     timeout_micros: micros_until(deadline),
                     oneway: true,
                 };
-                let frame = codec::encode_request(&header, &body, connection.peer_max_frame)?;
+                let frame = body.frame(&header, connection.peer_max_frame)?;
                 let (written, done) = oneshot::channel();
                 let outgoing = Outgoing {
                     frame,
@@ -542,10 +542,17 @@ impl Channel {
         &self,
         service: &str,
         method: &str,
-        body: &Bytes,
+        body: &mut codec::RequestBody,
         deadline: Instant,
     ) -> Result<Reply, RpcError> {
         let connection = self.connection(deadline).await?;
+        // Waits here while the server's window is full; the time left is
+        // measured after that wait.
+        let _slot = connection
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| connection.shared.closed_reason())?;
         let id = connection.next_id.fetch_add(1, Ordering::Relaxed);
         let header = RequestHeader {
             id,
@@ -554,12 +561,7 @@ impl Channel {
             timeout_micros: micros_until(deadline),
             oneway: false,
         };
-        let frame = codec::encode_request(&header, body, connection.peer_max_frame)?;
-        let _slot = connection
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| connection.shared.closed_reason())?;
+        let frame = body.frame(&header, connection.peer_max_frame)?;
         let reply = connection.shared.register(id)?;
         let mut slot = PendingSlot {
             connection: &connection,

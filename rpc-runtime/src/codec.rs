@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::frame::{code, Hello, Message, Status};
+use crate::service::{Body, BodyRepr};
 use crate::RpcError;
 
 type Standard = Configuration;
@@ -57,14 +58,22 @@ pub(crate) fn decode_hello(payload: &[u8]) -> Result<Hello, String> {
     decode_exact(payload)
 }
 
-/// Encodes a call's arguments (a tuple of them) as a request body.
-pub(crate) fn encode_args<A: Serialize + ?Sized>(args: &A) -> Result<Bytes, RpcError> {
-    let mut buf = BytesMut::new();
-    encode_into(args, &mut buf).map_err(|e| RpcError::Encode {
-        what: "request",
-        message: e.to_string(),
-    })?;
-    Ok(buf.freeze())
+/// Room for the largest request header besides the two names: variant
+/// (up to 5 bytes), id (9), two length prefixes (9 each), the timeout
+/// (1 + 9) and the one-way flag (1).
+const REQUEST_SLACK: usize = 48;
+/// Room for the largest response header with status `Ok`: variant (5), id
+/// (9), status (5).
+const RESPONSE_SLACK: usize = 24;
+
+/// A call's encoded arguments. The first frame is built in place: the
+/// arguments are encoded behind room for the header, which is written into
+/// that room once the id and the time left are known, so the frame needs no
+/// second buffer and no copy. A call sent again (idempotent retries) copies.
+pub(crate) struct RequestBody {
+    fresh: Option<BytesMut>,
+    headroom: usize,
+    sent: Option<Bytes>,
 }
 
 /// What a request frame says besides its body.
@@ -76,36 +85,86 @@ pub(crate) struct RequestHeader<'a> {
     pub oneway: bool,
 }
 
-/// Encodes a request frame payload: header, then the encoded arguments.
-///
-/// `limit` is the receiver's maximum frame length; a larger request fails here,
-/// before anything is sent.
-pub(crate) fn encode_request(
-    header: &RequestHeader<'_>,
-    body: &[u8],
-    limit: usize,
-) -> Result<Bytes, RpcError> {
-    let mut buf =
-        BytesMut::with_capacity(32 + header.service.len() + header.method.len() + body.len());
-    encode_header(
-        &Message::Request {
+/// Encodes a call's arguments (a tuple of them).
+pub(crate) fn encode_args<A: Serialize + ?Sized>(
+    args: &A,
+    service: &str,
+    method: &str,
+) -> Result<RequestBody, RpcError> {
+    let headroom = REQUEST_SLACK + service.len() + method.len();
+    let mut buf = BytesMut::with_capacity(headroom + 64);
+    buf.resize(headroom, 0);
+    encode_into(args, &mut buf).map_err(|e| RpcError::Encode {
+        what: "request",
+        message: e.to_string(),
+    })?;
+    Ok(RequestBody {
+        fresh: Some(buf),
+        headroom,
+        sent: None,
+    })
+}
+
+/// Writes `header` at the end of the first `headroom` bytes of `buf`, drops
+/// the unused room in front, and returns the header's length; `None` if it
+/// did not fit (it always does, with the slack above).
+fn place_header(buf: &mut BytesMut, headroom: usize, header: &Message<'_>) -> Option<usize> {
+    let room = buf.get_mut(..headroom)?;
+    let n = bincode::serde::encode_into_slice(header, room, standard()).ok()?;
+    buf.copy_within(0..n, headroom - n);
+    let _ = buf.split_to(headroom - n);
+    Some(n)
+}
+
+impl RequestBody {
+    /// The request frame's payload for one attempt.
+    ///
+    /// `limit` is the receiver's maximum frame length; a larger request fails
+    /// here, before anything is sent.
+    pub(crate) fn frame(
+        &mut self,
+        header: &RequestHeader<'_>,
+        limit: usize,
+    ) -> Result<Bytes, RpcError> {
+        let message = Message::Request {
             id: header.id,
             service: header.service,
             method: header.method,
             timeout_micros: header.timeout_micros,
             oneway: header.oneway,
-        },
-        &mut buf,
-    );
-    buf.extend_from_slice(body);
-    if buf.len() > limit {
-        return Err(RpcError::FrameTooLarge {
-            what: "request",
-            size: buf.len() as u64,
-            limit: limit as u64,
-        });
+        };
+        let frame = match self.fresh.take() {
+            Some(mut buf) => match place_header(&mut buf, self.headroom, &message) {
+                Some(n) => {
+                    let frame = buf.freeze();
+                    self.sent = Some(frame.slice(n..));
+                    frame
+                }
+                None => {
+                    let body = buf.split_off(self.headroom).freeze();
+                    let frame = with_header(&message, &body);
+                    self.sent = Some(body);
+                    frame
+                }
+            },
+            None => with_header(&message, self.sent.as_deref().unwrap_or_default()),
+        };
+        if frame.len() > limit {
+            return Err(RpcError::FrameTooLarge {
+                what: "request",
+                size: frame.len() as u64,
+                limit: limit as u64,
+            });
+        }
+        Ok(frame)
     }
-    Ok(buf.freeze())
+}
+
+fn with_header(header: &Message<'_>, body: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(REQUEST_SLACK + body.len());
+    encode_header(header, &mut buf);
+    buf.extend_from_slice(body);
+    buf.freeze()
 }
 
 /// Encodes a message that has no body (cancel, ping, pong).
@@ -115,40 +174,38 @@ pub(crate) fn encode_control(message: &Message<'_>) -> Bytes {
     buf.freeze()
 }
 
-/// Encodes a handler's return value as a response body.
-pub(crate) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, RpcError> {
-    let mut buf = BytesMut::new();
+/// Encodes a handler's return value, behind room for the response header.
+pub(crate) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Body, RpcError> {
+    let mut buf = BytesMut::with_capacity(RESPONSE_SLACK + 64);
+    buf.resize(RESPONSE_SLACK, 0);
     encode_into(value, &mut buf).map_err(|e| RpcError::Encode {
         what: "response",
         message: e.to_string(),
     })?;
-    Ok(buf.freeze())
+    Ok(Body(BodyRepr::Headroom {
+        buf,
+        headroom: RESPONSE_SLACK,
+    }))
 }
 
-/// Encodes a response frame payload. An answer larger than the caller's
-/// `limit` is replaced by a `FRAME_TOO_LARGE` error for that call.
-pub(crate) fn encode_response(id: u64, result: &Result<Bytes, RpcError>, limit: usize) -> Bytes {
-    let mut buf = BytesMut::new();
-    match result {
-        Ok(body) => {
-            let header = Message::Response {
-                id,
-                status: Status::Ok,
-            };
-            buf.reserve(16 + body.len());
-            encode_header(&header, &mut buf);
-            buf.extend_from_slice(body);
-            if buf.len() > limit {
-                let error = RpcError::FrameTooLarge {
-                    what: "response",
-                    size: buf.len() as u64,
-                    limit: limit as u64,
-                };
-                return encode_response(id, &Err(error), limit);
+/// Encodes a response frame payload, in place when the body left room. An
+/// answer larger than the caller's `limit` is replaced by a
+/// `FRAME_TOO_LARGE` error for that call.
+pub(crate) fn encode_response(id: u64, result: Result<Body, RpcError>, limit: usize) -> Bytes {
+    let ok = Message::Response {
+        id,
+        status: Status::Ok,
+    };
+    let frame = match result {
+        Ok(Body(BodyRepr::Headroom { mut buf, headroom })) => {
+            match place_header(&mut buf, headroom, &ok) {
+                Some(_) => buf.freeze(),
+                None => with_header(&ok, buf.get(headroom..).unwrap_or_default()),
             }
         }
+        Ok(Body(BodyRepr::Plain(body))) => with_header(&ok, &body),
         Err(error) => {
-            let (code, message) = error_to_wire(error);
+            let (code, message) = error_to_wire(&error);
             let header = Message::Response {
                 id,
                 status: Status::Error {
@@ -156,10 +213,20 @@ pub(crate) fn encode_response(id: u64, result: &Result<Bytes, RpcError>, limit: 
                     message: &message,
                 },
             };
+            let mut buf = BytesMut::with_capacity(RESPONSE_SLACK + message.len());
             encode_header(&header, &mut buf);
+            return buf.freeze();
         }
+    };
+    if frame.len() > limit {
+        let error = RpcError::FrameTooLarge {
+            what: "response",
+            size: frame.len() as u64,
+            limit: limit as u64,
+        };
+        return encode_response(id, Err(error), limit);
     }
-    buf.freeze()
+    frame
 }
 
 /// Encodes a goodbye frame payload.

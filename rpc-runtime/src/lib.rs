@@ -64,7 +64,7 @@ pub use context::CallContext;
 pub use error::RpcError;
 pub use frame::PROTOCOL_VERSION;
 pub use server::{Server, ServerBuilder};
-pub use service::{Service, ServiceFuture};
+pub use service::{Body, Service, ServiceFuture};
 
 /// Turns a trait into an RPC service: a client stub and a server skeleton.
 ///

@@ -21,7 +21,9 @@ pub fn decode_args<T: ::serde::de::DeserializeOwned>(args: &Bytes) -> Result<T, 
 ///
 /// # Errors
 /// [`RpcError::Encode`] when the value's `Serialize` fails.
-pub fn encode_reply<T: ::serde::Serialize + ?Sized>(value: &T) -> Result<Bytes, RpcError> {
+pub fn encode_reply<T: ::serde::Serialize + ?Sized>(
+    value: &T,
+) -> Result<crate::service::Body, RpcError> {
     codec::encode_value(value)
 }
 

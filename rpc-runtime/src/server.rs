@@ -669,7 +669,7 @@ impl Dispatch<'_> {
                     if !oneway {
                         let frame = codec::encode_response(
                             id,
-                            &Err(RpcError::ShuttingDown),
+                            Err(RpcError::ShuttingDown),
                             self.peer_max_frame,
                         );
                         let _ = self.responses.send(Outgoing::frame(frame)).await;
@@ -729,7 +729,7 @@ impl Dispatch<'_> {
                 if !parked.oneway {
                     let frame = codec::encode_response(
                         parked.id,
-                        &Err(RpcError::ShuttingDown),
+                        Err(RpcError::ShuttingDown),
                         self.peer_max_frame,
                     );
                     let _ = self.responses.send(Outgoing::frame(frame)).await;
@@ -783,7 +783,7 @@ impl Dispatch<'_> {
             };
             let result = outcome.unwrap_or_else(|panic| Err(panicked(&*panic)));
             if !oneway {
-                let frame = codec::encode_response(id, &result, peer_max_frame);
+                let frame = codec::encode_response(id, result, peer_max_frame);
                 // Fails only when the connection is gone.
                 let _ = responses.send(Outgoing::frame(frame)).await;
             } else if let Err(error) = result {
@@ -797,14 +797,14 @@ impl Dispatch<'_> {
     }
 
     /// Sends the answer to a call that finished on the connection's task.
-    fn answer(&mut self, id: u64, oneway: bool, result: Result<Bytes, RpcError>) {
+    fn answer(&mut self, id: u64, oneway: bool, result: Result<crate::service::Body, RpcError>) {
         if oneway {
             if let Err(error) = result {
                 tracing::info!(id, %error, "a one-way call failed");
             }
             return;
         }
-        let frame = Outgoing::frame(codec::encode_response(id, &result, self.peer_max_frame));
+        let frame = Outgoing::frame(codec::encode_response(id, result, self.peer_max_frame));
         match self.responses.try_send(frame) {
             Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
             Err(mpsc::error::TrySendError::Full(frame)) => {

@@ -9,7 +9,33 @@ use crate::RpcError;
 
 /// The future a [`Service`] returns for one call: the encoded return value,
 /// or the reason the call failed.
-pub type ServiceFuture = Pin<Box<dyn Future<Output = Result<Bytes, RpcError>> + Send + 'static>>;
+pub type ServiceFuture = Pin<Box<dyn Future<Output = Result<Body, RpcError>> + Send + 'static>>;
+
+/// A call's encoded return value (the bincode encoding of the value the
+/// handler returned), as a [`Service`] hands it to the server.
+///
+/// Generated services encode with room in front of the value for the
+/// response header, so the server builds the answer frame without a copy; a
+/// hand-written service can wrap bytes it encoded itself with
+/// [`Body::from`].
+#[derive(Debug)]
+pub struct Body(pub(crate) BodyRepr);
+
+#[derive(Debug)]
+pub(crate) enum BodyRepr {
+    /// The encoded value starts at `headroom`.
+    Headroom {
+        buf: bytes::BytesMut,
+        headroom: usize,
+    },
+    Plain(Bytes),
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Self {
+        Body(BodyRepr::Plain(bytes))
+    }
+}
 
 /// Something a [`Server`](crate::Server) can route calls to.
 ///
