@@ -18,6 +18,35 @@ mod floor;
 mod ours;
 mod peer_tarpc;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts heap allocations, so the bench can report allocations per call
+/// on the client's hot path (one relaxed atomic add per allocation).
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every method forwards to the system allocator unchanged.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -26,7 +55,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 const SYSTEMS: [&str; 3] = ["ours", "floor", "tarpc"];
-const WORKLOADS: [&str; 5] = ["latency", "pipelined", "conns", "bulk", "fanin"];
+const WORKLOADS: [&str; 6] = ["latency", "pipelined", "conns", "bulk", "fanin", "memory"];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -122,10 +151,19 @@ impl ServerProcess {
 
     /// Peak resident memory of the server process, in KiB (Linux).
     fn peak_rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    /// Resident memory of the server process now, in KiB (Linux).
+    fn rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    fn status_kib(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 }
@@ -210,6 +248,7 @@ struct Counts {
     bulk: u64,
     fanin_conns: u64,
     fanin_calls: u64,
+    idle_conns: u64,
 }
 
 impl Counts {
@@ -222,6 +261,7 @@ impl Counts {
                 bulk: 8,
                 fanin_conns: 20,
                 fanin_calls: 5,
+                idle_conns: 50,
             }
         } else {
             Counts {
@@ -231,6 +271,7 @@ impl Counts {
                 bulk: 2_000,
                 fanin_conns: 1_000,
                 fanin_calls: 20,
+                idle_conns: 10_000,
             }
         }
     }
@@ -257,7 +298,11 @@ fn run(args: &[String]) -> Result<(), String> {
         let server = ServerProcess::start(system)?;
         let rt = runtime();
         for workload in &workloads {
-            let outcome = rt.block_on(run_workload(system, workload, server.addr, &counts))?;
+            let outcome = if workload == "memory" {
+                rt.block_on(memory(system, &server, &counts))?
+            } else {
+                rt.block_on(run_workload(system, workload, server.addr, &counts))?
+            };
             let line = report(&tag, system, workload, &outcome);
             println!("{line}");
             let calls_per_sec = per_sec(outcome.calls, outcome.elapsed);
@@ -301,7 +346,14 @@ async fn run_workload(
             for i in 0..counts.latency / 10 {
                 client.add(i, 1).await?;
             }
-            callers(vec![client], 1, counts.latency, Op::Add).await
+            // Allocations in this (the client's) process, per call.
+            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            let mut outcome = callers(vec![client], 1, counts.latency, Op::Add).await?;
+            let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+            #[allow(clippy::cast_precision_loss)]
+            let per_call = allocations as f64 / outcome.calls.max(1) as f64;
+            outcome.extra.push(("client_allocs_per_call", per_call));
+            Ok(outcome)
         }
         "pipelined" => {
             let client = Client::connect(system, addr).await?;
@@ -390,6 +442,113 @@ async fn callers(
         bytes,
         extra: Vec::new(),
     })
+}
+
+/// Memory per idle connection on the server, and bytes on the wire per
+/// small call (through a counting proxy) against the arguments alone.
+async fn memory(system: &str, server: &ServerProcess, counts: &Counts) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let base = server.rss_kib().ok_or("cannot read the server's memory")?;
+    let mut idle = Vec::new();
+    for _ in 0..counts.idle_conns {
+        let client = Client::connect(system, server.addr).await?;
+        // One call each, so every connection is fully set up on both sides.
+        client.add(1, 2).await?;
+        idle.push(client);
+    }
+    let loaded = server.rss_kib().ok_or("cannot read the server's memory")?;
+    drop(idle);
+    #[allow(clippy::cast_precision_loss)]
+    let per_conn = loaded.saturating_sub(base) as f64 / counts.idle_conns.max(1) as f64;
+
+    let (proxy, sent, received) = counting_proxy(server.addr).await?;
+    let client = Client::connect(system, proxy).await?;
+    client.add(1, 2).await?;
+    let (s0, r0) = (sent.load(Ordering::SeqCst), received.load(Ordering::SeqCst));
+    let calls = 1_000u64;
+    for i in 0..calls {
+        client.add(i % 200, 7).await?;
+    }
+    let (s1, r1) = (sent.load(Ordering::SeqCst), received.load(Ordering::SeqCst));
+    // The arguments alone: bincode (standard config) of two small u64s.
+    let payload = bincode::serde::encode_to_vec((5u64, 7u64), bincode::config::standard())
+        .map_err(|e| e.to_string())?
+        .len();
+    #[allow(clippy::cast_precision_loss)]
+    let request = (s1 - s0) as f64 / calls as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let response = (r1 - r0) as f64 / calls as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let payload = payload as f64;
+    Ok(Outcome {
+        calls,
+        elapsed: started.elapsed(),
+        latencies: Vec::new(),
+        bytes: 0,
+        extra: vec![
+            (
+                "idle_connections",
+                f64::from(u32::try_from(counts.idle_conns).unwrap_or(u32::MAX)),
+            ),
+            ("server_kib_per_idle_connection", per_conn),
+            ("request_bytes_per_call", request),
+            ("response_bytes_per_call", response),
+            ("args_bytes", payload),
+            ("request_overhead_bytes", request - payload),
+        ],
+    })
+}
+
+/// A loopback proxy to `target` that counts the bytes each way.
+async fn counting_proxy(
+    target: SocketAddr,
+) -> Result<
+    (
+        SocketAddr,
+        std::sync::Arc<AtomicU64>,
+        std::sync::Arc<AtomicU64>,
+    ),
+    String,
+> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let sent = std::sync::Arc::new(AtomicU64::new(0));
+    let received = std::sync::Arc::new(AtomicU64::new(0));
+    let (s, r) = (sent.clone(), received.clone());
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                return;
+            };
+            let _ = inbound.set_nodelay(true);
+            let _ = outbound.set_nodelay(true);
+            let (mut ir, mut iw) = inbound.into_split();
+            let (mut or, mut ow) = outbound.into_split();
+            let (s, r) = (s.clone(), r.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = ir.read(&mut buf).await {
+                    if n == 0 || ow.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    s.fetch_add(n as u64, Ordering::SeqCst);
+                }
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = or.read(&mut buf).await {
+                    if n == 0 || iw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    r.fetch_add(n as u64, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    Ok((addr, sent, received))
 }
 
 /// Many connections, each opened and used for a few calls.

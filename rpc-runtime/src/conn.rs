@@ -2,7 +2,7 @@
 
 use std::io;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
@@ -132,7 +132,10 @@ fn split<T: Io>(
     let mut reader = FramedRead::new(r, codec(ours));
     // Bytes that arrived right behind the greeting belong to the reader.
     reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
-    let writer = FramedWrite::new(w, codec(theirs));
+    let mut writer = FramedWrite::new(w, codec(theirs));
+    // The codec starts with an 8 KiB write buffer; start empty instead and
+    // grow with the traffic, so an idle connection costs less memory.
+    *writer.write_buffer_mut() = BytesMut::new();
     Established {
         reader,
         writer,
