@@ -37,3 +37,56 @@ pub fn unknown_method(service: &str, method: &str) -> ServiceFuture {
     Box::pin(::std::future::ready(Err(error)))
 }
 pub use ::tokio::net::ToSocketAddrs;
+
+/// Entry points for the crate's micro-benchmarks (`benches/hot_paths.rs`),
+/// which cannot reach private items otherwise.
+pub mod bench {
+    use bytes::Bytes;
+
+    use crate::codec::{self, RequestHeader};
+    use crate::frame::Message;
+    use crate::RpcError;
+
+    /// Encodes a request frame payload for `args`, as a client does.
+    ///
+    /// # Errors
+    /// When the arguments cannot be encoded.
+    pub fn encode_request<A: ::serde::Serialize>(
+        id: u64,
+        service: &str,
+        method: &str,
+        args: &A,
+    ) -> Result<Bytes, RpcError> {
+        let mut body = codec::encode_args(args, service, method)?;
+        let header = RequestHeader {
+            id,
+            service,
+            method,
+            timeout_micros: Some(30_000_000),
+            oneway: false,
+        };
+        body.frame(&header, usize::MAX)
+    }
+
+    /// Decodes a request frame payload's header and then its arguments, as a
+    /// server does; returns the id.
+    ///
+    /// # Errors
+    /// When the frame or the arguments do not decode.
+    pub fn decode_request<A: ::serde::de::DeserializeOwned>(
+        frame: &[u8],
+    ) -> Result<(u64, A), String> {
+        let (message, used) = codec::decode_message(frame)?;
+        let Message::Request { id, .. } = message else {
+            return Err("not a request".to_owned());
+        };
+        let args = codec::decode_value(frame.get(used..).unwrap_or_default())?;
+        Ok((id, args))
+    }
+
+    /// Registers `n` calls in a client's table of pending calls and
+    /// completes each, as the client and its reader do.
+    pub fn pending_round_trips(n: u64) -> usize {
+        crate::client::bench_pending(n)
+    }
+}
