@@ -1,8 +1,8 @@
-//! Whole-system benchmarks: rpc-runtime against a raw-socket floor and tarpc,
+//! Whole-system benchmarks: rpc-runtime against a raw-socket floor, tarpc and tonic,
 //! server in its own process, the same workloads for each.
 //!
 //! ```text
-//! rpc-bench run [--smoke] [--systems ours,floor,tarpc] [--workloads latency,pipelined,conns,bulk,fanin] [--tag NAME]
+//! rpc-bench run [--smoke] [--systems ours,floor,tarpc,tonic] [--workloads latency,pipelined,conns,bulk,fanin] [--tag NAME]
 //! rpc-bench table RESULTS.jsonl...
 //! rpc-bench serve SYSTEM            (internal: the server process)
 //! ```
@@ -17,6 +17,7 @@
 mod floor;
 mod ours;
 mod peer_tarpc;
+mod peer_tonic;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -54,7 +55,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-const SYSTEMS: [&str; 3] = ["ours", "floor", "tarpc"];
+const SYSTEMS: [&str; 4] = ["ours", "floor", "tarpc", "tonic"];
 const WORKLOADS: [&str; 6] = ["latency", "pipelined", "conns", "bulk", "fanin", "memory"];
 
 fn main() {
@@ -101,6 +102,14 @@ fn serve(system: &str) -> Result<(), String> {
                 addr
             }
             "tarpc" => peer_tarpc::serve(any).await.map_err(|e| e.to_string())?,
+            "tonic" => {
+                let listener = tokio::net::TcpListener::bind(any)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                tokio::spawn(peer_tonic::serve(listener));
+                addr
+            }
             other => return Err(format!("unknown system {other:?}")),
         };
         println!("listening {addr}");
@@ -182,6 +191,7 @@ enum Client {
     Ours(ours::BenchClient),
     Floor(floor::FloorClient),
     Tarpc(peer_tarpc::TarpcBenchClient),
+    Tonic(peer_tonic::TonicClient<tonic::transport::Channel>),
 }
 
 impl Client {
@@ -190,6 +200,7 @@ impl Client {
             "ours" => Client::Ours(ours::connect(addr).await.map_err(|e| e.to_string())?),
             "floor" => Client::Floor(floor::connect(addr).await.map_err(|e| e.to_string())?),
             "tarpc" => Client::Tarpc(peer_tarpc::connect(addr).await.map_err(|e| e.to_string())?),
+            "tonic" => Client::Tonic(peer_tonic::connect(addr).await?),
             other => return Err(format!("unknown system {other:?}")),
         })
     }
@@ -204,6 +215,13 @@ impl Client {
             Client::Tarpc(c) => c
                 .add(peer_tarpc::ctx(), a, b)
                 .await
+                .map_err(|e| e.to_string()),
+            // tonic's client needs `&mut`; clones share the HTTP/2 connection.
+            Client::Tonic(c) => c
+                .clone()
+                .add(peer_tonic::AddRequest { a, b })
+                .await
+                .map(|r| r.into_inner().sum)
                 .map_err(|e| e.to_string()),
         }
     }
@@ -227,6 +245,12 @@ impl Client {
                 .echo(peer_tarpc::ctx(), serde_bytes::ByteBuf::from(data.to_vec()))
                 .await
                 .map(|d| d.len())
+                .map_err(|e| e.to_string()),
+            Client::Tonic(c) => c
+                .clone()
+                .echo(peer_tonic::Blob { data: data.clone() })
+                .await
+                .map(|r| r.into_inner().data.len())
                 .map_err(|e| e.to_string()),
         }
     }
@@ -632,16 +656,44 @@ fn report(tag: &str, system: &str, workload: &str, outcome: &Outcome) -> String 
 /// calls/s, p50 µs, MB/s.
 type Figures = (f64, f64, f64);
 
+/// The `memory` workload's figures, in table order.
+const MEMORY_KEYS: [&str; 3] = [
+    "server_kib_per_idle_connection",
+    "request_bytes_per_call",
+    "response_bytes_per_call",
+];
+
 /// Medians over runs, as a markdown table with ratios of ours to each peer.
 fn table(files: &[String]) -> Result<(), String> {
     use std::collections::BTreeMap;
     let mut samples: BTreeMap<(String, String, String), Vec<Figures>> = BTreeMap::new();
+    let mut memory_rows: BTreeMap<(String, String), [Vec<f64>; MEMORY_KEYS.len() + 1]> =
+        BTreeMap::new();
     for file in files {
         let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
         for line in text.lines() {
             let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
                 continue;
             };
+            let tag = value["tag"].as_str().unwrap_or_default().to_owned();
+            if let (Some(system), Some("memory")) =
+                (value["system"].as_str(), value["workload"].as_str())
+            {
+                let entry = memory_rows.entry((tag, system.to_owned())).or_default();
+                for (column, key) in entry.iter_mut().zip(MEMORY_KEYS) {
+                    if let Some(v) = value[key].as_f64() {
+                        column.push(v);
+                    }
+                }
+                continue;
+            }
+            if let (Some(system), Some(allocs)) = (
+                value["system"].as_str(),
+                value["client_allocs_per_call"].as_f64(),
+            ) {
+                let entry = memory_rows.entry((tag, system.to_owned())).or_default();
+                entry[MEMORY_KEYS.len()].push(allocs);
+            }
             let (Some(tag), Some(system), Some(workload), Some(rate)) = (
                 value["tag"].as_str(),
                 value["system"].as_str(),
@@ -686,6 +738,18 @@ fn table(files: &[String]) -> Result<(), String> {
             };
             println!("| {tag} | {workload} | {system} | {rate:.0} | {p50:.1} | {mbps:.0} | {ratio} | {p50_ratio} |");
         }
+    }
+    println!();
+    println!(
+        "| run | system | server KiB per idle connection | request bytes per small call | response bytes | client allocations per call |"
+    );
+    println!("|---|---|---:|---:|---:|---:|");
+    for ((tag, system), mut columns) in memory_rows {
+        let cells: Vec<String> = columns
+            .iter_mut()
+            .map(|column| format!("{:.1}", median(column)))
+            .collect();
+        println!("| {tag} | {system} | {} |", cells.join(" | "));
     }
     Ok(())
 }
