@@ -1078,13 +1078,6 @@ fn goodbye_error(code: u32, message: &str) -> RpcError {
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Matches responses to pending calls until the connection ends, then fails
 /// whatever is still pending. With keepalive on, pings a server that has
 /// been quiet for `interval` while calls are pending, and gives up on it if
@@ -1104,21 +1097,35 @@ async fn read_loop<T: Io>(
     // Bytes buffered (of a frame not yet complete) when last looked at.
     let mut buffered = reader.read_buffer().len();
     let mut not_run = false;
+    // Made once, not per frame: the stop waiter, and one keepalive timer that
+    // is only moved when it fires early (something arrived since it was set).
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
+    let far = Duration::from_secs(86_400 * 365);
+    let due = |last_heard: Instant, ping_sent: Option<Instant>| {
+        keepalive
+            .and_then(|(interval, timeout)| match ping_sent {
+                Some(sent) => sent.checked_add(timeout),
+                None => last_heard.checked_add(interval),
+            })
+            .unwrap_or_else(|| Instant::now() + far)
+    };
+    let timer = tokio::time::sleep_until(due(last_heard, ping_sent));
+    tokio::pin!(timer);
     let reason = loop {
-        // A time too far away to represent never comes.
-        let wake = keepalive.and_then(|(interval, timeout)| match ping_sent {
-            Some(sent) => sent.checked_add(timeout),
-            None => last_heard.checked_add(interval),
-        });
         let frame = tokio::select! {
             frame = reader.next() => frame,
-            () = stop.cancelled() => break RpcError::connection_lost("the channel was closed"),
-            () = sleep_until(wake) => {
+            () = &mut stopped => break RpcError::connection_lost("the channel was closed"),
+            () = &mut timer, if keepalive.is_some() => {
                 let now_buffered = reader.read_buffer().len();
                 if now_buffered != buffered {
                     buffered = now_buffered;
                     last_heard = Instant::now();
                     ping_sent = None;
+                }
+                let deadline = due(last_heard, ping_sent);
+                if deadline > Instant::now() {
+                    timer.as_mut().reset(deadline);
                     continue;
                 }
                 if ping_sent.is_some() {
@@ -1135,6 +1142,7 @@ async fn read_loop<T: Io>(
                 } else {
                     last_heard = now;
                 }
+                timer.as_mut().reset(due(last_heard, ping_sent));
                 continue;
             }
         };

@@ -541,16 +541,29 @@ async fn serve_connection<T: Io>(
     let mut reading = true;
     let mut last_active = Instant::now();
 
+    // Made once, not per frame: a waiter on each token, and one idle timer
+    // that is only moved when it fires early (the connection was active
+    // since it was set), so a busy connection costs no timer work per frame.
+    let killed = state.kill.cancelled();
+    tokio::pin!(killed);
+    let stopping = state.shutdown.cancelled();
+    tokio::pin!(stopping);
+    let far = Duration::from_secs(86_400 * 365);
+    let idle_due = |last_active: Instant| {
+        config
+            .idle_timeout
+            .and_then(|idle| last_active.checked_add(idle))
+            .unwrap_or_else(|| Instant::now() + far)
+    };
+    let idle_timer = tokio::time::sleep_until(idle_due(last_active));
+    tokio::pin!(idle_timer);
+
     let goodbye = loop {
-        let idle_at = match config.idle_timeout {
-            Some(idle) if dispatch.calls.is_empty() && !dispatch.draining => {
-                last_active.checked_add(idle)
-            }
-            _ => None,
-        };
+        let watch_idle =
+            config.idle_timeout.is_some() && dispatch.calls.is_empty() && !dispatch.draining;
         tokio::select! {
             biased;
-            () = state.kill.cancelled() => {
+            () = &mut killed => {
                 writer_stop.cancel();
                 return;
             }
@@ -571,14 +584,19 @@ async fn serve_connection<T: Io>(
                     }
                 }
             }
-            () = state.shutdown.cancelled(), if !dispatch.draining => {
+            () = &mut stopping, if !dispatch.draining => {
                 dispatch.draining = true;
                 dispatch.unpark().await;
                 if dispatch.calls.is_empty() {
                     break Some(codec::encode_goodbye(code::SHUTTING_DOWN, "the server is shutting down"));
                 }
             }
-            () = sleep_until(idle_at) => {
+            () = &mut idle_timer, if watch_idle => {
+                let due = idle_due(last_active);
+                if due > Instant::now() {
+                    idle_timer.as_mut().reset(due);
+                    continue;
+                }
                 tracing::debug!(%peer, "closing an idle connection");
                 let message = format!("the connection was idle for {:?}", config.idle_timeout.unwrap_or_default());
                 break Some(codec::encode_goodbye(code::IDLE_TIMEOUT, &message));
@@ -628,13 +646,6 @@ async fn serve_connection<T: Io>(
         () = state.kill.cancelled() => writer_stop.cancel(),
     }
     tracing::debug!(%peer, "connection closed");
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 fn log_writer_end(peer: &PeerAddr, result: Result<io::Result<()>, tokio::task::JoinError>) {
