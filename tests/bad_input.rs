@@ -258,3 +258,53 @@ async fn a_greeting_of_another_version_gets_an_answer_then_a_close() {
     assert_eq!(&goodbye[..2], &[2, 7], "{goodbye:?}");
     server.shutdown().await;
 }
+
+/// A client that sends requests (and pings) but never reads the answers is
+/// pushed back: once its answers back up, the server stops reading it
+/// instead of queueing answers without bound; everybody else is served.
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_pushed_back() {
+    let server = calculator_server().await;
+    let good = CalculatorClient::connect(server.local_addr())
+        .await
+        .unwrap();
+
+    // A small receive window, so the unread answers back up quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server.local_addr()).await.unwrap();
+    stream.write_all(&frame(&HELLO)).await.unwrap();
+    read_frame(&mut stream).await.expect("server greeting");
+
+    let mut batch = Vec::new();
+    for _ in 0..500 {
+        batch.extend_from_slice(&request(1, "add", &[4, 6]));
+        batch.extend_from_slice(&[0, 0, 0, 2, 4, 9]); // a ping
+    }
+    let mut written = 0usize;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(300), stream.write_all(&batch)).await {
+            Ok(result) => {
+                result.unwrap();
+                written += batch.len();
+            }
+            // The writes stall: the server stopped reading this client.
+            Err(_) => break,
+        }
+        assert!(
+            written < 64 << 20,
+            "the server kept reading requests whose answers nobody reads ({written} bytes)"
+        );
+    }
+    // Nothing holds the unread answers but the connection's bounded queue:
+    // no task per answer, no growing buffer.
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    assert!(
+        tasks < 32,
+        "{tasks} tasks alive after {written} bytes of requests"
+    );
+    still_serving(&good, 7).await;
+    server.abort().await;
+}

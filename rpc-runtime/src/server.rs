@@ -458,7 +458,6 @@ struct Dispatch<'a> {
     peer: &'a PeerAddr,
     peer_max_frame: usize,
     responses: mpsc::Sender<Outgoing>,
-    control: mpsc::UnboundedSender<Bytes>,
     /// Every call running on this connection; dropping it aborts them.
     calls: JoinSet<u64>,
     /// Request id → its task, for cancels.
@@ -518,7 +517,9 @@ async fn serve_connection<T: Io>(
     } = established;
 
     let (responses, queue) = mpsc::channel::<Outgoing>(RESPONSE_QUEUE);
-    let (control, control_queue) = mpsc::unbounded_channel::<Bytes>();
+    // The server sends everything, pongs included, through the bounded
+    // queue; its control queue stays empty.
+    let (_, control_queue) = mpsc::unbounded_channel::<Bytes>();
     let writer_stop = CancellationToken::new();
     let mut writer_task = tokio::spawn(conn::write_loop(
         writer,
@@ -531,7 +532,6 @@ async fn serve_connection<T: Io>(
         peer: &peer,
         peer_max_frame,
         responses,
-        control,
         calls: JoinSet::new(),
         running: HashMap::new(),
         draining: false,
@@ -630,17 +630,14 @@ async fn serve_connection<T: Io>(
     // Whatever still runs is aborted; answers already queued go out first,
     // then the goodbye.
     let Dispatch {
-        calls,
-        responses,
-        control,
-        ..
+        calls, responses, ..
     } = dispatch;
     drop(calls);
     if let Some(goodbye) = goodbye {
         // Fails only if the writer is gone, and then there is nobody to tell.
         let _ = responses.send(Outgoing::frame(goodbye)).await;
     }
-    drop((responses, control));
+    drop(responses);
     tokio::select! {
         result = &mut writer_task => log_writer_end(&peer, result),
         () = state.kill.cancelled() => writer_stop.cancel(),
@@ -683,7 +680,7 @@ impl Dispatch<'_> {
                             Err(RpcError::ShuttingDown),
                             self.peer_max_frame,
                         );
-                        let _ = self.responses.send(Outgoing::frame(frame)).await;
+                        self.send(frame).await;
                     }
                     return Next::Continue;
                 }
@@ -698,7 +695,7 @@ impl Dispatch<'_> {
                     call,
                 };
                 if self.calls.len() < self.max_in_flight {
-                    self.spawn(request);
+                    self.spawn(request).await;
                 } else {
                     self.parked = Some(request);
                 }
@@ -712,9 +709,10 @@ impl Dispatch<'_> {
                 Next::Continue
             }
             Message::Ping { nonce } => {
-                let _ = self
-                    .control
-                    .send(codec::encode_control(&Message::Pong { nonce }));
+                // Through the bounded queue: a client that pings without
+                // reading the pongs is pushed back like any other.
+                self.send(codec::encode_control(&Message::Pong { nonce }))
+                    .await;
                 Next::Continue
             }
             Message::Pong { .. } => Next::Continue,
@@ -743,17 +741,17 @@ impl Dispatch<'_> {
                         Err(RpcError::ShuttingDown),
                         self.peer_max_frame,
                     );
-                    let _ = self.responses.send(Outgoing::frame(frame)).await;
+                    self.send(frame).await;
                 }
             }
         } else if self.calls.len() < self.max_in_flight {
             if let Some(parked) = self.parked.take() {
-                self.spawn(parked);
+                self.spawn(parked).await;
             }
         }
     }
 
-    fn spawn(&mut self, request: Parked) {
+    async fn spawn(&mut self, request: Parked) {
         let Parked {
             id,
             deadline,
@@ -762,7 +760,7 @@ impl Dispatch<'_> {
         } = request;
         let mut future = match call {
             Ok(future) => future,
-            Err(error) => return self.answer(id, oneway, Err(error)),
+            Err(error) => return self.answer(id, oneway, Err(error)).await,
         };
         let context = CallContext::new(id, deadline, self.peer.clone());
         // Most handlers finish without waiting: run them once right here, on
@@ -773,8 +771,8 @@ impl Dispatch<'_> {
             std::panic::catch_unwind(AssertUnwindSafe(|| (&mut future).now_or_never()))
         });
         match first {
-            Ok(Some(result)) => return self.answer(id, oneway, result),
-            Err(panic) => return self.answer(id, oneway, Err(panicked(&*panic))),
+            Ok(Some(result)) => return self.answer(id, oneway, result).await,
+            Err(panic) => return self.answer(id, oneway, Err(panicked(&*panic))).await,
             Ok(None) => {}
         }
         let in_flight = Counted::new(&self.state.in_flight);
@@ -808,24 +806,35 @@ impl Dispatch<'_> {
     }
 
     /// Sends the answer to a call that finished on the connection's task.
-    fn answer(&mut self, id: u64, oneway: bool, result: Result<crate::service::Body, RpcError>) {
+    async fn answer(
+        &mut self,
+        id: u64,
+        oneway: bool,
+        result: Result<crate::service::Body, RpcError>,
+    ) {
         if oneway {
             if let Err(error) = result {
                 tracing::info!(id, %error, "a one-way call failed");
             }
             return;
         }
-        let frame = Outgoing::frame(codec::encode_response(id, result, self.peer_max_frame));
-        match self.responses.try_send(frame) {
+        let frame = codec::encode_response(id, result, self.peer_max_frame);
+        self.send(frame).await;
+    }
+
+    /// Queues a frame for the writer. When the queue is full (the client is
+    /// not reading its answers) this waits, and the connection is not read
+    /// meanwhile: that is the backpressure that keeps a client which sends
+    /// without reading from growing the server's memory.
+    async fn send(&mut self, frame: Bytes) {
+        match self.responses.try_send(Outgoing::frame(frame)) {
             Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
             Err(mpsc::error::TrySendError::Full(frame)) => {
-                // The writer is behind; let a task wait for room rather than
-                // stop reading (the answer is small, and bounded by the
-                // connection's window).
-                let responses = self.responses.clone();
-                tokio::spawn(async move {
-                    let _ = responses.send(frame).await;
-                });
+                tokio::select! {
+                    // Fails only when the connection is gone.
+                    _ = self.responses.send(frame) => {}
+                    () = self.state.kill.cancelled() => {}
+                }
             }
         }
     }
