@@ -12,16 +12,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
+use tokio::io::WriteHalf;
 use tokio::net::ToSocketAddrs;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
+use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::codec;
-use crate::conn::{self, HandshakeError, Outgoing, DEFAULT_MAX_FRAME_LENGTH};
+use crate::conn::{self, HandshakeError, DEFAULT_MAX_FRAME_LENGTH};
 use crate::context::CallContext;
 use crate::frame::{code, Message};
 use crate::service::{Service, ServiceFuture};
@@ -453,11 +455,21 @@ enum Next {
 }
 
 /// What one connection's dispatch loop keeps.
-struct Dispatch<'a> {
+struct Dispatch<'a, T: Io> {
     state: &'a Arc<ServerState>,
     peer: &'a PeerAddr,
     peer_max_frame: usize,
-    responses: mpsc::Sender<Outgoing>,
+    /// The connection's write half, written by this task alone: answers to
+    /// calls that finished inline go straight into its buffer, and it is
+    /// flushed when there is nothing left to read, so one write system call
+    /// carries the answers to everything one read brought in.
+    writer: FramedWrite<WriteHalf<T>, LengthDelimitedCodec>,
+    /// Something was written to `writer` since its last flush.
+    unflushed: bool,
+    /// Writing failed: the connection is gone.
+    write_failed: Option<io::Error>,
+    /// Answers of calls that run as their own tasks.
+    responses: mpsc::Sender<Bytes>,
     /// Every call running on this connection; dropping it aborts them.
     calls: JoinSet<u64>,
     /// Request id → its task, for cancels.
@@ -516,21 +528,14 @@ async fn serve_connection<T: Io>(
         ..
     } = established;
 
-    let (responses, queue) = mpsc::channel::<Outgoing>(RESPONSE_QUEUE);
-    // The server sends everything, pongs included, through the bounded
-    // queue; its control queue stays empty.
-    let (_, control_queue) = mpsc::unbounded_channel::<Bytes>();
-    let writer_stop = CancellationToken::new();
-    let mut writer_task = tokio::spawn(conn::write_loop(
-        writer,
-        queue,
-        control_queue,
-        writer_stop.clone(),
-    ));
+    let (responses, mut queue) = mpsc::channel::<Bytes>(RESPONSE_QUEUE);
     let mut dispatch = Dispatch {
         state: &state,
         peer: &peer,
         peer_max_frame,
+        writer,
+        unflushed: false,
+        write_failed: None,
         responses,
         calls: JoinSet::new(),
         running: HashMap::new(),
@@ -561,16 +566,13 @@ async fn serve_connection<T: Io>(
     let goodbye = loop {
         let watch_idle =
             config.idle_timeout.is_some() && dispatch.calls.is_empty() && !dispatch.draining;
+        if let Some(e) = dispatch.write_failed.take() {
+            tracing::debug!(%peer, error = %e, "writing to a client failed");
+            return;
+        }
         tokio::select! {
             biased;
-            () = &mut killed => {
-                writer_stop.cancel();
-                return;
-            }
-            result = &mut writer_task => {
-                log_writer_end(&peer, result);
-                return;
-            }
+            () = &mut killed => return,
             Some(done) = dispatch.calls.join_next_with_id(), if !dispatch.calls.is_empty() => {
                 dispatch.finished(done);
                 dispatch.unpark().await;
@@ -584,6 +586,7 @@ async fn serve_connection<T: Io>(
                     }
                 }
             }
+            Some(answer) = queue.recv() => dispatch.send(answer).await,
             () = &mut stopping, if !dispatch.draining => {
                 dispatch.draining = true;
                 dispatch.unpark().await;
@@ -624,36 +627,50 @@ async fn serve_connection<T: Io>(
                     break goodbye;
                 }
             }
+            // Last: only when nothing else is ready, so that everything
+            // already readable is answered in this one write.
+            flushed = SinkExt::<Bytes>::flush(&mut dispatch.writer), if dispatch.unflushed => match flushed {
+                Ok(()) => dispatch.unflushed = false,
+                Err(e) => dispatch.write_failed = Some(e),
+            },
         }
     };
 
     // Whatever still runs is aborted; answers already queued go out first,
     // then the goodbye.
     let Dispatch {
-        calls, responses, ..
+        calls,
+        mut writer,
+        write_failed,
+        ..
     } = dispatch;
     drop(calls);
-    if let Some(goodbye) = goodbye {
-        // Fails only if the writer is gone, and then there is nobody to tell.
-        let _ = responses.send(Outgoing::frame(goodbye)).await;
+    if write_failed.is_some() {
+        return;
     }
-    drop(responses);
+    queue.close();
+    let finish = async {
+        while let Ok(answer) = queue.try_recv() {
+            writer.feed(answer).await?;
+        }
+        if let Some(goodbye) = goodbye {
+            writer.feed(goodbye).await?;
+        }
+        // Flushes, then shuts the write half down.
+        SinkExt::<Bytes>::close(&mut writer).await
+    };
     tokio::select! {
-        result = &mut writer_task => log_writer_end(&peer, result),
-        () = state.kill.cancelled() => writer_stop.cancel(),
+        finished = finish => {
+            if let Err(e) = finished {
+                tracing::debug!(%peer, error = %e, "writing to a client failed");
+            }
+        }
+        () = &mut killed => {}
     }
     tracing::debug!(%peer, "connection closed");
 }
 
-fn log_writer_end(peer: &PeerAddr, result: Result<io::Result<()>, tokio::task::JoinError>) {
-    match result {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "writing to a client failed"),
-        Err(e) => tracing::error!(%peer, error = %e, "a connection writer failed"),
-    }
-}
-
-impl Dispatch<'_> {
+impl<T: Io> Dispatch<'_, T> {
     /// Handles one frame from the client.
     async fn frame(&mut self, payload: BytesMut) -> Next {
         let payload = payload.freeze();
@@ -794,7 +811,7 @@ impl Dispatch<'_> {
             if !oneway {
                 let frame = codec::encode_response(id, result, peer_max_frame);
                 // Fails only when the connection is gone.
-                let _ = responses.send(Outgoing::frame(frame)).await;
+                let _ = responses.send(frame).await;
             } else if let Err(error) = result {
                 tracing::info!(id, %error, "a one-way call failed");
             }
@@ -822,20 +839,22 @@ impl Dispatch<'_> {
         self.send(frame).await;
     }
 
-    /// Queues a frame for the writer. When the queue is full (the client is
-    /// not reading its answers) this waits, and the connection is not read
-    /// meanwhile: that is the backpressure that keeps a client which sends
-    /// without reading from growing the server's memory.
+    /// Adds a frame to the write buffer. When the buffer is full and the
+    /// socket takes no more (the client is not reading its answers) this
+    /// waits, and the connection is not read meanwhile: that is the
+    /// backpressure that keeps a client which sends without reading from
+    /// growing the server's memory.
     async fn send(&mut self, frame: Bytes) {
-        match self.responses.try_send(Outgoing::frame(frame)) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
-            Err(mpsc::error::TrySendError::Full(frame)) => {
-                tokio::select! {
-                    // Fails only when the connection is gone.
-                    _ = self.responses.send(frame) => {}
-                    () = self.state.kill.cancelled() => {}
-                }
-            }
+        if self.write_failed.is_some() {
+            return;
+        }
+        let fed = tokio::select! {
+            fed = self.writer.feed(frame) => fed,
+            () = self.state.kill.cancelled() => Err(io::Error::other("the server was stopped")),
+        };
+        match fed {
+            Ok(()) => self.unflushed = true,
+            Err(e) => self.write_failed = Some(e),
         }
     }
 
