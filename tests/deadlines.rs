@@ -202,3 +202,34 @@ async fn the_server_enforces_the_deadline_and_sends_no_answer() {
     assert!(!imp.finished.load(Ordering::SeqCst));
     server.shutdown().await;
 }
+
+/// A call with the channel's default timeout is timed by the connection's
+/// reader, not a timer of its own: it still fails at its deadline, and the
+/// server is told to stop the handler.
+#[tokio::test]
+async fn the_reader_fails_default_deadline_calls_and_cancels_them() {
+    let (server, imp) = clock_server(None).await;
+    let channel = Channel::builder()
+        .timeout(Duration::from_millis(150))
+        .connect(server.local_addr())
+        .await
+        .unwrap();
+    let client = ClockClient::new(channel);
+    let started = tokio::time::Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(2), client.forever())
+        .await
+        .expect("the deadline did not fire");
+    assert!(
+        matches!(result, Err(RpcError::DeadlineExceeded { timeout }) if timeout == Duration::from_millis(150)),
+        "{result:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    tokio::time::timeout(Duration::from_secs(2), imp.dropped.acquire())
+        .await
+        .expect("the handler was not stopped")
+        .unwrap()
+        .forget();
+    until_idle(&server).await;
+    assert_eq!(client.context().await.unwrap().1, 2);
+    server.shutdown().await;
+}

@@ -170,9 +170,19 @@ struct Shared {
 }
 
 struct State {
-    pending: HashMap<u64, oneshot::Sender<Reply>>,
+    pending: HashMap<u64, Waiting>,
     /// Set once, when the connection ends; later calls fail with it.
     closed: Option<RpcError>,
+    /// When the reader next looks for calls whose deadline has passed. A
+    /// call due at or after it needs no timer of its own: the reader fails
+    /// it in time (see [`Shared::expire`]).
+    next_sweep: Instant,
+}
+
+/// A call waiting for its answer.
+struct Waiting {
+    reply: oneshot::Sender<Reply>,
+    deadline: Instant,
 }
 
 /// What the reader hands a waiting call.
@@ -187,14 +197,17 @@ enum Reply {
     /// server said goodbye for shutdown or idleness before reading it): safe
     /// to send again, whatever the method.
     NotRun(RpcError),
+    /// The call's deadline passed; the server was told to stop it.
+    Expired,
 }
 
 impl Shared {
-    fn new() -> Self {
+    fn new(next_sweep: Instant) -> Self {
         Shared {
             state: Mutex::new(State {
                 pending: HashMap::new(),
                 closed: None,
+                next_sweep,
             }),
         }
     }
@@ -203,21 +216,28 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn register(&self, id: u64) -> Result<oneshot::Receiver<Reply>, RpcError> {
+    /// Adds a call to the table. The flag says whether the reader's sweeps
+    /// will fail it when `deadline` passes; if not (its deadline is sooner
+    /// than the next sweep), the caller must keep time itself.
+    fn register(
+        &self,
+        id: u64,
+        deadline: Instant,
+    ) -> Result<(oneshot::Receiver<Reply>, bool), RpcError> {
         let mut state = self.lock();
         if let Some(reason) = &state.closed {
             return Err(reason.clone());
         }
-        let (tx, rx) = oneshot::channel();
-        state.pending.insert(id, tx);
-        Ok(rx)
+        let (reply, rx) = oneshot::channel();
+        state.pending.insert(id, Waiting { reply, deadline });
+        Ok((rx, deadline >= state.next_sweep))
     }
 
     fn complete(&self, id: u64, reply: Reply) {
         let waiter = self.lock().pending.remove(&id);
         match waiter {
             // The caller may have given up; that is fine.
-            Some(waiter) => drop(waiter.send(reply)),
+            Some(waiter) => drop(waiter.reply.send(reply)),
             None => tracing::debug!(id, "response for a call that is no longer waiting"),
         }
     }
@@ -252,8 +272,41 @@ impl Shared {
             } else {
                 Reply::Failed(reason.clone())
             };
-            drop(waiter.send(reply));
+            drop(waiter.reply.send(reply));
         }
+    }
+
+    /// Fails every call whose deadline has passed, pushing the ids of those
+    /// to `expired`, and returns when to look again: at the soonest
+    /// deadline still pending, or `idle` from now when nothing is.
+    ///
+    /// This keeps deadlines without a timer per call. A call registered
+    /// later whose deadline is no sooner than the returned instant is failed
+    /// by a later sweep; one due sooner keeps its own timer (see
+    /// [`register`](Self::register)). With one default timeout for every
+    /// call, every call is covered.
+    fn expire(&self, now: Instant, idle: Duration, expired: &mut Vec<u64>) -> Instant {
+        let mut state = self.lock();
+        let mut soonest: Option<Instant> = None;
+        let first = expired.len();
+        for (&id, waiting) in &state.pending {
+            if waiting.deadline <= now {
+                expired.push(id);
+            } else {
+                soonest = Some(soonest.map_or(waiting.deadline, |s| s.min(waiting.deadline)));
+            }
+        }
+        for id in expired.get(first..).unwrap_or_default() {
+            if let Some(waiting) = state.pending.remove(id) {
+                drop(waiting.reply.send(Reply::Expired));
+            }
+        }
+        let next = soonest.unwrap_or_else(|| {
+            now.checked_add(idle)
+                .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+        });
+        state.next_sweep = next;
+        next
     }
 
     fn closed_reason(&self) -> RpcError {
@@ -443,12 +496,7 @@ impl Channel {
             let mut body = body?;
             let mut attempt = 1;
             loop {
-                let result = tokio::time::timeout_at(
-                    deadline,
-                    self.round_trip(service, method, &mut body, deadline),
-                )
-                .await
-                .unwrap_or(Err(RpcError::DeadlineExceeded { timeout }));
+                let result = self.round_trip(service, method, &mut body, deadline).await;
                 match result {
                     Err(error) if attempt < attempts && error.is_retryable() => {
                         tracing::debug!(%error, attempt, service, method, "sending an idempotent call again");
@@ -472,6 +520,7 @@ impl Channel {
                         attempt += 1;
                     }
                     Ok(Reply::NotRun(error)) => return Err(error),
+                    Ok(Reply::Expired) => return Err(RpcError::DeadlineExceeded { timeout }),
                 }
             }
         }
@@ -537,7 +586,13 @@ impl Channel {
         (deadline, deadline.saturating_duration_since(now))
     }
 
-    /// One attempt: a live connection, a request, its answer.
+    /// One attempt: a live connection, a request, its answer, all before
+    /// `deadline` (a wait past it ends in [`Reply::Expired`]).
+    ///
+    /// Each step that can wait is first tried without waiting, and only a
+    /// step that must wait sets a timer; the wait for the answer is timed by
+    /// the connection's reader (see [`Shared::expire`]). So a call that
+    /// finds a live connection and a free slot costs no timer at all.
     async fn round_trip(
         &self,
         service: &str,
@@ -545,14 +600,29 @@ impl Channel {
         body: &mut codec::RequestBody,
         deadline: Instant,
     ) -> Result<Reply, RpcError> {
-        let connection = self.connection(deadline).await?;
+        let current = self.current();
+        let connection = if current.is_closed() {
+            match tokio::time::timeout_at(deadline, self.connection(deadline)).await {
+                Ok(connection) => connection?,
+                Err(_) => return Ok(Reply::Expired),
+            }
+        } else {
+            current
+        };
         // Waits here while the server's window is full; the time left is
         // measured after that wait.
-        let _slot = connection
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| connection.shared.closed_reason())?;
+        let _slot = match connection.slots.try_acquire() {
+            Ok(slot) => slot,
+            Err(tokio::sync::TryAcquireError::Closed) => {
+                return Err(connection.shared.closed_reason())
+            }
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                match tokio::time::timeout_at(deadline, connection.slots.acquire()).await {
+                    Ok(slot) => slot.map_err(|_| connection.shared.closed_reason())?,
+                    Err(_) => return Ok(Reply::Expired),
+                }
+            }
+        };
         let id = connection.next_id.fetch_add(1, Ordering::Relaxed);
         let header = RequestHeader {
             id,
@@ -562,18 +632,38 @@ impl Channel {
             oneway: false,
         };
         let frame = body.frame(&header, connection.peer_max_frame)?;
-        let reply = connection.shared.register(id)?;
+        let (reply, swept) = connection.shared.register(id, deadline)?;
         let mut slot = PendingSlot {
             connection: &connection,
             id,
             armed: true,
         };
-        if connection.queue.send(Outgoing::frame(frame)).await.is_err() {
-            return Err(connection.shared.closed_reason());
+        match connection.queue.try_send(Outgoing::frame(frame)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(connection.shared.closed_reason())
+            }
+            Err(mpsc::error::TrySendError::Full(frame)) => {
+                match tokio::time::timeout_at(deadline, connection.queue.send(frame)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Err(connection.shared.closed_reason()),
+                    Err(_) => return Ok(Reply::Expired),
+                }
+            }
         }
         // The reader always answers or drops the sender (closing fails every
-        // pending call), so this cannot wait forever on a dead connection.
-        let reply = reply.await.map_err(|_| connection.shared.closed_reason())?;
+        // pending call), so this cannot wait forever on a dead connection;
+        // and it fails the call when its deadline passes, unless the call is
+        // due before the reader's next sweep.
+        let reply = if swept {
+            reply.await
+        } else {
+            match tokio::time::timeout_at(deadline, reply).await {
+                Ok(reply) => reply,
+                Err(_) => return Ok(Reply::Expired),
+            }
+        };
+        let reply = reply.map_err(|_| connection.shared.closed_reason())?;
         slot.armed = false;
         Ok(reply)
     }
@@ -1003,7 +1093,7 @@ impl ChannelBuilder {
             peer_max_frame,
             peer_max_in_flight,
         } = established;
-        let shared = Arc::new(Shared::new());
+        let shared = Arc::new(Shared::new(Instant::now()));
         let stop = CancellationToken::new();
         let (queue, queue_rx) = mpsc::channel(self.write_queue);
         let (control, control_rx) = mpsc::unbounded_channel();
@@ -1030,6 +1120,10 @@ impl ChannelBuilder {
             control.clone(),
             stop.clone(),
             keepalive,
+            // With nothing pending the reader sweeps once per default
+            // timeout (at most ten times a second), so a call with the
+            // default timeout is always covered by a sweep.
+            self.timeout.max(Duration::from_millis(100)),
         ));
 
         Arc::new(Connection {
@@ -1090,6 +1184,7 @@ async fn read_loop<T: Io>(
     control: mpsc::UnboundedSender<Bytes>,
     stop: CancellationToken,
     keepalive: Option<(Duration, Duration)>,
+    sweep_idle: Duration,
 ) {
     let mut last_heard = Instant::now();
     let mut ping_sent: Option<Instant> = None;
@@ -1112,10 +1207,23 @@ async fn read_loop<T: Io>(
     };
     let timer = tokio::time::sleep_until(due(last_heard, ping_sent));
     tokio::pin!(timer);
+    // Deadlines of pending calls: one timer for the whole table.
+    let mut expired = Vec::new();
+    let sweep = tokio::time::sleep_until(shared.expire(Instant::now(), sweep_idle, &mut expired));
+    tokio::pin!(sweep);
     let reason = loop {
         let frame = tokio::select! {
             frame = reader.next() => frame,
             () = &mut stopped => break RpcError::connection_lost("the channel was closed"),
+            () = &mut sweep => {
+                let next = shared.expire(Instant::now(), sweep_idle, &mut expired);
+                sweep.as_mut().reset(next);
+                for id in expired.drain(..) {
+                    tracing::debug!(id, "deadline passed; telling the server to stop the call");
+                    let _ = control.send(codec::encode_control(&Message::Cancel { id }));
+                }
+                continue;
+            }
             () = &mut timer, if keepalive.is_some() => {
                 let now_buffered = reader.read_buffer().len();
                 if now_buffered != buffered {
@@ -1198,10 +1306,11 @@ async fn read_loop<T: Io>(
 /// `n` register-then-complete rounds on a pending-call table; for the
 /// micro-benchmarks.
 pub(crate) fn bench_pending(n: u64) -> usize {
-    let shared = Shared::new();
+    let now = Instant::now();
+    let shared = Shared::new(now);
     let mut answered = 0;
     for id in 0..n {
-        if let Ok(mut reply) = shared.register(id) {
+        if let Ok((mut reply, _)) = shared.register(id, now) {
             shared.complete(id, Reply::Ok(Bytes::new()));
             if matches!(reply.try_recv(), Ok(Reply::Ok(_))) {
                 answered += 1;
@@ -1209,4 +1318,46 @@ pub(crate) fn bench_pending(n: u64) -> usize {
         }
     }
     answered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeps_fail_calls_past_their_deadline_and_cover_later_ones() {
+        let start = Instant::now();
+        let shared = Shared::new(start);
+        let ms = Duration::from_millis;
+        let (mut early, covered) = shared.register(1, start + ms(10)).unwrap();
+        assert!(covered, "due after the next sweep");
+        let (mut late, _) = shared.register(2, start + ms(50)).unwrap();
+        let mut expired = Vec::new();
+
+        // Nothing is due yet: look again at the soonest deadline.
+        assert_eq!(shared.expire(start, ms(500), &mut expired), start + ms(10));
+        assert!(expired.is_empty());
+        // A call due before that sweep must keep its own time.
+        let (_, covered) = shared.register(3, start + ms(5)).unwrap();
+        assert!(!covered);
+        shared.complete(3, Reply::Ok(Bytes::new()));
+
+        assert_eq!(
+            shared.expire(start + ms(20), ms(500), &mut expired),
+            start + ms(50)
+        );
+        assert_eq!(expired, [1]);
+        assert!(matches!(early.try_recv(), Ok(Reply::Expired)));
+        assert!(late.try_recv().is_err(), "not due yet");
+
+        // Empty: the next sweep is an idle interval away.
+        shared.complete(2, Reply::Ok(Bytes::new()));
+        assert_eq!(
+            shared.expire(start + ms(60), ms(500), &mut expired),
+            start + ms(560)
+        );
+        assert_eq!(expired, [1], "nothing more expired");
+        let (_, covered) = shared.register(4, start + ms(560)).unwrap();
+        assert!(covered);
+    }
 }
