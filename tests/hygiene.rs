@@ -73,6 +73,8 @@ pub mod bare {
         /// Renamed on the wire.
         #[rpc(name = "count")]
         async fn length(&self, text: ::std::string::String) -> usize;
+        /// A stream of the numbers below `n`.
+        async fn below(&self, n: u32) -> ::rpc_runtime::Streaming<u32>;
     }
 
     /// The implementation.
@@ -87,6 +89,9 @@ pub mod bare {
         }
         async fn length(&self, text: ::std::string::String) -> usize {
             text.len()
+        }
+        async fn below(&self, n: u32) -> ::rpc_runtime::Streaming<u32> {
+            ::rpc_runtime::Streaming::from_iter(0..n)
         }
     }
 }
@@ -136,6 +141,12 @@ async fn shadowed_and_bare_services_work() {
     let b = bare::BareClient::new(channel.clone());
     assert_eq!(b.double(vec![1, 2]).await.unwrap(), vec![2, 4]);
     assert_eq!(b.length("four".into()).await.unwrap(), 4);
+    let below: Vec<u32> = futures::StreamExt::collect::<Vec<_>>(b.below(3).await.unwrap())
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(below, [0, 1, 2]);
 
     let t = private::TwinClient::new(channel);
     assert_eq!(t.greet("bo".into()).await.unwrap(), "hello bo");

@@ -43,17 +43,57 @@ fn the_examples_are_well_formed_frames() {
         "cancel",
         "ping",
         "pong",
+        "stream-request",
+        "stream-items",
+        "credit",
     ] {
-        let bytes = example(name);
-        let len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
-        assert_eq!(
-            len,
-            bytes.len() - 4,
-            "{name}: the length prefix counts the payload"
-        );
+        let mut bytes = &example(name)[..];
+        while !bytes.is_empty() {
+            let len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+            assert!(
+                bytes.len() >= 4 + len,
+                "{name}: the length prefix counts the payload"
+            );
+            bytes = &bytes[4 + len..];
+        }
     }
 }
 
+#[rpc_runtime::rpc_service]
+trait Feed {
+    /// The numbers from 0 up to `n`, not including `n`.
+    async fn count(&self, n: u32) -> rpc_runtime::Streaming<u32>;
+}
+
+struct Counter;
+
+impl Feed for Counter {
+    async fn count(&self, n: u32) -> rpc_runtime::Streaming<u32> {
+        rpc_runtime::Streaming::from_iter(0..n)
+    }
+}
+
+#[tokio::test]
+async fn a_server_streams_the_documented_bytes() {
+    let server = rpc_runtime::Server::builder()
+        .add_service(FeedServer::new(Counter))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream.write_all(&example("client-hello")).await.unwrap();
+    let server_hello = example("server-hello");
+    read_exactly(&mut stream, server_hello.len()).await;
+    stream.write_all(&example("stream-request")).await.unwrap();
+    let items = example("stream-items");
+    assert_eq!(read_exactly(&mut stream, items.len()).await, items);
+    // Credit for a call that has ended is ignored; the connection goes on.
+    stream.write_all(&example("credit")).await.unwrap();
+    stream.write_all(&example("ping")).await.unwrap();
+    let pong = example("pong");
+    assert_eq!(read_exactly(&mut stream, pong.len()).await, pong);
+    server.shutdown().await;
+}
 #[tokio::test]
 async fn a_server_answers_the_documented_bytes() {
     let server = calculator_server().await;

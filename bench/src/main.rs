@@ -323,9 +323,24 @@ fn run(args: &[String]) -> Result<(), String> {
         let rt = runtime();
         for workload in &workloads {
             let outcome = if workload == "memory" {
-                rt.block_on(memory(system, &server, &counts))?
+                rt.block_on(memory(system, &server, &counts))
             } else {
-                rt.block_on(run_workload(system, workload, server.addr, &counts))?
+                rt.block_on(run_workload(system, workload, server.addr, &counts))
+            };
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                // The smoke run must fail loudly; a full run records the
+                // failure (one peer refusing connections under `fanin`,
+                // say) and goes on with the rest of the matrix.
+                Err(error) if smoke => return Err(format!("{system} {workload}: {error}")),
+                Err(error) => {
+                    eprintln!("rpc-bench: {system} {workload} failed: {error}");
+                    let line = serde_json::json!({
+                        "tag": tag, "system": system, "workload": workload, "error": error,
+                    });
+                    println!("{line}");
+                    continue;
+                }
             };
             let line = report(&tag, system, workload, &outcome);
             println!("{line}");

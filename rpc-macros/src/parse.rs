@@ -42,6 +42,9 @@ pub struct Method {
     pub args: Vec<Arg>,
     /// The declared return type; `()` when there is none.
     pub output: Type,
+    /// The item type when the method returns `Streaming<T>` (a server
+    /// stream).
+    pub stream_item: Option<Type>,
 }
 
 /// One argument.
@@ -104,7 +107,9 @@ impl Method {
             ReturnType::Default => syn::parse_quote!(()),
             ReturnType::Type(_, ty) => (**ty).clone(),
         };
+        let stream_item = streaming_item(&output).cloned();
         Method {
+            stream_item,
             attrs: item
                 .attrs
                 .iter()
@@ -151,6 +156,29 @@ impl Method {
     /// Whether the method carries `#[deprecated]`.
     pub fn is_deprecated(&self) -> bool {
         self.attrs.iter().any(|a| a.path().is_ident("deprecated"))
+    }
+}
+
+/// `T` when `ty` is `Streaming<T>`, under any path (`rpc_runtime::Streaming<T>`).
+///
+/// The macro knows the type by its name, as it cannot resolve paths.
+pub fn streaming_item(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    if last.ident != "Streaming" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first() {
+        Some(syn::GenericArgument::Type(item)) if args.args.len() == 1 => Some(item),
+        _ => None,
     }
 }
 

@@ -134,6 +134,12 @@ fn check_method(cx: &Ctxt, method: &Method) {
     for input in &sig.inputs {
         if let FnArg::Typed(arg) = input {
             check_type(cx, &arg.ty, "argument");
+            if crate::parse::streaming_item(&arg.ty).is_some() {
+                cx.error_spanned_by(
+                    &arg.ty,
+                    "a `Streaming` argument (a stream from the caller) is not supported yet; take a `Vec<T>`, or return `Streaming<T>` for a stream to the caller",
+                );
+            }
             if !matches!(&*arg.pat, syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none())
                 && !matches!(&*arg.pat, syn::Pat::Wild(_))
             {
@@ -152,7 +158,7 @@ fn check_method(cx: &Ctxt, method: &Method) {
                 &method.output,
                 format_args!(
                     "a oneway method cannot return a value: the caller never hears back; remove `-> {}`, or remove `#[rpc(oneway)]` to get an answer",
-                    quote::ToTokens::to_token_stream(&method.output)
+                    type_text(&method.output)
                 ),
             );
         }
@@ -163,6 +169,14 @@ fn check_method(cx: &Ctxt, method: &Method) {
             );
         }
         let _ = oneway;
+    }
+    if method.stream_item.is_some() {
+        if let Some(idempotent) = &method.idempotent {
+            cx.error_spanned_by(
+                idempotent,
+                "a streaming call is never sent again (its items may already have been seen); remove `idempotent`",
+            );
+        }
     }
     let mut seen = HashMap::new();
     for arg in &method.args {
@@ -305,4 +319,17 @@ fn check_wire_names(cx: &Ctxt, service: &Service) {
         };
         cx.syn_error(syn::Error::new(method.wire_name_span, message));
     }
+}
+
+/// A type as a user would write it: `Vec<u8>`, not `Vec < u8 >`.
+fn type_text(ty: &Type) -> String {
+    quote::ToTokens::to_token_stream(ty)
+        .to_string()
+        .replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" , ", ", ")
+        .replace(" :: ", "::")
+        .replace(":: ", "::")
+        .replace("& ", "&")
 }

@@ -25,7 +25,8 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::codec::{self, RequestHeader};
 use crate::conn::{self, HandshakeError, Outgoing, DEFAULT_MAX_FRAME_LENGTH};
 use crate::context;
-use crate::frame::{code, Message, Status, PROTOCOL_VERSION};
+use crate::frame::{code, flags, Message, Status, PROTOCOL_VERSION, STREAM_WINDOW};
+use crate::streaming::Streaming;
 use crate::transport::{memory::MemoryAddr, Io};
 use crate::RpcError;
 
@@ -159,7 +160,7 @@ struct Connection {
     /// One permit per call the server said it runs at once: calls beyond
     /// that wait here, so the server never has to stop reading (and always
     /// sees cancels and pings).
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
     /// Stops the reader and the writer when the connection is dropped.
     _stop: DropGuard,
 }
@@ -181,12 +182,52 @@ struct State {
 
 /// A call waiting for its answer.
 struct Waiting {
-    reply: oneshot::Sender<Reply>,
+    to: Waiter,
     deadline: Instant,
 }
 
+/// Where a call's answer goes.
+enum Waiter {
+    /// A unary call's future.
+    Call(oneshot::Sender<Reply>),
+    /// A streaming call's [`RemoteStream`]: every item, then the end.
+    Stream {
+        events: mpsc::UnboundedSender<StreamEvent>,
+        /// Items the server may still send; the stream's consumer adds to it
+        /// as it takes items, so `events` never holds more than the window.
+        credit: u32,
+    },
+}
+
+impl Waiter {
+    /// Hands over the call's end; the receiver may be gone, which is fine.
+    fn finish(self, reply: Reply) {
+        match self {
+            Waiter::Call(tx) => drop(tx.send(reply)),
+            Waiter::Stream { events, .. } => drop(events.send(StreamEvent::End(reply))),
+        }
+    }
+}
+
+/// What the reader hands a streaming call.
+pub(crate) enum StreamEvent {
+    Item(Bytes),
+    /// The last event: `Reply::Ok` is a normal end.
+    End(Reply),
+}
+
+/// What became of an item the server sent.
+enum ItemOutcome {
+    Delivered,
+    /// For a call that is no longer waiting.
+    Nobody,
+    /// Beyond the call's credit, or for a call that is not a stream: the
+    /// call has been failed, and the server must be told to stop it.
+    Violation,
+}
+
 /// What the reader hands a waiting call.
-enum Reply {
+pub(crate) enum Reply {
     Ok(Bytes),
     Remote {
         code: u32,
@@ -229,15 +270,80 @@ impl Shared {
             return Err(reason.clone());
         }
         let (reply, rx) = oneshot::channel();
-        state.pending.insert(id, Waiting { reply, deadline });
+        state.pending.insert(
+            id,
+            Waiting {
+                to: Waiter::Call(reply),
+                deadline,
+            },
+        );
         Ok((rx, deadline >= state.next_sweep))
+    }
+
+    /// [`register`](Self::register) for a streaming call.
+    fn register_stream(
+        &self,
+        id: u64,
+        deadline: Instant,
+    ) -> Result<(mpsc::UnboundedReceiver<StreamEvent>, bool), RpcError> {
+        let mut state = self.lock();
+        if let Some(reason) = &state.closed {
+            return Err(reason.clone());
+        }
+        let (events, rx) = mpsc::unbounded_channel();
+        state.pending.insert(
+            id,
+            Waiting {
+                to: Waiter::Stream {
+                    events,
+                    credit: STREAM_WINDOW,
+                },
+                deadline,
+            },
+        );
+        Ok((rx, deadline >= state.next_sweep))
+    }
+
+    /// Delivers one item of call `id`'s answer stream.
+    fn item(&self, id: u64, body: Bytes) -> ItemOutcome {
+        let mut state = self.lock();
+        let Some(waiting) = state.pending.get_mut(&id) else {
+            return ItemOutcome::Nobody;
+        };
+        let message = match &mut waiting.to {
+            Waiter::Stream { events, credit } if *credit > 0 => {
+                *credit -= 1;
+                // The consumer may be gone; its drop cancels the call.
+                drop(events.send(StreamEvent::Item(body)));
+                return ItemOutcome::Delivered;
+            }
+            Waiter::Stream { .. } => "the server sent more stream items than it had credit for",
+            Waiter::Call(_) => "the server answered a call with a stream item, but the call expects one value (do both sides use the same trait?)",
+        };
+        if let Some(waiting) = state.pending.remove(&id) {
+            waiting.to.finish(Reply::Failed(RpcError::Protocol {
+                message: message.to_owned(),
+            }));
+        }
+        ItemOutcome::Violation
+    }
+
+    /// Lets the server send `items` more items of call `id`'s stream.
+    fn grant(&self, id: u64, items: u32) {
+        if let Some(Waiting {
+            to: Waiter::Stream { credit, .. },
+            ..
+        }) = self.lock().pending.get_mut(&id)
+        {
+            *credit = credit.saturating_add(items);
+        }
     }
 
     fn complete(&self, id: u64, reply: Reply) {
         let waiter = self.lock().pending.remove(&id);
         match waiter {
             // The caller may have given up; that is fine.
-            Some(waiter) => drop(waiter.reply.send(reply)),
+            Some(waiter) => waiter.to.finish(reply),
             None => tracing::debug!(id, "response for a call that is no longer waiting"),
         }
     }
@@ -272,7 +378,7 @@ impl Shared {
             } else {
                 Reply::Failed(reason.clone())
             };
-            drop(waiter.reply.send(reply));
+            waiter.to.finish(reply);
         }
     }
 
@@ -298,7 +404,7 @@ impl Shared {
         }
         for id in expired.get(first..).unwrap_or_default() {
             if let Some(waiting) = state.pending.remove(id) {
-                drop(waiting.reply.send(Reply::Expired));
+                waiting.to.finish(Reply::Expired);
             }
         }
         let next = soonest.unwrap_or_else(|| {
@@ -554,7 +660,7 @@ impl Channel {
                     service,
                     method,
                     timeout_micros: micros_until(deadline),
-                    oneway: true,
+                    flags: flags::ONEWAY,
                 };
                 let frame = body.frame(&header, connection.peer_max_frame)?;
                 let (written, done) = oneshot::channel();
@@ -570,6 +676,93 @@ impl Channel {
             tokio::time::timeout_at(deadline, send)
                 .await
                 .unwrap_or(Err(RpcError::DeadlineExceeded { timeout }))
+        }
+    }
+
+    /// Starts a call whose answer is a stream (see [`Streaming`]): returns
+    /// once the request is queued for writing, without waiting for the
+    /// server; the stream yields the items as they arrive, and any failure
+    /// of the call (an unknown method, the deadline, a lost connection) as
+    /// its last item. Never sent again.
+    ///
+    /// # Errors
+    /// When the request cannot be encoded or sent: no connection, or the
+    /// deadline passed while waiting for one or for room in the window.
+    pub fn call_streaming_with<'a, A, R>(
+        &'a self,
+        options: &CallOptions,
+        service: &'a str,
+        method: &'a str,
+        args: &A,
+    ) -> impl Future<Output = Result<Streaming<R>, RpcError>> + Send + 'a
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let body = codec::encode_args(args, service, method);
+        let (deadline, timeout) = self.deadline(options);
+        async move {
+            let expired = || RpcError::DeadlineExceeded { timeout };
+            let mut body = body?;
+            let current = self.current();
+            let connection = if current.is_closed() {
+                tokio::time::timeout_at(deadline, self.connection(deadline))
+                    .await
+                    .map_err(|_| expired())??
+            } else {
+                current
+            };
+            let slots = Arc::clone(&connection.slots);
+            let slot = match Arc::clone(&slots).try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(tokio::sync::TryAcquireError::Closed) => {
+                    return Err(connection.shared.closed_reason())
+                }
+                Err(tokio::sync::TryAcquireError::NoPermits) => {
+                    tokio::time::timeout_at(deadline, slots.acquire_owned())
+                        .await
+                        .map_err(|_| expired())?
+                        .map_err(|_| connection.shared.closed_reason())?
+                }
+            };
+            let id = connection.next_id.fetch_add(1, Ordering::Relaxed);
+            let header = RequestHeader {
+                id,
+                service,
+                method,
+                timeout_micros: micros_until(deadline),
+                flags: flags::STREAM_OUT,
+            };
+            let frame = body.frame(&header, connection.peer_max_frame)?;
+            let (events, swept) = connection.shared.register_stream(id, deadline)?;
+            let queue = connection.queue.clone();
+            // From here on, dropping the stream cancels the call.
+            let stream = RemoteStream {
+                connection,
+                id,
+                events,
+                timer: (!swept).then(|| Box::pin(tokio::time::sleep_until(deadline))),
+                timeout,
+                consumed: 0,
+                done: false,
+                service: service.into(),
+                method: method.into(),
+                decode: codec::decode_value::<R>,
+                _slot: slot,
+            };
+            match queue.try_send(Outgoing::frame(frame)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    return Err(stream.connection.shared.closed_reason())
+                }
+                Err(mpsc::error::TrySendError::Full(frame)) => {
+                    tokio::time::timeout_at(deadline, queue.send(frame))
+                        .await
+                        .map_err(|_| expired())?
+                        .map_err(|_| stream.connection.shared.closed_reason())?;
+                }
+            }
+            Ok(Streaming::remote(stream))
         }
     }
 
@@ -629,7 +822,7 @@ impl Channel {
             service,
             method,
             timeout_micros: micros_until(deadline),
-            oneway: false,
+            flags: 0,
         };
         let frame = body.frame(&header, connection.peer_max_frame)?;
         let (reply, swept) = connection.shared.register(id, deadline)?;
@@ -1132,9 +1325,9 @@ impl ChannelBuilder {
             shared,
             next_id: AtomicU64::new(1),
             peer_max_frame,
-            slots: tokio::sync::Semaphore::new(
+            slots: Arc::new(tokio::sync::Semaphore::new(
                 peer_max_in_flight.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
-            ),
+            )),
             _stop: stop.drop_guard(),
         })
     }
@@ -1285,7 +1478,16 @@ async fn read_loop<T: Io>(
                 let _ = control.send(codec::encode_control(&Message::Pong { nonce }));
             }
             Ok((Message::Pong { .. }, _)) => {}
-            Ok((Message::Request { .. } | Message::Cancel { .. }, _)) => {
+            Ok((Message::Item { id }, used)) => match shared.item(id, payload.slice(used..)) {
+                ItemOutcome::Delivered => {}
+                ItemOutcome::Nobody => {
+                    tracing::debug!(id, "stream item for a call that is no longer waiting");
+                }
+                ItemOutcome::Violation => {
+                    let _ = control.send(codec::encode_control(&Message::Cancel { id }));
+                }
+            },
+            Ok((Message::Request { .. } | Message::Cancel { .. } | Message::Credit { .. }, _)) => {
                 break RpcError::Protocol {
                     message: "the server sent a request, but this channel serves no services"
                         .to_owned(),
@@ -1318,6 +1520,110 @@ pub(crate) fn bench_pending(n: u64) -> usize {
         }
     }
     answered
+}
+
+/// The consuming end of a streaming call (inside a [`Streaming`]).
+pub(crate) struct RemoteStream<T> {
+    connection: Arc<Connection>,
+    id: u64,
+    events: mpsc::UnboundedReceiver<StreamEvent>,
+    /// The call's own deadline timer, when the reader's sweeps do not cover
+    /// it (see [`Shared::register`]).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    timeout: Duration,
+    /// Items taken since credit was last granted.
+    consumed: u32,
+    /// The end was seen (or made): nothing more comes.
+    done: bool,
+    service: Box<str>,
+    method: Box<str>,
+    decode: fn(&[u8]) -> Result<T, String>,
+    /// The call's place in the server's window, for as long as it streams.
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl<T> RemoteStream<T> {
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<T, RpcError>>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Some(timer) = &mut self.timer {
+            if timer.as_mut().poll(cx).is_ready() {
+                self.stop();
+                return Poll::Ready(Some(Err(RpcError::DeadlineExceeded {
+                    timeout: self.timeout,
+                })));
+            }
+        }
+        let event = match self.events.poll_recv(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(event) => event,
+        };
+        match event {
+            Some(StreamEvent::Item(body)) => {
+                self.consumed += 1;
+                if self.consumed >= STREAM_WINDOW / 2 {
+                    // Room for as many as were taken.
+                    let items = std::mem::take(&mut self.consumed);
+                    self.connection.shared.grant(self.id, items);
+                    let credit = Message::Credit { id: self.id, items };
+                    // Fails only when the connection is gone; the reader
+                    // then ends this stream.
+                    let _ = self.connection.control.send(codec::encode_control(&credit));
+                }
+                match (self.decode)(&body) {
+                    Ok(item) => Poll::Ready(Some(Ok(item))),
+                    Err(message) => {
+                        self.stop();
+                        Poll::Ready(Some(Err(RpcError::BadResponse { message })))
+                    }
+                }
+            }
+            Some(StreamEvent::End(reply)) => {
+                self.done = true;
+                match reply {
+                    Reply::Ok(_) => Poll::Ready(None),
+                    Reply::Remote { code, message } => Poll::Ready(Some(Err(
+                        codec::error_from_wire(code, &message, &self.service, &self.method),
+                    ))),
+                    Reply::Failed(error) | Reply::NotRun(error) => Poll::Ready(Some(Err(error))),
+                    Reply::Expired => Poll::Ready(Some(Err(RpcError::DeadlineExceeded {
+                        timeout: self.timeout,
+                    }))),
+                }
+            }
+            None => {
+                self.done = true;
+                Poll::Ready(Some(Err(self.connection.shared.closed_reason())))
+            }
+        }
+    }
+
+    /// Ends the stream from this side: the server is told to stop the call.
+    fn stop(&mut self) {
+        self.done = true;
+        if self.connection.shared.forget(self.id) {
+            let cancel = codec::encode_control(&Message::Cancel { id: self.id });
+            // Fails only when the connection is gone, and the call with it.
+            let _ = self.connection.control.send(cancel);
+        }
+    }
+}
+
+impl<T> Drop for RemoteStream<T> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.stop();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -82,7 +82,7 @@ pub(crate) struct RequestHeader<'a> {
     pub service: &'a str,
     pub method: &'a str,
     pub timeout_micros: Option<u64>,
-    pub oneway: bool,
+    pub flags: u8,
 }
 
 /// Encodes a call's arguments (a tuple of them).
@@ -131,7 +131,7 @@ impl RequestBody {
             service: header.service,
             method: header.method,
             timeout_micros: header.timeout_micros,
-            oneway: header.oneway,
+            flags: header.flags,
         };
         let frame = match self.fresh.take() {
             Some(mut buf) => match place_header(&mut buf, self.headroom, &message) {
@@ -204,6 +204,9 @@ pub(crate) fn encode_response(id: u64, result: Result<Body, RpcError>, limit: us
             }
         }
         Ok(Body(BodyRepr::Plain(body))) => with_header(&ok, &body),
+        // The dispatcher drives streams itself; one reaching here ends the
+        // stream with nothing more (an empty body).
+        Ok(Body(BodyRepr::Stream(_))) => with_header(&ok, &[]),
         Err(error) => {
             let (code, message) = error_to_wire(&error);
             let header = Message::Response {
@@ -227,6 +230,34 @@ pub(crate) fn encode_response(id: u64, result: Result<Body, RpcError>, limit: us
         return encode_response(id, Err(error), limit);
     }
     frame
+}
+
+/// Encodes one item of call `id`'s answer stream. An item larger than the
+/// caller's `limit` fails (and with it, the stream).
+pub(crate) fn encode_item(id: u64, body: Body, limit: usize) -> Result<Bytes, RpcError> {
+    let header = Message::Item { id };
+    let frame = match body.0 {
+        BodyRepr::Headroom { mut buf, headroom } => match place_header(&mut buf, headroom, &header)
+        {
+            Some(_) => buf.freeze(),
+            None => with_header(&header, buf.get(headroom..).unwrap_or_default()),
+        },
+        BodyRepr::Plain(body) => with_header(&header, &body),
+        BodyRepr::Stream(_) => {
+            return Err(RpcError::Encode {
+                what: "stream item",
+                message: "an item of a stream cannot itself be a stream".to_owned(),
+            })
+        }
+    };
+    if frame.len() > limit {
+        return Err(RpcError::FrameTooLarge {
+            what: "stream item",
+            size: frame.len() as u64,
+            limit: limit as u64,
+        });
+    }
+    Ok(frame)
 }
 
 /// Encodes a goodbye frame payload.

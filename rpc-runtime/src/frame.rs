@@ -57,8 +57,8 @@ pub(crate) enum Message<'a> {
         /// from when the receiver reads the frame (never a wall-clock time:
         /// clocks differ between hosts). `None`: no deadline.
         timeout_micros: Option<u64>,
-        /// One-way: the caller wants no answer, and the receiver sends none.
-        oneway: bool,
+        /// How the call goes: a sum of [`flags`] constants.
+        flags: u8,
     },
     /// The answer to the request with the same id. The body holds the return
     /// value when `status` is [`Status::Ok`], and is empty otherwise.
@@ -94,6 +94,37 @@ pub(crate) enum Message<'a> {
         /// The ping's nonce.
         nonce: u64,
     },
+    /// One item of the stream that answers call `id` (a request with
+    /// [`flags::STREAM_OUT`]). The body holds the item. Sent only while the
+    /// caller's credit for the call lasts; the call's [`Message::Response`]
+    /// (with an empty body) ends the stream.
+    Item {
+        /// The request's id.
+        id: u64,
+    },
+    /// The caller of call `id` takes `items` more items of its answer stream
+    /// (on top of the [`STREAM_WINDOW`] every stream starts with).
+    Credit {
+        /// The request's id.
+        id: u64,
+        /// How many more items the sender accepts.
+        items: u32,
+    },
+}
+
+/// The credit every stream starts with, in items: the producer sends this
+/// many before it needs a [`Message::Credit`].
+pub(crate) const STREAM_WINDOW: u32 = 16;
+
+/// The bits of a request's `flags`.
+pub(crate) mod flags {
+    /// One-way: the caller wants no answer, and the receiver sends none.
+    pub const ONEWAY: u8 = 1;
+    /// The caller wants the answer as a stream of [`Item`](super::Message::Item)s,
+    /// ended by the response.
+    pub const STREAM_OUT: u8 = 4;
+    /// Every bit this version knows; a request with others is refused.
+    pub const KNOWN: u8 = ONEWAY | STREAM_OUT;
 }
 
 /// How a call ended.

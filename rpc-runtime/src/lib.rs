@@ -53,6 +53,7 @@ mod error;
 mod frame;
 mod server;
 pub mod service;
+mod streaming;
 pub mod transport;
 
 #[doc(hidden)]
@@ -64,7 +65,8 @@ pub use context::CallContext;
 pub use error::RpcError;
 pub use frame::PROTOCOL_VERSION;
 pub use server::{Server, ServerBuilder};
-pub use service::{Body, Service, ServiceFuture};
+pub use service::{Body, BodyStream, Service, ServiceFuture};
+pub use streaming::Streaming;
 
 /// Turns a trait into an RPC service: a client stub and a server skeleton.
 ///

@@ -27,6 +27,20 @@ pub fn encode_reply<T: ::serde::Serialize + ?Sized>(
     codec::encode_value(value)
 }
 
+/// Encodes the items of a handler's answer stream as the server sends them.
+///
+/// # Errors
+/// Never itself; an item that fails to encode ends the stream with
+/// [`RpcError::Encode`].
+pub fn encode_stream<T>(items: crate::Streaming<T>) -> Result<crate::service::Body, RpcError>
+where
+    T: ::serde::Serialize + Send + 'static,
+{
+    use ::futures::StreamExt;
+    let encoded = items.map(|item| item.and_then(|value| codec::encode_value(&value)));
+    Ok(crate::service::Body::stream(Box::pin(encoded)))
+}
+
 /// The answer to a method the service does not have.
 #[must_use]
 pub fn unknown_method(service: &str, method: &str) -> ServiceFuture {
@@ -63,7 +77,7 @@ pub mod bench {
             service,
             method,
             timeout_micros: Some(30_000_000),
-            oneway: false,
+            flags: 0,
         };
         body.frame(&header, usize::MAX)
     }

@@ -25,8 +25,8 @@ use tokio_util::task::TaskTracker;
 use crate::codec;
 use crate::conn::{self, HandshakeError, DEFAULT_MAX_FRAME_LENGTH};
 use crate::context::CallContext;
-use crate::frame::{code, Message};
-use crate::service::{Service, ServiceFuture};
+use crate::frame::{code, flags, Message, STREAM_WINDOW};
+use crate::service::{Body, BodyRepr, BodyStream, Service, ServiceFuture};
 use crate::transport::{Io, Listener, PeerAddr};
 use crate::RpcError;
 
@@ -472,8 +472,8 @@ struct Dispatch<'a, T: Io> {
     responses: mpsc::Sender<Bytes>,
     /// Every call running on this connection; dropping it aborts them.
     calls: JoinSet<u64>,
-    /// Request id → its task, for cancels.
-    running: HashMap<u64, AbortHandle>,
+    /// Request id → its task, for cancels and credits.
+    running: HashMap<u64, Running>,
     /// Shutting down: answer new requests with `ShuttingDown`.
     draining: bool,
     /// A request read while every slot was taken, waiting for one. While it
@@ -490,8 +490,21 @@ struct Parked {
     id: u64,
     deadline: Option<Instant>,
     oneway: bool,
+    /// The caller wants the answer as a stream.
+    stream: bool,
     call: Result<ServiceFuture, RpcError>,
 }
+
+/// A call running as its own task.
+struct Running {
+    task: AbortHandle,
+    /// For a call that answers with a stream: the caller's credit.
+    credit: Option<Arc<Semaphore>>,
+}
+
+/// The most stream credit a caller can hold at once; grants beyond it are
+/// ignored (the producer is never more than this far ahead anyway).
+const MAX_CREDIT: usize = 1 << 20;
 
 async fn serve_connection<T: Io>(
     io: T,
@@ -688,8 +701,23 @@ impl<T: Io> Dispatch<'_, T> {
                 service,
                 method,
                 timeout_micros,
-                oneway,
+                flags,
             } => {
+                let oneway = flags & flags::ONEWAY != 0;
+                let stream = flags & flags::STREAM_OUT != 0;
+                if flags & !flags::KNOWN != 0 || (oneway && stream) {
+                    if !oneway {
+                        let message =
+                            format!("request flags {flags:#04x} are not supported by this server");
+                        let frame = codec::encode_response(
+                            id,
+                            Err(RpcError::BadRequest { message }),
+                            self.peer_max_frame,
+                        );
+                        self.send(frame).await;
+                    }
+                    return Next::Continue;
+                }
                 if self.draining {
                     if !oneway {
                         let frame = codec::encode_response(
@@ -709,6 +737,7 @@ impl<T: Io> Dispatch<'_, T> {
                     id,
                     deadline,
                     oneway,
+                    stream,
                     call,
                 };
                 if self.calls.len() < self.max_in_flight {
@@ -719,11 +748,26 @@ impl<T: Io> Dispatch<'_, T> {
                 Next::Continue
             }
             Message::Cancel { id } => {
-                if let Some(task) = self.running.remove(&id) {
+                if let Some(running) = self.running.remove(&id) {
                     tracing::debug!(peer = %self.peer, id, "call cancelled by the client");
-                    task.abort();
+                    running.task.abort();
                 }
                 Next::Continue
+            }
+            Message::Credit { id, items } => {
+                // Credit for a call that already ended is no news.
+                if let Some(credit) = self.running.get(&id).and_then(|r| r.credit.as_ref()) {
+                    let room = MAX_CREDIT.saturating_sub(credit.available_permits());
+                    credit.add_permits(room.min(items as usize));
+                }
+                Next::Continue
+            }
+            Message::Item { id } => {
+                tracing::info!(peer = %self.peer, id, "closing a connection that sent a stream item");
+                let message = format!(
+                    "unexpected stream item (call {id}): this server takes no streams from callers"
+                );
+                Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)))
             }
             Message::Ping { nonce } => {
                 // Through the bounded queue: a client that pings without
@@ -773,6 +817,7 @@ impl<T: Io> Dispatch<'_, T> {
             id,
             deadline,
             oneway,
+            stream,
             call,
         } = request;
         let mut future = match call {
@@ -787,17 +832,36 @@ impl<T: Io> Dispatch<'_, T> {
         let first = context.clone().sync_scope(|| {
             std::panic::catch_unwind(AssertUnwindSafe(|| (&mut future).now_or_never()))
         });
-        match first {
-            Ok(Some(result)) => return self.answer(id, oneway, result).await,
+        let body = match first {
+            Ok(Some(result)) => match shaped(result, stream) {
+                // A stream is driven by a task of its own.
+                Ok(Body(BodyRepr::Stream(items))) => Some(items),
+                result => return self.answer(id, oneway, result).await,
+            },
             Err(panic) => return self.answer(id, oneway, Err(panicked(&*panic))).await,
-            Ok(None) => {}
-        }
+            Ok(None) => None,
+        };
+        let credit = stream.then(|| Arc::new(Semaphore::new(STREAM_WINDOW as usize)));
         let in_flight = Counted::new(&self.state.in_flight);
         let responses = self.responses.clone();
         let peer_max_frame = self.peer_max_frame;
+        let stream_credit = credit.clone();
         let task = self.calls.spawn(async move {
             let _in_flight = in_flight;
-            let run = context.scope(AssertUnwindSafe(future).catch_unwind());
+            let work = async {
+                let items = match body {
+                    Some(items) => items,
+                    None => match shaped(future.await, stream)? {
+                        Body(BodyRepr::Stream(items)) => items,
+                        body => return Ok(body),
+                    },
+                };
+                let credit = stream_credit.ok_or_else(|| RpcError::Protocol {
+                    message: "a stream without credit".to_owned(),
+                })?;
+                drive_stream(id, items, &credit, &responses, peer_max_frame).await
+            };
+            let run = context.scope(AssertUnwindSafe(work).catch_unwind());
             let outcome = match deadline {
                 Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok(),
                 None => Some(run.await),
@@ -818,17 +882,12 @@ impl<T: Io> Dispatch<'_, T> {
             id
         });
         if !oneway {
-            self.running.insert(id, task);
+            self.running.insert(id, Running { task, credit });
         }
     }
 
     /// Sends the answer to a call that finished on the connection's task.
-    async fn answer(
-        &mut self,
-        id: u64,
-        oneway: bool,
-        result: Result<crate::service::Body, RpcError>,
-    ) {
+    async fn answer(&mut self, id: u64, oneway: bool, result: Result<Body, RpcError>) {
         if oneway {
             if let Err(error) = result {
                 tracing::info!(id, %error, "a one-way call failed");
@@ -865,15 +924,62 @@ impl<T: Io> Dispatch<'_, T> {
                 if self
                     .running
                     .get(&id)
-                    .is_some_and(|handle| handle.id() == task)
+                    .is_some_and(|running| running.task.id() == task)
                 {
                     self.running.remove(&id);
                 }
             }
             Err(e) => {
                 let task = e.id();
-                self.running.retain(|_, handle| handle.id() != task);
+                self.running.retain(|_, running| running.task.id() != task);
             }
+        }
+    }
+}
+
+/// Checks that a handler answers the way the call asked: a stream for a
+/// streaming call, one value otherwise.
+fn shaped(result: Result<Body, RpcError>, stream: bool) -> Result<Body, RpcError> {
+    match result {
+        Ok(body) if body.is_stream() && !stream => Err(RpcError::BadRequest {
+            message: "the method answers with a stream, but the call asked for one value \
+                      (do both sides use the same trait?)"
+                .to_owned(),
+        }),
+        Ok(body) if !body.is_stream() && stream => Err(RpcError::BadRequest {
+            message: "the method answers with one value, but the call asked for a stream \
+                      (do both sides use the same trait?)"
+                .to_owned(),
+        }),
+        result => result,
+    }
+}
+
+/// Sends the items of an answer stream as the caller's credit allows, and
+/// returns how the call ends: an empty body after the last item, or the
+/// error that ended the stream. The producer is polled only when there is
+/// credit for what it yields, so it never runs ahead of the window.
+async fn drive_stream(
+    id: u64,
+    mut items: BodyStream,
+    credit: &Semaphore,
+    responses: &mpsc::Sender<Bytes>,
+    limit: usize,
+) -> Result<Body, RpcError> {
+    loop {
+        match credit.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return Err(RpcError::connection_lost("the stream's credit was closed")),
+        }
+        match items.next().await {
+            Some(Ok(item)) => {
+                let frame = codec::encode_item(id, item, limit)?;
+                if responses.send(frame).await.is_err() {
+                    return Err(RpcError::connection_lost("the connection closed"));
+                }
+            }
+            Some(Err(error)) => return Err(error),
+            None => return Ok(Body::from(Bytes::new())),
         }
     }
 }

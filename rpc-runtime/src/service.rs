@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use futures::Stream;
+
 pub use bytes::Bytes;
 
 use crate::RpcError;
@@ -12,16 +14,18 @@ use crate::RpcError;
 pub type ServiceFuture = Pin<Box<dyn Future<Output = Result<Body, RpcError>> + Send + 'static>>;
 
 /// A call's encoded return value (the bincode encoding of the value the
-/// handler returned), as a [`Service`] hands it to the server.
+/// handler returned), as a [`Service`] hands it to the server; or, for a
+/// method that answers with a stream, the stream of encoded items.
 ///
 /// Generated services encode with room in front of the value for the
 /// response header, so the server builds the answer frame without a copy; a
 /// hand-written service can wrap bytes it encoded itself with
-/// [`Body::from`].
-#[derive(Debug)]
+/// [`Body::from`], or a stream of them with [`Body::stream`].
 pub struct Body(pub(crate) BodyRepr);
 
-#[derive(Debug)]
+/// The encoded items of an answer stream.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Body, RpcError>> + Send + 'static>>;
+
 pub(crate) enum BodyRepr {
     /// The encoded value starts at `headroom`.
     Headroom {
@@ -29,6 +33,37 @@ pub(crate) enum BodyRepr {
         headroom: usize,
     },
     Plain(Bytes),
+    /// An answer stream: the server sends each item as it comes, as the
+    /// caller's credit allows, and ends the call when the stream ends.
+    Stream(BodyStream),
+}
+
+impl Body {
+    /// An answer stream of encoded items; an `Err` item ends the stream
+    /// with that error. Only for methods the caller calls as streaming.
+    #[must_use]
+    pub fn stream(items: BodyStream) -> Self {
+        Body(BodyRepr::Stream(items))
+    }
+
+    /// Whether this is an answer stream.
+    #[must_use]
+    pub fn is_stream(&self) -> bool {
+        matches!(self.0, BodyRepr::Stream(_))
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            BodyRepr::Headroom { buf, headroom } => f
+                .debug_tuple("Body")
+                .field(&buf.get(*headroom..).unwrap_or_default().len())
+                .finish(),
+            BodyRepr::Plain(bytes) => f.debug_tuple("Body").field(&bytes.len()).finish(),
+            BodyRepr::Stream(_) => f.write_str("Body(stream)"),
+        }
+    }
 }
 
 impl From<Bytes> for Body {

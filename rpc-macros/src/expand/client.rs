@@ -98,7 +98,12 @@ fn method(method: &Method) -> TokenStream {
             quote!(&#ident,)
         })
         .collect::<Vec<_>>();
-    let semantics_doc = if method.oneway.is_some() {
+    let semantics_doc = if method.stream_item.is_some() {
+        quote! {
+            #[doc = ""]
+            #[doc = " Streaming: returns once the request is sent; the stream yields the items as they arrive, and a failure of the call as its last item. Dropping the stream cancels the call."]
+        }
+    } else if method.oneway.is_some() {
         quote! {
             #[doc = ""]
             #[doc = " One-way: returns once the request is written; the server runs it and sends no answer."]
@@ -111,7 +116,9 @@ fn method(method: &Method) -> TokenStream {
     } else {
         quote!()
     };
-    let call = if method.oneway.is_some() {
+    let call = if method.stream_item.is_some() {
+        quote!(self.channel.call_streaming_with(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*)).await)
+    } else if method.oneway.is_some() {
         quote!(self.channel.call_oneway_with(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*)).await)
     } else if method.idempotent.is_some() {
         quote! {

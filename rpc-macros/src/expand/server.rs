@@ -94,6 +94,11 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     } else {
         quote!()
     };
+    let encode = if method.stream_item.is_some() {
+        quote!(::rpc_runtime::__private::encode_stream(reply))
+    } else {
+        quote!(::rpc_runtime::__private::encode_reply(&reply))
+    };
     quote! {
         #(#cfgs)*
         #wire_name => {
@@ -102,7 +107,7 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
                 let (#(#bindings,)*) = ::rpc_runtime::__private::decode_args(&args)?;
                 #allow_deprecated
                 let reply = <T as #trait_ident>::#ident(&*implementation, #(#bindings),*).await;
-                ::rpc_runtime::__private::encode_reply(&reply)
+                #encode
             })
         }
     }

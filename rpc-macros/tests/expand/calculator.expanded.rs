@@ -37,6 +37,13 @@ pub trait Calculator {
         &self,
         line: String,
     ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send;
+    /// The running total of `values`, one item per value.
+    fn totals(
+        &self,
+        values: Vec<i64>,
+    ) -> impl ::core::future::Future<
+        Output = rpc_runtime::Streaming<i64>,
+    > + ::core::marker::Send;
 }
 /**Client for the [`Calculator`] service.
 
@@ -200,6 +207,27 @@ impl CalculatorClient {
             .call_oneway_with(&self.options, Self::SERVICE_NAME, "log", &(&line,))
             .await
     }
+    /// The running total of `values`, one item per value.
+    ///
+    /// Streaming: returns once the request is sent; the stream yields the items as they arrive, and a failure of the call as its last item. Dropping the stream cancels the call.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn totals(
+        &self,
+        values: Vec<i64>,
+    ) -> ::core::result::Result<rpc_runtime::Streaming<i64>, ::rpc_runtime::RpcError> {
+        self.channel
+            .call_streaming_with(
+                &self.options,
+                Self::SERVICE_NAME,
+                "totals",
+                &(&values,),
+            )
+            .await
+    }
 }
 /**Serves the [`Calculator`] service with an implementation `T`.
 
@@ -312,6 +340,14 @@ where
                     let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::log(&*implementation, arg0).await;
                     ::rpc_runtime::__private::encode_reply(&reply)
+                })
+            }
+            "totals" => {
+                let implementation = ::core::clone::Clone::clone(&self.inner);
+                ::rpc_runtime::__private::Box::pin(async move {
+                    let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let reply = <T as Calculator>::totals(&*implementation, arg0).await;
+                    ::rpc_runtime::__private::encode_stream(reply)
                 })
             }
             _ => ::rpc_runtime::__private::unknown_method(Self::SERVICE_NAME, method),

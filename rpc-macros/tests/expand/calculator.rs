@@ -21,4 +21,6 @@ pub trait Calculator {
     /// Fire and forget.
     #[rpc(oneway)]
     async fn log(&self, line: String);
+    /// The running total of `values`, one item per value.
+    async fn totals(&self, values: Vec<i64>) -> rpc_runtime::Streaming<i64>;
 }

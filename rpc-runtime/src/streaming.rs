@@ -1,0 +1,140 @@
+//! [`Streaming`]: a stream of values that crosses the connection.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::stream::{self, Stream, StreamExt};
+
+use crate::RpcError;
+
+/// A stream of `T`s that a method returns (a server stream).
+///
+/// In a trait, `async fn ticks(&self, n: u32) -> Streaming<u64>` makes
+/// `ticks` a streaming method: the server's implementation returns a
+/// `Streaming<u64>` built from any stream or iterator, and the client's
+/// `ticks` returns `Result<Streaming<u64>, RpcError>`, which yields the items
+/// as they arrive.
+///
+/// ```
+/// use futures::StreamExt;
+/// use rpc_runtime::Streaming;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // Producing: from an iterator, a stream, or a stream of results.
+/// let mut numbers = Streaming::from_iter(1..=3_u64);
+/// // Consuming: a `Stream` of `Result<T, RpcError>`.
+/// let mut sum = 0;
+/// while let Some(n) = numbers.next().await {
+///     sum += n.unwrap();
+/// }
+/// assert_eq!(sum, 6);
+/// # }
+/// ```
+///
+/// # Across the connection
+///
+/// - **Flow control.** The producer runs ahead of the consumer by at most a
+///   window of 16 items (per stream); after that it is not polled until the
+///   consumer has taken items. A slow consumer slows the producer, and
+///   neither side buffers more than the window.
+/// - **Ends.** The stream ends when the producer's stream ends. A producer
+///   error (an `Err` item of [`Streaming::try_from_stream`], or a failure to
+///   encode an item) arrives as one `Err` item, after which the stream ends.
+///   So do the call's own failures: a deadline that passes, a connection
+///   that breaks, an unknown method.
+/// - **Deadline.** The call's deadline (the channel's default timeout, or
+///   the client's [`with_timeout`](crate::CallOptions::timeout)) covers the
+///   whole stream, not just its first item: a long stream needs a long
+///   timeout.
+/// - **Cancellation.** Dropping the consuming `Streaming` cancels the call:
+///   the server stops the producer promptly (its stream is dropped).
+/// - Streams share the connection with every other call, frame by frame;
+///   a busy stream does not hold up other calls.
+/// - Streaming calls are never sent again automatically (not even
+///   `idempotent` ones).
+pub struct Streaming<T> {
+    inner: Inner<T>,
+}
+
+enum Inner<T> {
+    Local(Pin<Box<dyn Stream<Item = Result<T, RpcError>> + Send + 'static>>),
+    Remote(crate::client::RemoteStream<T>),
+}
+
+impl<T: Send + 'static> Streaming<T> {
+    /// A stream of the items `stream` yields.
+    pub fn from_stream<S>(stream: S) -> Self
+    where
+        S: Stream<Item = T> + Send + 'static,
+    {
+        Self::try_from_stream(stream.map(Ok))
+    }
+
+    /// A stream of the items `stream` yields, where an `Err` item ends the
+    /// stream with that error (the consumer receives it as its last item).
+    pub fn try_from_stream<S>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<T, RpcError>> + Send + 'static,
+    {
+        let mut failed = false;
+        // Nothing after the first error.
+        let stream = stream.take_while(move |item| {
+            let go = !failed;
+            failed = item.is_err();
+            std::future::ready(go)
+        });
+        Streaming {
+            inner: Inner::Local(Box::pin(stream)),
+        }
+    }
+
+    /// A stream of the items of `iter`, taken lazily, as the consumer's
+    /// credit allows (unlike `FromIterator`, which would collect first).
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_iter<I>(iter: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+    {
+        Self::from_stream(stream::iter(iter))
+    }
+
+    /// A stream with no items.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self::try_from_stream(stream::empty())
+    }
+}
+
+impl<T> Streaming<T> {
+    pub(crate) fn remote(remote: crate::client::RemoteStream<T>) -> Self {
+        Streaming {
+            inner: Inner::Remote(remote),
+        }
+    }
+}
+
+impl<T> Stream for Streaming<T> {
+    type Item = Result<T, RpcError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match &mut self.get_mut().inner {
+            Inner::Local(stream) => stream.as_mut().poll_next(cx),
+            Inner::Remote(remote) => remote.poll_next(cx),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Streaming<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            Inner::Local(_) => f.write_str("Streaming(local)"),
+            Inner::Remote(remote) => f
+                .debug_tuple("Streaming")
+                .field(&format_args!("call {}", remote.id()))
+                .finish(),
+        }
+    }
+}
