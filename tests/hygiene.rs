@@ -75,6 +75,8 @@ pub mod bare {
         async fn length(&self, text: ::std::string::String) -> usize;
         /// A stream of the numbers below `n`.
         async fn below(&self, n: u32) -> ::rpc_runtime::Streaming<u32>;
+        /// The sum of a stream.
+        async fn total(&self, values: ::rpc_runtime::Streaming<u32>) -> u32;
     }
 
     /// The implementation.
@@ -92,6 +94,16 @@ pub mod bare {
         }
         async fn below(&self, n: u32) -> ::rpc_runtime::Streaming<u32> {
             ::rpc_runtime::Streaming::from_iter(0..n)
+        }
+        async fn total(&self, values: ::rpc_runtime::Streaming<u32>) -> u32 {
+            let mut values = values;
+            let mut total = 0;
+            while let ::core::option::Option::Some(::core::result::Result::Ok(v)) =
+                ::futures::StreamExt::next(&mut values).await
+            {
+                total += v;
+            }
+            total
         }
     }
 }
@@ -147,6 +159,11 @@ async fn shadowed_and_bare_services_work() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(below, [0, 1, 2]);
+    let total = b
+        .total(rpc_runtime::Streaming::from_iter([1, 2, 3]))
+        .await
+        .unwrap();
+    assert_eq!(total, 6);
 
     let t = private::TwinClient::new(channel);
     assert_eq!(t.greet("bo".into()).await.unwrap(), "hello bo");

@@ -46,6 +46,9 @@ fn the_examples_are_well_formed_frames() {
         "stream-request",
         "stream-items",
         "credit",
+        "send-request",
+        "send-items",
+        "send-response",
     ] {
         let mut bytes = &example(name)[..];
         while !bytes.is_empty() {
@@ -63,6 +66,8 @@ fn the_examples_are_well_formed_frames() {
 trait Feed {
     /// The numbers from 0 up to `n`, not including `n`.
     async fn count(&self, n: u32) -> rpc_runtime::Streaming<u32>;
+    /// The sum of the caller's stream.
+    async fn total(&self, values: rpc_runtime::Streaming<u32>) -> u32;
 }
 
 struct Counter;
@@ -70,6 +75,13 @@ struct Counter;
 impl Feed for Counter {
     async fn count(&self, n: u32) -> rpc_runtime::Streaming<u32> {
         rpc_runtime::Streaming::from_iter(0..n)
+    }
+    async fn total(&self, mut values: rpc_runtime::Streaming<u32>) -> u32 {
+        let mut total = 0;
+        while let Some(Ok(v)) = futures::StreamExt::next(&mut values).await {
+            total += v;
+        }
+        total
     }
 }
 
@@ -89,6 +101,11 @@ async fn a_server_streams_the_documented_bytes() {
     assert_eq!(read_exactly(&mut stream, items.len()).await, items);
     // Credit for a call that has ended is ignored; the connection goes on.
     stream.write_all(&example("credit")).await.unwrap();
+    // A stream the other way.
+    stream.write_all(&example("send-request")).await.unwrap();
+    stream.write_all(&example("send-items")).await.unwrap();
+    let answer = example("send-response");
+    assert_eq!(read_exactly(&mut stream, answer.len()).await, answer);
     stream.write_all(&example("ping")).await.unwrap();
     let pong = example("pong");
     assert_eq!(read_exactly(&mut stream, pong.len()).await, pong);

@@ -20,6 +20,15 @@ trait Feed {
     async fn failing(&self, ok: u32) -> Streaming<String>;
     /// A plain call, to interleave with streams.
     async fn add(&self, a: u64, b: u64) -> u64;
+    /// The sum of a stream the caller sends; an error item is returned as
+    /// the error's text.
+    async fn sum(&self, numbers: Streaming<i64>) -> Result<i64, String>;
+    /// Takes the first item, waits a moment, returns it.
+    async fn first(&self, numbers: Streaming<u64>) -> Option<u64>;
+    /// Drops the caller's stream at once, then waits before answering.
+    async fn ignore(&self, numbers: Streaming<u64>) -> u32;
+    /// Both ways: each line comes back prefixed with the room.
+    async fn chat(&self, room: String, inbox: Streaming<String>) -> Streaming<String>;
 }
 
 #[derive(Clone)]
@@ -85,6 +94,44 @@ impl Feed for FeedImpl {
     async fn add(&self, a: u64, b: u64) -> u64 {
         a + b
     }
+
+    async fn sum(&self, mut numbers: Streaming<i64>) -> Result<i64, String> {
+        let mut total = 0;
+        while let Some(n) = numbers.next().await {
+            total += n.map_err(|e| e.to_string())?;
+        }
+        Ok(total)
+    }
+
+    async fn first(&self, mut numbers: Streaming<u64>) -> Option<u64> {
+        let first = numbers.next().await.and_then(Result::ok);
+        // Time for the caller's producer to run ahead, if it could.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        first
+    }
+
+    async fn ignore(&self, numbers: Streaming<u64>) -> u32 {
+        drop(numbers);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        7
+    }
+
+    async fn chat(&self, room: String, inbox: Streaming<String>) -> Streaming<String> {
+        Streaming::try_from_stream(
+            inbox.map(move |line| line.map(|line| format!("[{room}] {line}"))),
+        )
+    }
+}
+
+/// A producer on the caller's side: counts what it yields, signals when
+/// dropped.
+fn counting_producer(produced: Arc<AtomicU64>, dropped: Arc<Semaphore>) -> Streaming<u64> {
+    let signal = DropSignal(dropped);
+    Streaming::from_stream(futures::stream::iter(0..).map(move |n| {
+        let _keep = &signal;
+        produced.fetch_add(1, Ordering::SeqCst);
+        n
+    }))
 }
 
 async fn feed_server() -> (Server, FeedImpl, FeedClient) {
@@ -354,4 +401,211 @@ async fn a_stream_fails_with_its_connection() {
         "{:?}",
         rest.last()
     );
+}
+
+#[tokio::test]
+async fn a_caller_streams_its_argument() {
+    let (server, _imp, client) = feed_server().await;
+    // Far more than the window: credit flows back as the handler reads.
+    let total = client.sum(Streaming::from_iter(1..=1000)).await.unwrap();
+    assert_eq!(total, Ok(500_500));
+    assert_eq!(client.sum(Streaming::empty()).await.unwrap(), Ok(0));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_error_in_the_callers_stream_reaches_the_handler() {
+    let (server, _imp, client) = feed_server().await;
+    let items = vec![
+        Ok(1),
+        Ok(2),
+        Err(RpcError::Remote {
+            code: 1001,
+            message: "bad input".to_owned(),
+        }),
+        Ok(100),
+    ];
+    let total = client
+        .sum(Streaming::try_from_stream(futures::stream::iter(items)))
+        .await
+        .unwrap();
+    let message = total.unwrap_err();
+    assert!(message.contains("bad input"), "{message}");
+    server.shutdown().await;
+}
+
+/// A handler that reads slowly holds the caller's producer to the window,
+/// and when the call ends, the producer stops.
+#[tokio::test]
+async fn a_slow_handler_holds_the_callers_producer_to_the_window() {
+    let (server, _imp, client) = feed_server().await;
+    let produced = Arc::new(AtomicU64::new(0));
+    let dropped = Arc::new(Semaphore::new(0));
+    let first = client
+        .first(counting_producer(produced.clone(), dropped.clone()))
+        .await
+        .unwrap();
+    assert_eq!(first, Some(0));
+    tokio::time::timeout(Duration::from_secs(2), dropped.acquire())
+        .await
+        .expect("the producer was not dropped when the call ended")
+        .unwrap()
+        .forget();
+    let produced = produced.load(Ordering::SeqCst);
+    assert!(
+        (1..=16).contains(&produced),
+        "the producer ran {produced} items ahead of a window of 16"
+    );
+    server.shutdown().await;
+}
+
+/// A handler that drops its caller's stream stops the caller's producer at
+/// once, while the call goes on.
+#[tokio::test]
+async fn a_handler_that_drops_the_stream_stops_the_callers_producer() {
+    let (server, _imp, client) = feed_server().await;
+    let produced = Arc::new(AtomicU64::new(0));
+    let dropped = Arc::new(Semaphore::new(0));
+    let call = tokio::spawn({
+        let client = client.clone();
+        let producer = counting_producer(produced.clone(), dropped.clone());
+        async move { client.ignore(producer).await }
+    });
+    // Well before the handler answers (it waits 300 ms).
+    tokio::time::timeout(Duration::from_millis(250), dropped.acquire())
+        .await
+        .expect("the producer was not stopped when the handler dropped the stream")
+        .unwrap()
+        .forget();
+    assert!(!call.is_finished());
+    assert_eq!(call.await.unwrap().unwrap(), 7);
+    assert!(produced.load(Ordering::SeqCst) <= 16);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn both_ways_at_once() {
+    let (server, _imp, client) = feed_server().await;
+    let lines = (0..100).map(|i| format!("line {i}"));
+    let replies: Vec<String> = collect(
+        client
+            .chat("lobby".to_owned(), Streaming::from_iter(lines))
+            .await
+            .unwrap(),
+    )
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    let expected: Vec<String> = (0..100).map(|i| format!("[lobby] line {i}")).collect();
+    assert_eq!(replies, expected);
+
+    // Interactively: one line out, its reply back, and so on.
+    let (tx, rx) = futures::channel::mpsc::unbounded::<String>();
+    let mut replies = client
+        .chat("desk".to_owned(), Streaming::from_stream(rx))
+        .await
+        .unwrap();
+    for i in 0..20 {
+        tx.unbounded_send(format!("ping {i}")).unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(2), replies.next())
+            .await
+            .expect("a reply")
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply, format!("[desk] ping {i}"));
+    }
+    drop(tx);
+    assert!(
+        replies.next().await.is_none(),
+        "the end of the caller's stream ends the chat"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn both_ways_in_memory() {
+    let (listener, addr) = memory::listener();
+    let server = Server::builder()
+        .add_service(FeedServer::new(FeedImpl::new()))
+        .serve(listener)
+        .unwrap();
+    let channel = Channel::builder()
+        .connect_io(addr.connect().unwrap(), "memory")
+        .await
+        .unwrap();
+    let client = FeedClient::new(channel);
+    assert_eq!(
+        client.sum(Streaming::from_iter(1..=100)).await.unwrap(),
+        Ok(5050)
+    );
+    let replies = collect(
+        client
+            .chat(
+                "m".to_owned(),
+                Streaming::from_iter(["a".to_owned(), "b".to_owned()]),
+            )
+            .await
+            .unwrap(),
+    )
+    .await;
+    let replies: Vec<String> = replies.into_iter().map(Result::unwrap).collect();
+    assert_eq!(replies, ["[m] a", "[m] b"]);
+    server.shutdown().await;
+}
+
+/// Dropping the caller's end of a two-way call stops both producers.
+#[tokio::test]
+async fn dropping_a_two_way_call_stops_both_sides() {
+    let (server, _imp, client) = feed_server().await;
+    let dropped = Arc::new(Semaphore::new(0));
+    let produced = Arc::new(AtomicU64::new(0));
+    let lines = counting_producer(produced, dropped.clone()).map(|n| n.map(|n| n.to_string()));
+    let mut replies = client
+        .chat("x".to_owned(), Streaming::try_from_stream(lines))
+        .await
+        .unwrap();
+    assert_eq!(replies.next().await.unwrap().unwrap(), "[x] 0");
+    drop(replies);
+    tokio::time::timeout(Duration::from_secs(2), dropped.acquire())
+        .await
+        .expect("the caller's producer was not stopped")
+        .unwrap()
+        .forget();
+    tokio::time::timeout(Duration::from_secs(2), async {
+        while server.in_flight() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the server's handler was stopped");
+    server.shutdown().await;
+}
+
+/// Calling a method with a stream it does not take, or without the stream
+/// it takes, fails that call with a message instead of misreading it.
+#[tokio::test]
+async fn a_stream_sent_to_the_wrong_method_is_refused() {
+    let (server, _imp, _client) = feed_server().await;
+    let channel = Channel::connect(server.local_addr()).await.unwrap();
+    let options = rpc_runtime::CallOptions::new();
+    let result: Result<u64, RpcError> = channel
+        .call_with_stream(
+            &options,
+            "Feed",
+            "add",
+            &(1u64, 2u64),
+            Streaming::from_iter([1u8]),
+        )
+        .await;
+    assert!(
+        matches!(&result, Err(RpcError::BadRequest { message }) if message.contains("takes none")),
+        "{result:?}"
+    );
+    let result: Result<Result<i64, String>, RpcError> = channel.call("Feed", "sum", &()).await;
+    assert!(
+        matches!(&result, Err(RpcError::BadRequest { message }) if message.contains("sends none")),
+        "{result:?}"
+    );
+    server.shutdown().await;
 }

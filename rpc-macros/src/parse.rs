@@ -47,6 +47,21 @@ pub struct Method {
     pub stream_item: Option<Type>,
 }
 
+impl Method {
+    /// The position of the (first) `Streaming<T>` argument: the stream the
+    /// caller sends.
+    pub fn stream_arg(&self) -> Option<usize> {
+        self.args
+            .iter()
+            .position(|arg| streaming_item(&arg.ty).is_some())
+    }
+
+    /// Whether any stream crosses the connection for this method.
+    pub fn streams(&self) -> bool {
+        self.stream_item.is_some() || self.stream_arg().is_some()
+    }
+}
+
 /// One argument.
 pub struct Arg {
     /// The name to declare it under: the pattern's identifier without `mut`,

@@ -134,12 +134,7 @@ fn check_method(cx: &Ctxt, method: &Method) {
     for input in &sig.inputs {
         if let FnArg::Typed(arg) = input {
             check_type(cx, &arg.ty, "argument");
-            if crate::parse::streaming_item(&arg.ty).is_some() {
-                cx.error_spanned_by(
-                    &arg.ty,
-                    "a `Streaming` argument (a stream from the caller) is not supported yet; take a `Vec<T>`, or return `Streaming<T>` for a stream to the caller",
-                );
-            }
+
             if !matches!(&*arg.pat, syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none())
                 && !matches!(&*arg.pat, syn::Pat::Wild(_))
             {
@@ -170,7 +165,24 @@ fn check_method(cx: &Ctxt, method: &Method) {
         }
         let _ = oneway;
     }
-    if method.stream_item.is_some() {
+    let streamed: Vec<_> = method
+        .args
+        .iter()
+        .filter(|arg| crate::parse::streaming_item(&arg.ty).is_some())
+        .collect();
+    for extra in streamed.iter().skip(1) {
+        cx.error_spanned_by(
+            &extra.ty,
+            "an rpc method can take at most one `Streaming` argument; send one stream of an enum or a tuple instead",
+        );
+    }
+    if let (Some(first), Some(_)) = (streamed.first(), &method.oneway) {
+        cx.error_spanned_by(
+            &first.ty,
+            "a oneway call cannot send a stream (nobody would grant it credit); remove `#[rpc(oneway)]`, or take a `Vec<T>`",
+        );
+    }
+    if method.streams() {
         if let Some(idempotent) = &method.idempotent {
             cx.error_spanned_by(
                 idempotent,

@@ -184,7 +184,39 @@ struct State {
 struct Waiting {
     to: Waiter,
     deadline: Instant,
+    /// For a call that sends a stream: its producer's credit and stop.
+    sending: Option<StopOnDrop>,
 }
+
+/// However a call leaves the table, the stream it sends (if any) stops.
+struct StopOnDrop(Sending);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop.cancel();
+    }
+}
+
+/// What the reader shares with the task that sends a call's stream.
+#[derive(Clone)]
+struct Sending {
+    /// Items the server takes; [`Message::Credit`] adds to it.
+    credit: Arc<tokio::sync::Semaphore>,
+    /// Stops the producer: the call ended, or the server wants no more.
+    stop: CancellationToken,
+}
+
+impl Sending {
+    fn new() -> Self {
+        Sending {
+            credit: Arc::new(tokio::sync::Semaphore::new(STREAM_WINDOW as usize)),
+            stop: CancellationToken::new(),
+        }
+    }
+}
+
+/// The most credit a peer can grant one stream; more is ignored.
+const MAX_CREDIT: usize = 1 << 20;
 
 /// Where a call's answer goes.
 enum Waiter {
@@ -265,6 +297,16 @@ impl Shared {
         id: u64,
         deadline: Instant,
     ) -> Result<(oneshot::Receiver<Reply>, bool), RpcError> {
+        self.register_sending(id, deadline, None)
+    }
+
+    /// [`register`](Self::register) for a call that sends a stream too.
+    fn register_sending(
+        &self,
+        id: u64,
+        deadline: Instant,
+        sending: Option<Sending>,
+    ) -> Result<(oneshot::Receiver<Reply>, bool), RpcError> {
         let mut state = self.lock();
         if let Some(reason) = &state.closed {
             return Err(reason.clone());
@@ -275,6 +317,7 @@ impl Shared {
             Waiting {
                 to: Waiter::Call(reply),
                 deadline,
+                sending: sending.map(StopOnDrop),
             },
         );
         Ok((rx, deadline >= state.next_sweep))
@@ -285,6 +328,7 @@ impl Shared {
         &self,
         id: u64,
         deadline: Instant,
+        sending: Option<Sending>,
     ) -> Result<(mpsc::UnboundedReceiver<StreamEvent>, bool), RpcError> {
         let mut state = self.lock();
         if let Some(reason) = &state.closed {
@@ -299,6 +343,7 @@ impl Shared {
                     credit: STREAM_WINDOW,
                 },
                 deadline,
+                sending: sending.map(StopOnDrop),
             },
         );
         Ok((rx, deadline >= state.next_sweep))
@@ -326,6 +371,31 @@ impl Shared {
             }));
         }
         ItemOutcome::Violation
+    }
+
+    /// The server takes `items` more items of the stream call `id` sends.
+    fn credit(&self, id: u64, items: u32) {
+        if let Some(StopOnDrop(sending)) = self
+            .lock()
+            .pending
+            .get(&id)
+            .and_then(|w| w.sending.as_ref())
+        {
+            let room = MAX_CREDIT.saturating_sub(sending.credit.available_permits());
+            sending.credit.add_permits(room.min(items as usize));
+        }
+    }
+
+    /// The server wants no more of the stream call `id` sends.
+    fn stop_sending(&self, id: u64) {
+        if let Some(StopOnDrop(sending)) = self
+            .lock()
+            .pending
+            .get(&id)
+            .and_then(|w| w.sending.as_ref())
+        {
+            sending.stop.cancel();
+        }
     }
 
     /// Lets the server send `items` more items of call `id`'s stream.
@@ -702,68 +772,187 @@ impl Channel {
         let body = codec::encode_args(args, service, method);
         let (deadline, timeout) = self.deadline(options);
         async move {
-            let expired = || RpcError::DeadlineExceeded { timeout };
-            let mut body = body?;
-            let current = self.current();
-            let connection = if current.is_closed() {
-                tokio::time::timeout_at(deadline, self.connection(deadline))
-                    .await
-                    .map_err(|_| expired())??
-            } else {
-                current
-            };
-            let slots = Arc::clone(&connection.slots);
-            let slot = match Arc::clone(&slots).try_acquire_owned() {
-                Ok(slot) => slot,
-                Err(tokio::sync::TryAcquireError::Closed) => {
-                    return Err(connection.shared.closed_reason())
-                }
-                Err(tokio::sync::TryAcquireError::NoPermits) => {
-                    tokio::time::timeout_at(deadline, slots.acquire_owned())
-                        .await
-                        .map_err(|_| expired())?
-                        .map_err(|_| connection.shared.closed_reason())?
-                }
-            };
-            let id = connection.next_id.fetch_add(1, Ordering::Relaxed);
-            let header = RequestHeader {
-                id,
-                service,
-                method,
-                timeout_micros: micros_until(deadline),
-                flags: flags::STREAM_OUT,
-            };
-            let frame = body.frame(&header, connection.peer_max_frame)?;
-            let (events, swept) = connection.shared.register_stream(id, deadline)?;
-            let queue = connection.queue.clone();
-            // From here on, dropping the stream cancels the call.
-            let stream = RemoteStream {
-                connection,
-                id,
-                events,
-                timer: (!swept).then(|| Box::pin(tokio::time::sleep_until(deadline))),
-                timeout,
-                consumed: 0,
-                done: false,
-                service: service.into(),
-                method: method.into(),
-                decode: codec::decode_value::<R>,
-                _slot: slot,
-            };
-            match queue.try_send(Outgoing::frame(frame)) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    return Err(stream.connection.shared.closed_reason())
-                }
-                Err(mpsc::error::TrySendError::Full(frame)) => {
-                    tokio::time::timeout_at(deadline, queue.send(frame))
-                        .await
-                        .map_err(|_| expired())?
-                        .map_err(|_| stream.connection.shared.closed_reason())?;
-                }
-            }
+            let opened = self
+                .open(body?, service, method, deadline, timeout, flags::STREAM_OUT)
+                .await?;
+            let (events, swept) = opened
+                .connection
+                .shared
+                .register_stream(opened.id, deadline, None)?;
+            let mut stream = opened.into_stream(events, swept, deadline, timeout, service, method);
+            enqueue(&stream.connection, stream.request.take(), deadline, timeout).await?;
             Ok(Streaming::remote(stream))
         }
+    }
+
+    /// Starts a call that sends `items` as a stream with its arguments
+    /// (a client stream) and waits for its one answer. The items are taken
+    /// from `items` as the server's credit allows; the server can stop the
+    /// stream early (then `items` is dropped). Never sent again.
+    ///
+    /// # Errors
+    /// As [`call_with`](Self::call_with); an error item of `items` reaches
+    /// the server's handler as the last item of its stream.
+    pub fn call_with_stream<'a, A, S, R>(
+        &'a self,
+        options: &CallOptions,
+        service: &'a str,
+        method: &'a str,
+        args: &A,
+        items: Streaming<S>,
+    ) -> impl Future<Output = Result<R, RpcError>> + Send + 'a
+    where
+        A: Serialize + ?Sized,
+        S: Serialize + Send + 'static,
+        R: DeserializeOwned + 'a,
+    {
+        let body = codec::encode_args(args, service, method);
+        let (deadline, timeout) = self.deadline(options);
+        async move {
+            let expired = || RpcError::DeadlineExceeded { timeout };
+            let opened = self
+                .open(body?, service, method, deadline, timeout, flags::STREAM_IN)
+                .await?;
+            let Opened {
+                connection,
+                slot: _slot,
+                id,
+                frame,
+            } = opened;
+            let sending = Sending::new();
+            let (reply, swept) =
+                connection
+                    .shared
+                    .register_sending(id, deadline, Some(sending.clone()))?;
+            let mut guard = PendingSlot {
+                connection: &connection,
+                id,
+                armed: true,
+            };
+            enqueue(&connection, frame, deadline, timeout).await?;
+            tokio::spawn(send_stream(
+                id,
+                items,
+                sending,
+                connection.queue.clone(),
+                connection.peer_max_frame,
+            ));
+            let reply = if swept {
+                reply.await
+            } else {
+                tokio::time::timeout_at(deadline, reply)
+                    .await
+                    .map_err(|_| expired())?
+            };
+            let reply = reply.map_err(|_| connection.shared.closed_reason())?;
+            guard.armed = false;
+            match reply {
+                Reply::Ok(body) => codec::decode_value::<R>(&body)
+                    .map_err(|message| RpcError::BadResponse { message }),
+                Reply::Remote { code, message } => {
+                    Err(codec::error_from_wire(code, &message, service, method))
+                }
+                Reply::Failed(error) | Reply::NotRun(error) => Err(error),
+                Reply::Expired => Err(expired()),
+            }
+        }
+    }
+
+    /// Starts a call that sends `items` as a stream and answers with a
+    /// stream (both ways at once): [`call_with_stream`](Self::call_with_stream)
+    /// and [`call_streaming_with`](Self::call_streaming_with) together.
+    /// Dropping the returned stream cancels the call, and with it `items`.
+    ///
+    /// # Errors
+    /// As [`call_streaming_with`](Self::call_streaming_with).
+    pub fn call_streaming_with_stream<'a, A, S, R>(
+        &'a self,
+        options: &CallOptions,
+        service: &'a str,
+        method: &'a str,
+        args: &A,
+        items: Streaming<S>,
+    ) -> impl Future<Output = Result<Streaming<R>, RpcError>> + Send + 'a
+    where
+        A: Serialize + ?Sized,
+        S: Serialize + Send + 'static,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let body = codec::encode_args(args, service, method);
+        let (deadline, timeout) = self.deadline(options);
+        async move {
+            let flags = flags::STREAM_IN | flags::STREAM_OUT;
+            let opened = self
+                .open(body?, service, method, deadline, timeout, flags)
+                .await?;
+            let sending = Sending::new();
+            let (events, swept) = opened.connection.shared.register_stream(
+                opened.id,
+                deadline,
+                Some(sending.clone()),
+            )?;
+            let mut stream = opened.into_stream(events, swept, deadline, timeout, service, method);
+            enqueue(&stream.connection, stream.request.take(), deadline, timeout).await?;
+            tokio::spawn(send_stream(
+                stream.id,
+                items,
+                sending,
+                stream.connection.queue.clone(),
+                stream.connection.peer_max_frame,
+            ));
+            Ok(Streaming::remote(stream))
+        }
+    }
+
+    /// The first steps of a streaming call: a live connection, a place in
+    /// the server's window (held for the whole call), an id and the
+    /// request frame.
+    async fn open(
+        &self,
+        mut body: codec::RequestBody,
+        service: &str,
+        method: &str,
+        deadline: Instant,
+        timeout: Duration,
+        flags: u8,
+    ) -> Result<Opened, RpcError> {
+        let expired = || RpcError::DeadlineExceeded { timeout };
+        let current = self.current();
+        let connection = if current.is_closed() {
+            tokio::time::timeout_at(deadline, self.connection(deadline))
+                .await
+                .map_err(|_| expired())??
+        } else {
+            current
+        };
+        let slots = Arc::clone(&connection.slots);
+        let slot = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(tokio::sync::TryAcquireError::Closed) => {
+                return Err(connection.shared.closed_reason())
+            }
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                tokio::time::timeout_at(deadline, slots.acquire_owned())
+                    .await
+                    .map_err(|_| expired())?
+                    .map_err(|_| connection.shared.closed_reason())?
+            }
+        };
+        let id = connection.next_id.fetch_add(1, Ordering::Relaxed);
+        let header = RequestHeader {
+            id,
+            service,
+            method,
+            timeout_micros: micros_until(deadline),
+            flags,
+        };
+        let frame = body.frame(&header, connection.peer_max_frame)?;
+        Ok(Opened {
+            connection,
+            slot,
+            id,
+            frame,
+        })
     }
 
     /// The deadline of a call starting now, and the timeout it came from.
@@ -917,6 +1106,115 @@ impl Channel {
                 Err(error)
             }
         }
+    }
+}
+
+/// A streaming call whose request is ready to go.
+struct Opened {
+    connection: Arc<Connection>,
+    slot: tokio::sync::OwnedSemaphorePermit,
+    id: u64,
+    frame: Bytes,
+}
+
+impl Opened {
+    /// The consuming end of the call's answer stream; it holds the request
+    /// until it is queued, and cancels the call if dropped.
+    fn into_stream<R: DeserializeOwned>(
+        self,
+        events: mpsc::UnboundedReceiver<StreamEvent>,
+        swept: bool,
+        deadline: Instant,
+        timeout: Duration,
+        service: &str,
+        method: &str,
+    ) -> RemoteStream<R> {
+        RemoteStream {
+            connection: self.connection,
+            id: self.id,
+            events,
+            timer: (!swept).then(|| Box::pin(tokio::time::sleep_until(deadline))),
+            timeout,
+            consumed: 0,
+            done: false,
+            service: service.into(),
+            method: method.into(),
+            decode: codec::decode_value::<R>,
+            request: Request(Some(self.frame)),
+            _slot: self.slot,
+        }
+    }
+}
+
+/// A request frame not yet queued.
+struct Request(Option<Bytes>);
+
+impl Request {
+    fn take(&mut self) -> Bytes {
+        self.0.take().unwrap_or_default()
+    }
+}
+
+/// Queues a request frame, waiting for room in the write queue no later
+/// than `deadline`.
+async fn enqueue(
+    connection: &Connection,
+    frame: Bytes,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(), RpcError> {
+    match connection.queue.try_send(Outgoing::frame(frame)) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(connection.shared.closed_reason()),
+        Err(mpsc::error::TrySendError::Full(frame)) => {
+            tokio::time::timeout_at(deadline, connection.queue.send(frame))
+                .await
+                .map_err(|_| RpcError::DeadlineExceeded { timeout })?
+                .map_err(|_| connection.shared.closed_reason())
+        }
+    }
+}
+
+/// Sends the stream a call carries: each item as the server's credit
+/// allows, then the end. Stops (dropping `items`) as soon as the call ends
+/// or the server cancels the stream.
+async fn send_stream<S: Serialize>(
+    id: u64,
+    mut items: Streaming<S>,
+    sending: Sending,
+    queue: mpsc::Sender<Outgoing>,
+    limit: usize,
+) {
+    let produce = async {
+        let end = loop {
+            match sending.credit.acquire().await {
+                Ok(permit) => permit.forget(),
+                Err(_) => return,
+            }
+            match items.next().await {
+                Some(Ok(item)) => {
+                    let frame = codec::encode_value(&item)
+                        .and_then(|body| codec::encode_item(id, body, limit));
+                    match frame {
+                        Ok(frame) => {
+                            if queue.send(Outgoing::frame(frame)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(error) => break Err(error),
+                    }
+                }
+                Some(Err(error)) => break Err(error),
+                None => break Ok(()),
+            }
+        };
+        let _ = queue
+            .send(Outgoing::frame(codec::encode_end(id, end)))
+            .await;
+    };
+    tokio::select! {
+        () = produce => {}
+        () = sending.stop.cancelled() => {}
     }
 }
 
@@ -1487,7 +1785,9 @@ async fn read_loop<T: Io>(
                     let _ = control.send(codec::encode_control(&Message::Cancel { id }));
                 }
             },
-            Ok((Message::Request { .. } | Message::Cancel { .. } | Message::Credit { .. }, _)) => {
+            Ok((Message::Credit { id, items }, _)) => shared.credit(id, items),
+            Ok((Message::Cancel { id }, _)) => shared.stop_sending(id),
+            Ok((Message::Request { .. } | Message::End { .. }, _)) => {
                 break RpcError::Protocol {
                     message: "the server sent a request, but this channel serves no services"
                         .to_owned(),
@@ -1538,6 +1838,8 @@ pub(crate) struct RemoteStream<T> {
     service: Box<str>,
     method: Box<str>,
     decode: fn(&[u8]) -> Result<T, String>,
+    /// The request, until it is queued.
+    request: Request,
     /// The call's place in the server's window, for as long as it streams.
     _slot: tokio::sync::OwnedSemaphorePermit,
 }

@@ -260,6 +260,25 @@ pub(crate) fn encode_item(id: u64, body: Body, limit: usize) -> Result<Bytes, Rp
     Ok(frame)
 }
 
+/// Encodes the end of the stream a caller sends with call `id`.
+pub(crate) fn encode_end(id: u64, end: Result<(), RpcError>) -> Bytes {
+    let message;
+    let status = match &end {
+        Ok(()) => Status::Ok,
+        Err(error) => {
+            let (code, text) = error_to_wire(error);
+            message = text;
+            Status::Error {
+                code,
+                message: &message,
+            }
+        }
+    };
+    let mut buf = BytesMut::with_capacity(16);
+    encode_header(&Message::End { id, status }, &mut buf);
+    buf.freeze()
+}
+
 /// Encodes a goodbye frame payload.
 pub(crate) fn encode_goodbye(code: u32, message: &str) -> Bytes {
     let mut buf = BytesMut::with_capacity(16 + message.len());

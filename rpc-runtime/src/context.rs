@@ -1,10 +1,13 @@
 //! What a handler knows about the call it is serving.
 
+use std::fmt;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::streaming::InboxParts;
 use crate::transport::PeerAddr;
 
 tokio::task_local! {
@@ -28,11 +31,23 @@ tokio::task_local! {
 /// A client call made inside a handler inherits the handler's deadline when
 /// that is sooner than its own, so a deadline set by the first caller holds
 /// across every service the call passes through.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CallContext {
     request_id: u64,
     deadline: Option<Instant>,
     peer: PeerAddr,
+    /// The stream the caller sends with the call, until the handler takes it.
+    inbox: Option<Arc<Mutex<Option<InboxParts>>>>,
+}
+
+impl fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallContext")
+            .field("request_id", &self.request_id)
+            .field("deadline", &self.deadline)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CallContext {
@@ -41,7 +56,14 @@ impl CallContext {
             request_id,
             deadline,
             peer,
+            inbox: None,
         }
+    }
+
+    /// This context, carrying the stream the caller sends.
+    pub(crate) fn with_inbox(mut self, inbox: Option<InboxParts>) -> Self {
+        self.inbox = inbox.map(|parts| Arc::new(Mutex::new(Some(parts))));
+        self
     }
 
     /// The context of the call the current task is serving, or `None` outside
@@ -87,6 +109,27 @@ impl CallContext {
     pub(crate) fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
         CURRENT.scope(self, future)
     }
+}
+
+/// Takes the stream the caller of the current call sends. `Ok(None)`
+/// outside a handler or for a call that sends none; `Err` if it was taken.
+pub(crate) fn take_inbox() -> Option<Option<InboxParts>> {
+    CURRENT
+        .try_with(|cx| {
+            cx.inbox.as_ref().map(|inbox| {
+                inbox
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+            })
+        })
+        .ok()
+        .flatten()
+}
+
+/// Whether the caller of the current call sends a stream with it.
+pub(crate) fn has_inbox() -> bool {
+    CURRENT.try_with(|cx| cx.inbox.is_some()).unwrap_or(false)
 }
 
 /// The deadline a call made now inherits from the handler it is made in.

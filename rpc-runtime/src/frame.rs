@@ -94,21 +94,32 @@ pub(crate) enum Message<'a> {
         /// The ping's nonce.
         nonce: u64,
     },
-    /// One item of the stream that answers call `id` (a request with
-    /// [`flags::STREAM_OUT`]). The body holds the item. Sent only while the
-    /// caller's credit for the call lasts; the call's [`Message::Response`]
-    /// (with an empty body) ends the stream.
+    /// One item of a stream of call `id`: from the listener, of the stream
+    /// that answers the call ([`flags::STREAM_OUT`]), ended by the call's
+    /// [`Message::Response`]; from the dialer, of the stream it sends with
+    /// the call ([`flags::STREAM_IN`]), ended by [`Message::End`]. The body
+    /// holds the item. Sent only while the receiver's credit lasts.
     Item {
         /// The request's id.
         id: u64,
     },
-    /// The caller of call `id` takes `items` more items of its answer stream
-    /// (on top of the [`STREAM_WINDOW`] every stream starts with).
+    /// The sender takes `items` more items of the stream of call `id` that
+    /// flows to it (on top of the [`STREAM_WINDOW`] every stream starts
+    /// with).
     Credit {
         /// The request's id.
         id: u64,
         /// How many more items the sender accepts.
         items: u32,
+    },
+    /// The end of the stream the dialer sends with call `id`: `Ok` after
+    /// its last item, or the error its producer failed with.
+    End {
+        /// The request's id.
+        id: u64,
+        /// How the stream ended.
+        #[serde(borrow)]
+        status: Status<'a>,
     },
 }
 
@@ -120,11 +131,14 @@ pub(crate) const STREAM_WINDOW: u32 = 16;
 pub(crate) mod flags {
     /// One-way: the caller wants no answer, and the receiver sends none.
     pub const ONEWAY: u8 = 1;
+    /// The caller sends a stream of [`Item`](super::Message::Item)s with
+    /// the call, ended by [`End`](super::Message::End).
+    pub const STREAM_IN: u8 = 2;
     /// The caller wants the answer as a stream of [`Item`](super::Message::Item)s,
     /// ended by the response.
     pub const STREAM_OUT: u8 = 4;
     /// Every bit this version knows; a request with others is refused.
-    pub const KNOWN: u8 = ONEWAY | STREAM_OUT;
+    pub const KNOWN: u8 = ONEWAY | STREAM_IN | STREAM_OUT;
 }
 
 /// How a call ended.

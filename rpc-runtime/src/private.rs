@@ -41,6 +41,44 @@ where
     Ok(crate::service::Body::stream(Box::pin(encoded)))
 }
 
+/// The stream the caller sends with the current call, for a method that
+/// takes one.
+///
+/// # Errors
+/// [`RpcError::BadRequest`] when the call sends no stream (the two sides
+/// disagree about the method).
+pub fn take_stream<T>() -> Result<crate::Streaming<T>, RpcError>
+where
+    T: ::serde::de::DeserializeOwned,
+{
+    match crate::context::take_inbox() {
+        Some(Some(parts)) => Ok(crate::Streaming::inbox(crate::streaming::InboxStream::new(
+            parts,
+        ))),
+        _ => Err(RpcError::BadRequest {
+            message: "the method takes a stream, but the call sends none \
+                      (do both sides use the same trait?)"
+                .to_owned(),
+        }),
+    }
+}
+
+/// Checks that the current call sends no stream, for a method that takes
+/// none.
+///
+/// # Errors
+/// [`RpcError::BadRequest`] when it does.
+pub fn no_stream() -> Result<(), RpcError> {
+    if crate::context::has_inbox() {
+        return Err(RpcError::BadRequest {
+            message: "the call sends a stream, but the method takes none \
+                      (do both sides use the same trait?)"
+                .to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// The answer to a method the service does not have.
 #[must_use]
 pub fn unknown_method(service: &str, method: &str) -> ServiceFuture {

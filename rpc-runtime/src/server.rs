@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ use crate::conn::{self, HandshakeError, DEFAULT_MAX_FRAME_LENGTH};
 use crate::context::CallContext;
 use crate::frame::{code, flags, Message, STREAM_WINDOW};
 use crate::service::{Body, BodyRepr, BodyStream, Service, ServiceFuture};
+use crate::streaming::{InboxEvent, InboxParts};
 use crate::transport::{Io, Listener, PeerAddr};
 use crate::RpcError;
 
@@ -470,6 +471,10 @@ struct Dispatch<'a, T: Io> {
     write_failed: Option<io::Error>,
     /// Answers of calls that run as their own tasks.
     responses: mpsc::Sender<Bytes>,
+    /// Credits and cancels from handlers that read their caller's stream.
+    control: mpsc::UnboundedSender<Bytes>,
+    /// Call id → the stream its caller sends, while the call runs.
+    inboxes: HashMap<u64, Inbox>,
     /// Every call running on this connection; dropping it aborts them.
     calls: JoinSet<u64>,
     /// Request id → its task, for cancels and credits.
@@ -492,7 +497,16 @@ struct Parked {
     oneway: bool,
     /// The caller wants the answer as a stream.
     stream: bool,
+    /// The stream the caller sends with the call.
+    inbox: Option<InboxParts>,
     call: Result<ServiceFuture, RpcError>,
+}
+
+/// The connection's end of a stream a caller sends.
+struct Inbox {
+    events: mpsc::UnboundedSender<InboxEvent>,
+    /// Items the caller may still send; the handler's side adds to it.
+    credit: Arc<AtomicU32>,
 }
 
 /// A call running as its own task.
@@ -542,6 +556,7 @@ async fn serve_connection<T: Io>(
     } = established;
 
     let (responses, mut queue) = mpsc::channel::<Bytes>(RESPONSE_QUEUE);
+    let (control, mut control_queue) = mpsc::unbounded_channel::<Bytes>();
     let mut dispatch = Dispatch {
         state: &state,
         peer: &peer,
@@ -550,6 +565,8 @@ async fn serve_connection<T: Io>(
         unflushed: false,
         write_failed: None,
         responses,
+        control,
+        inboxes: HashMap::new(),
         calls: JoinSet::new(),
         running: HashMap::new(),
         draining: false,
@@ -599,6 +616,7 @@ async fn serve_connection<T: Io>(
                     }
                 }
             }
+            Some(frame) = control_queue.recv() => dispatch.send(frame).await,
             Some(answer) = queue.recv() => dispatch.send(answer).await,
             () = &mut stopping, if !dispatch.draining => {
                 dispatch.draining = true;
@@ -705,7 +723,8 @@ impl<T: Io> Dispatch<'_, T> {
             } => {
                 let oneway = flags & flags::ONEWAY != 0;
                 let stream = flags & flags::STREAM_OUT != 0;
-                if flags & !flags::KNOWN != 0 || (oneway && stream) {
+                let sends = flags & flags::STREAM_IN != 0;
+                if flags & !flags::KNOWN != 0 || (oneway && (stream || sends)) {
                     if !oneway {
                         let message =
                             format!("request flags {flags:#04x} are not supported by this server");
@@ -733,11 +752,29 @@ impl<T: Io> Dispatch<'_, T> {
                     // A deadline too far away to represent is no deadline.
                     timeout_micros.and_then(|micros| Instant::now().checked_add(Duration::from_micros(micros)));
                 let call = start_call(self.state, service, method, payload.slice(used..));
+                let inbox = sends.then(|| {
+                    let (events, receiver) = mpsc::unbounded_channel();
+                    let credit = Arc::new(AtomicU32::new(STREAM_WINDOW));
+                    self.inboxes.insert(
+                        id,
+                        Inbox {
+                            events,
+                            credit: Arc::clone(&credit),
+                        },
+                    );
+                    InboxParts {
+                        id,
+                        events: receiver,
+                        credit,
+                        control: self.control.clone(),
+                    }
+                });
                 let request = Parked {
                     id,
                     deadline,
                     oneway,
                     stream,
+                    inbox,
                     call,
                 };
                 if self.calls.len() < self.max_in_flight {
@@ -748,6 +785,7 @@ impl<T: Io> Dispatch<'_, T> {
                 Next::Continue
             }
             Message::Cancel { id } => {
+                self.inboxes.remove(&id);
                 if let Some(running) = self.running.remove(&id) {
                     tracing::debug!(peer = %self.peer, id, "call cancelled by the client");
                     running.task.abort();
@@ -763,11 +801,38 @@ impl<T: Io> Dispatch<'_, T> {
                 Next::Continue
             }
             Message::Item { id } => {
-                tracing::info!(peer = %self.peer, id, "closing a connection that sent a stream item");
-                let message = format!(
-                    "unexpected stream item (call {id}): this server takes no streams from callers"
-                );
-                Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)))
+                // Items for a call that has ended are dropped: the caller
+                // learns of the end from its response.
+                let Some(inbox) = self.inboxes.get(&id) else {
+                    return Next::Continue;
+                };
+                if inbox.credit.load(Ordering::Acquire) == 0 {
+                    tracing::info!(peer = %self.peer, id, "closing a connection that sent stream items beyond its credit");
+                    let message = format!("call {id}: a stream item beyond the credit granted");
+                    return Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)));
+                }
+                inbox.credit.fetch_sub(1, Ordering::AcqRel);
+                if inbox
+                    .events
+                    .send(InboxEvent::Item(payload.slice(used..)))
+                    .is_err()
+                {
+                    // The handler dropped the stream (and told the caller).
+                    self.inboxes.remove(&id);
+                }
+                Next::Continue
+            }
+            Message::End { id, status } => {
+                if let Some(inbox) = self.inboxes.remove(&id) {
+                    let end = match status {
+                        crate::frame::Status::Ok => Ok(()),
+                        crate::frame::Status::Error { code, message } => {
+                            Err(codec::error_from_wire(code, message, "", ""))
+                        }
+                    };
+                    let _ = inbox.events.send(InboxEvent::End(end));
+                }
+                Next::Continue
             }
             Message::Ping { nonce } => {
                 // Through the bounded queue: a client that pings without
@@ -818,13 +883,17 @@ impl<T: Io> Dispatch<'_, T> {
             deadline,
             oneway,
             stream,
+            inbox,
             call,
         } = request;
         let mut future = match call {
             Ok(future) => future,
-            Err(error) => return self.answer(id, oneway, Err(error)).await,
+            Err(error) => {
+                self.inboxes.remove(&id);
+                return self.answer(id, oneway, Err(error)).await;
+            }
         };
-        let context = CallContext::new(id, deadline, self.peer.clone());
+        let context = CallContext::new(id, deadline, self.peer.clone()).with_inbox(inbox);
         // Most handlers finish without waiting: run them once right here, on
         // the connection's task, and skip the cost of a task of their own. A
         // handler that waits (for I/O, a timer, a lock) moves to its own task
@@ -836,9 +905,15 @@ impl<T: Io> Dispatch<'_, T> {
             Ok(Some(result)) => match shaped(result, stream) {
                 // A stream is driven by a task of its own.
                 Ok(Body(BodyRepr::Stream(items))) => Some(items),
-                result => return self.answer(id, oneway, result).await,
+                result => {
+                    self.inboxes.remove(&id);
+                    return self.answer(id, oneway, result).await;
+                }
             },
-            Err(panic) => return self.answer(id, oneway, Err(panicked(&*panic))).await,
+            Err(panic) => {
+                self.inboxes.remove(&id);
+                return self.answer(id, oneway, Err(panicked(&*panic))).await;
+            }
             Ok(None) => None,
         };
         let credit = stream.then(|| Arc::new(Semaphore::new(STREAM_WINDOW as usize)));
@@ -927,11 +1002,19 @@ impl<T: Io> Dispatch<'_, T> {
                     .is_some_and(|running| running.task.id() == task)
                 {
                     self.running.remove(&id);
+                    self.inboxes.remove(&id);
                 }
             }
             Err(e) => {
                 let task = e.id();
-                self.running.retain(|_, running| running.task.id() != task);
+                let inboxes = &mut self.inboxes;
+                self.running.retain(|id, running| {
+                    let keep = running.task.id() != task;
+                    if !keep {
+                        inboxes.remove(id);
+                    }
+                    keep
+                });
             }
         }
     }

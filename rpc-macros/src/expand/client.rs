@@ -90,18 +90,34 @@ fn method(method: &Method) -> TokenStream {
         let (ident, ty) = (&arg.ident, &arg.ty);
         quote!(#ident: #ty)
     });
+    let stream_arg = method.stream_arg();
     let refs = method
         .args
         .iter()
-        .map(|arg| {
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != stream_arg)
+        .map(|(_, arg)| {
             let ident = &arg.ident;
             quote!(&#ident,)
         })
         .collect::<Vec<_>>();
-    let semantics_doc = if method.stream_item.is_some() {
+    let sent = stream_arg
+        .and_then(|i| method.args.get(i))
+        .map(|arg| &arg.ident);
+    let semantics_doc = if method.stream_item.is_some() && sent.is_some() {
+        quote! {
+            #[doc = ""]
+            #[doc = " Streaming both ways: returns once the request is sent; the argument stream is sent as the server takes it, and the returned stream yields the answers as they arrive (a failure of the call as its last item). Dropping the returned stream cancels the call."]
+        }
+    } else if method.stream_item.is_some() {
         quote! {
             #[doc = ""]
             #[doc = " Streaming: returns once the request is sent; the stream yields the items as they arrive, and a failure of the call as its last item. Dropping the stream cancels the call."]
+        }
+    } else if sent.is_some() {
+        quote! {
+            #[doc = ""]
+            #[doc = " Sends its stream argument as the server takes it, then returns the one answer."]
         }
     } else if method.oneway.is_some() {
         quote! {
@@ -116,7 +132,11 @@ fn method(method: &Method) -> TokenStream {
     } else {
         quote!()
     };
-    let call = if method.stream_item.is_some() {
+    let call = if let (Some(sent), true) = (sent, method.stream_item.is_some()) {
+        quote!(self.channel.call_streaming_with_stream(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*), #sent).await)
+    } else if let Some(sent) = sent {
+        quote!(self.channel.call_with_stream(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*), #sent).await)
+    } else if method.stream_item.is_some() {
         quote!(self.channel.call_streaming_with(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*)).await)
     } else if method.oneway.is_some() {
         quote!(self.channel.call_oneway_with(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*)).await)

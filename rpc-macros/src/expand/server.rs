@@ -89,6 +89,18 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     let bindings: Vec<_> = (0..method.args.len())
         .map(|i| format_ident!("arg{}", i))
         .collect();
+    // The stream the caller sends is not in the encoded arguments: it is
+    // taken from the call's context.
+    let stream_arg = method.stream_arg();
+    let decoded = bindings
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != stream_arg)
+        .map(|(_, binding)| binding);
+    let take_stream = match stream_arg.and_then(|i| bindings.get(i)) {
+        Some(binding) => quote!(let #binding = ::rpc_runtime::__private::take_stream()?;),
+        None => quote!(::rpc_runtime::__private::no_stream()?;),
+    };
     let allow_deprecated = if method.is_deprecated() {
         quote!(#[allow(deprecated)])
     } else {
@@ -104,7 +116,8 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
         #wire_name => {
             let implementation = ::core::clone::Clone::clone(&self.inner);
             ::rpc_runtime::__private::Box::pin(async move {
-                let (#(#bindings,)*) = ::rpc_runtime::__private::decode_args(&args)?;
+                #take_stream
+                let (#(#decoded,)*) = ::rpc_runtime::__private::decode_args(&args)?;
                 #allow_deprecated
                 let reply = <T as #trait_ident>::#ident(&*implementation, #(#bindings),*).await;
                 #encode

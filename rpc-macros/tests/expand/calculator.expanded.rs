@@ -40,7 +40,7 @@ pub trait Calculator {
     /// The running total of `values`, one item per value.
     fn totals(
         &self,
-        values: Vec<i64>,
+        values: rpc_runtime::Streaming<i64>,
     ) -> impl ::core::future::Future<
         Output = rpc_runtime::Streaming<i64>,
     > + ::core::marker::Send;
@@ -209,7 +209,7 @@ impl CalculatorClient {
     }
     /// The running total of `values`, one item per value.
     ///
-    /// Streaming: returns once the request is sent; the stream yields the items as they arrive, and a failure of the call as its last item. Dropping the stream cancels the call.
+    /// Streaming both ways: returns once the request is sent; the argument stream is sent as the server takes it, and the returned stream yields the answers as they arrive (a failure of the call as its last item). Dropping the returned stream cancels the call.
     ///
     /// # Errors
     ///
@@ -217,14 +217,15 @@ impl CalculatorClient {
     #[allow(clippy::too_many_arguments)]
     pub async fn totals(
         &self,
-        values: Vec<i64>,
+        values: rpc_runtime::Streaming<i64>,
     ) -> ::core::result::Result<rpc_runtime::Streaming<i64>, ::rpc_runtime::RpcError> {
         self.channel
-            .call_streaming_with(
+            .call_streaming_with_stream(
                 &self.options,
                 Self::SERVICE_NAME,
                 "totals",
-                &(&values,),
+                &(),
+                values,
             )
             .await
     }
@@ -286,6 +287,7 @@ where
             "add" => {
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
+                    ::rpc_runtime::__private::no_stream()?;
                     let (arg0, arg1) = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::add(&*implementation, arg0, arg1)
                         .await;
@@ -295,6 +297,7 @@ where
             "divide" => {
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
+                    ::rpc_runtime::__private::no_stream()?;
                     let (arg0, arg1) = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::divide(&*implementation, arg0, arg1)
                         .await;
@@ -304,6 +307,7 @@ where
             "ping" => {
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
+                    ::rpc_runtime::__private::no_stream()?;
                     let () = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::ping(&*implementation).await;
                     ::rpc_runtime::__private::encode_reply(&reply)
@@ -312,6 +316,7 @@ where
             "echo" => {
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
+                    ::rpc_runtime::__private::no_stream()?;
                     let (arg0, arg1) = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::echo(&*implementation, arg0, arg1)
                         .await;
@@ -321,6 +326,7 @@ where
             "sum" => {
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
+                    ::rpc_runtime::__private::no_stream()?;
                     let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::total(&*implementation, arg0).await;
                     ::rpc_runtime::__private::encode_reply(&reply)
@@ -329,6 +335,7 @@ where
             "get" => {
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
+                    ::rpc_runtime::__private::no_stream()?;
                     let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::get(&*implementation, arg0).await;
                     ::rpc_runtime::__private::encode_reply(&reply)
@@ -337,6 +344,7 @@ where
             "log" => {
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
+                    ::rpc_runtime::__private::no_stream()?;
                     let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::log(&*implementation, arg0).await;
                     ::rpc_runtime::__private::encode_reply(&reply)
@@ -345,7 +353,8 @@ where
             "totals" => {
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
-                    let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let arg0 = ::rpc_runtime::__private::take_stream()?;
+                    let () = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::totals(&*implementation, arg0).await;
                     ::rpc_runtime::__private::encode_stream(reply)
                 })

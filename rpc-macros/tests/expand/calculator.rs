@@ -22,5 +22,5 @@ pub trait Calculator {
     #[rpc(oneway)]
     async fn log(&self, line: String);
     /// The running total of `values`, one item per value.
-    async fn totals(&self, values: Vec<i64>) -> rpc_runtime::Streaming<i64>;
+    async fn totals(&self, values: rpc_runtime::Streaming<i64>) -> rpc_runtime::Streaming<i64>;
 }
