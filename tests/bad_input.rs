@@ -194,24 +194,24 @@ async fn undecodable_arguments_fail_the_call_not_the_connection() {
     // Response (1), id 1, status Error (1), code 3 = bad request.
     assert_eq!(&answer[..4], &[1, 1, 1, 3], "{answer:?}");
 
-    // Too few arguments, then trailing bytes.
-    stream.write_all(&request(2, "add", &[4])).await.unwrap();
-    assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 2, 1, 3]);
+    // Too few arguments, then trailing bytes (ids from a dialer are odd).
+    stream.write_all(&request(3, "add", &[4])).await.unwrap();
+    assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 3, 1, 3]);
     stream
-        .write_all(&request(3, "add", &[4, 6, 8]))
+        .write_all(&request(5, "add", &[4, 6, 8]))
         .await
         .unwrap();
-    assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 3, 1, 3]);
+    assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 5, 1, 3]);
 
     // `echo(name: String, ..)` whose name claims to be 2^40 bytes long: refused
     // by the decoder's limit, not allocated.
     let huge = [0xfd, 0, 0, 0, 0, 0, 1, 0, 0];
-    stream.write_all(&request(4, "echo", &huge)).await.unwrap();
-    assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 4, 1, 3]);
+    stream.write_all(&request(7, "echo", &huge)).await.unwrap();
+    assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 7, 1, 3]);
 
     // The same connection still serves a good call: add(2, 3) = 5.
-    stream.write_all(&request(5, "add", &[4, 6])).await.unwrap();
-    assert_eq!(read_frame(&mut stream).await.unwrap(), vec![1, 5, 0, 10]);
+    stream.write_all(&request(9, "add", &[4, 6])).await.unwrap();
+    assert_eq!(read_frame(&mut stream).await.unwrap(), vec![1, 9, 0, 10]);
     server.shutdown().await;
 }
 

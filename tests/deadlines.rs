@@ -107,7 +107,7 @@ async fn a_call_fails_at_its_deadline_and_the_server_stops_the_handler() {
     until_idle(&server).await;
     assert!(!imp.finished.load(Ordering::SeqCst));
     // The shorter client shares the connection, which still works.
-    assert_eq!(short.context().await.unwrap().1, 2);
+    assert_eq!(short.context().await.unwrap().1, 3);
     server.shutdown().await;
 }
 
@@ -230,6 +230,6 @@ async fn the_reader_fails_default_deadline_calls_and_cancels_them() {
         .unwrap()
         .forget();
     until_idle(&server).await;
-    assert_eq!(client.context().await.unwrap().1, 2);
+    assert_eq!(client.context().await.unwrap().1, 3);
     server.shutdown().await;
 }

@@ -96,14 +96,14 @@ async fn no_response_frame_is_sent_for_a_oneway_call() {
     })
     .await
     .unwrap();
-    // count(), id 2: the next frame is its answer, not one for id 1.
+    // count(), id 3: the next frame is its answer, not one for id 1.
     stream
-        .write_all(&request(2, "count", 0, &[]))
+        .write_all(&request(3, "count", 0, &[]))
         .await
         .unwrap();
     let mut answer = [0u8; 8];
     stream.read_exact(&mut answer).await.unwrap();
-    // Response (1), id 2, Ok (0), count 1.
-    assert_eq!(answer, [0, 0, 0, 4, 1, 2, 0, 1]);
+    // Response (1), id 3, Ok (0), count 1.
+    assert_eq!(answer, [0, 0, 0, 4, 1, 3, 0, 1]);
     server.shutdown().await;
 }

@@ -135,9 +135,9 @@ async fn a_server_answers_the_documented_bytes() {
     // A cancel for a call that is not running is ignored.
     stream.write_all(&example("cancel")).await.unwrap();
 
-    // divide(1, 0), id 2, no deadline: an application error inside an Ok
+    // divide(1, 0), id 7, no deadline: an application error inside an Ok
     // status.
-    let mut divide = vec![0, 0, 0, 0x18, 0, 2, 10];
+    let mut divide = vec![0, 0, 0, 0x18, 0, 7, 10];
     divide.extend_from_slice(b"Calculator");
     divide.push(6);
     divide.extend_from_slice(b"divide");
@@ -145,7 +145,7 @@ async fn a_server_answers_the_documented_bytes() {
     stream.write_all(&divide).await.unwrap();
     assert_eq!(
         read_exactly(&mut stream, 9).await,
-        [0, 0, 0, 5, 1, 2, 0, 1, 0]
+        [0, 0, 0, 5, 1, 7, 0, 1, 0]
     );
     server.shutdown().await;
 }

@@ -26,8 +26,10 @@ use crate::codec::{self, RequestHeader};
 use crate::conn::{self, HandshakeError, Outgoing, DEFAULT_MAX_FRAME_LENGTH};
 use crate::context;
 use crate::frame::{code, flags, Message, Status, PROTOCOL_VERSION, STREAM_WINDOW};
+use crate::server::{Dispatch, ServerState};
+use crate::service::Service;
 use crate::streaming::Streaming;
-use crate::transport::{memory::MemoryAddr, Io};
+use crate::transport::{memory::MemoryAddr, Io, PeerAddr};
 use crate::RpcError;
 
 /// Default time allowed to dial and greet a server.
@@ -44,6 +46,8 @@ const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 /// Default longest pause between failed reconnect attempts.
 const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Default number of calls from the server a serving client runs at once.
+const DEFAULT_SERVE_IN_FLIGHT: usize = 1024;
 /// Default number of times an idempotent call is sent again.
 const DEFAULT_IDEMPOTENT_RETRIES: u32 = 2;
 
@@ -155,6 +159,9 @@ struct Connection {
     queue: mpsc::Sender<Outgoing>,
     control: mpsc::UnboundedSender<Bytes>,
     shared: Arc<Shared>,
+    /// The next request id: odd numbers counting up from 1 on a dialer's
+    /// connection, even from 2 on a listener's (callbacks), so an id says
+    /// whose call it is.
     next_id: AtomicU64,
     peer_max_frame: usize,
     /// One permit per call the server said it runs at once: calls beyond
@@ -672,7 +679,12 @@ impl Channel {
             let mut body = body?;
             let mut attempt = 1;
             loop {
-                let result = self.round_trip(service, method, &mut body, deadline).await;
+                // The time left, as measured when the deadline was set: good
+                // for a first attempt that does not wait on the way.
+                let left = (attempt == 1).then_some(timeout);
+                let result = self
+                    .round_trip(service, method, &mut body, deadline, left)
+                    .await;
                 match result {
                     Err(error) if attempt < attempts && error.is_retryable() => {
                         tracing::debug!(%error, attempt, service, method, "sending an idempotent call again");
@@ -726,7 +738,7 @@ impl Channel {
             let send = async {
                 let connection = self.connection(deadline).await?;
                 let header = RequestHeader {
-                    id: connection.next_id.fetch_add(1, Ordering::Relaxed),
+                    id: connection.next_id.fetch_add(2, Ordering::Relaxed),
                     service,
                     method,
                     timeout_micros: micros_until(deadline),
@@ -938,7 +950,7 @@ impl Channel {
                     .map_err(|_| connection.shared.closed_reason())?
             }
         };
-        let id = connection.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = connection.next_id.fetch_add(2, Ordering::Relaxed);
         let header = RequestHeader {
             id,
             service,
@@ -981,9 +993,11 @@ impl Channel {
         method: &str,
         body: &mut codec::RequestBody,
         deadline: Instant,
+        mut left: Option<Duration>,
     ) -> Result<Reply, RpcError> {
         let current = self.current();
         let connection = if current.is_closed() {
+            left = None;
             match tokio::time::timeout_at(deadline, self.connection(deadline)).await {
                 Ok(connection) => connection?,
                 Err(_) => return Ok(Reply::Expired),
@@ -999,18 +1013,23 @@ impl Channel {
                 return Err(connection.shared.closed_reason())
             }
             Err(tokio::sync::TryAcquireError::NoPermits) => {
+                left = None;
                 match tokio::time::timeout_at(deadline, connection.slots.acquire()).await {
                     Ok(slot) => slot.map_err(|_| connection.shared.closed_reason())?,
                     Err(_) => return Ok(Reply::Expired),
                 }
             }
         };
-        let id = connection.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = connection.next_id.fetch_add(2, Ordering::Relaxed);
         let header = RequestHeader {
             id,
             service,
             method,
-            timeout_micros: micros_until(deadline),
+            // Read the clock again only after a wait.
+            timeout_micros: match left {
+                Some(left) => Some(u64::try_from(left.as_micros()).unwrap_or(u64::MAX)),
+                None => micros_until(deadline),
+            },
             flags: 0,
         };
         let frame = body.frame(&header, connection.peer_max_frame)?;
@@ -1260,6 +1279,20 @@ pub struct ChannelBuilder {
     backoff_initial: Duration,
     backoff_max: Duration,
     idempotent_retries: u32,
+    /// Services this side offers the server on the connection.
+    services: Services,
+    /// Calls of those services run at once per connection.
+    serve_in_flight: usize,
+}
+
+/// Services by name.
+#[derive(Clone, Default)]
+struct Services(HashMap<String, Arc<dyn Service>>);
+
+impl fmt::Debug for Services {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 impl Default for ChannelBuilder {
@@ -1275,11 +1308,59 @@ impl Default for ChannelBuilder {
             backoff_initial: DEFAULT_BACKOFF_INITIAL,
             backoff_max: DEFAULT_BACKOFF_MAX,
             idempotent_retries: DEFAULT_IDEMPOTENT_RETRIES,
+            services: Services::default(),
+            serve_in_flight: DEFAULT_SERVE_IN_FLIGHT,
         }
     }
 }
 
 impl ChannelBuilder {
+    /// Offers `service` to the server on this channel's connections, so the
+    /// server's handlers can call this side back (see
+    /// [`CallContext::channel`](crate::CallContext::channel)) over the
+    /// connection this side dialed: no second port or connection, and it
+    /// works through NAT. Calls from the server run like a server's: each as
+    /// its own task, with its deadline, cancellation and streams. A service
+    /// added twice under one name replaces the first.
+    ///
+    /// ```
+    /// use rpc_runtime::{rpc_service, Channel};
+    ///
+    /// #[rpc_service]
+    /// pub trait Notifier {
+    ///     /// Something happened.
+    ///     async fn notify(&self, event: String);
+    /// }
+    ///
+    /// struct Printer;
+    /// impl Notifier for Printer {
+    ///     async fn notify(&self, event: String) {
+    ///         println!("{event}");
+    ///     }
+    /// }
+    ///
+    /// let builder = Channel::builder().serve(NotifierServer::new(Printer));
+    /// ```
+    #[must_use]
+    pub fn serve<S: Service>(mut self, service: S) -> Self {
+        let name = service.name().to_owned();
+        self.services.0.insert(name, Arc::new(service));
+        self
+    }
+
+    /// How many calls from the server this side runs at once per connection
+    /// (default 1,024), when it [`serve`](Self::serve)s; beyond that it
+    /// stops reading until one finishes.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Channel::builder().serve_max_in_flight(64);
+    /// ```
+    #[must_use]
+    pub fn serve_max_in_flight(mut self, calls: usize) -> Self {
+        self.serve_in_flight = calls.clamp(1, u32::MAX as usize);
+        self
+    }
+
     /// The largest response frame this client accepts, in bytes (default
     /// 16 MiB). The server learns it in the greeting and fails a call whose
     /// answer would be larger with [`RpcError::ResponseTooLarge`] instead of
@@ -1553,7 +1634,12 @@ impl ChannelBuilder {
     }
 
     async fn handshake<T: Io>(&self, io: T, peer: &str) -> Result<Arc<Connection>, RpcError> {
-        let established = conn::dial(io, self.max_frame_length)
+        let serving = if self.services.0.is_empty() {
+            0
+        } else {
+            self.serve_in_flight
+        };
+        let established = conn::dial(io, self.max_frame_length, serving)
             .await
             .map_err(|e| match e {
                 HandshakeError::Io(e) => RpcError::NotAServer {
@@ -1574,10 +1660,10 @@ impl ChannelBuilder {
                 },
                 HandshakeError::Refused { code, message } => goodbye_error(code, &message),
             })?;
-        Ok(self.start(established))
+        Ok(self.start(established, PeerAddr::Dialed(peer.to_owned())))
     }
 
-    fn start<T: Io>(&self, established: conn::Established<T>) -> Arc<Connection> {
+    fn start<T: Io>(&self, established: conn::Established<T>, peer: PeerAddr) -> Arc<Connection> {
         let conn::Established {
             reader,
             writer,
@@ -1605,12 +1691,23 @@ impl ChannelBuilder {
         let keepalive = self
             .keepalive_interval
             .map(|interval| (interval, self.keepalive_timeout));
+        let serving = (!self.services.0.is_empty()).then(|| Serving {
+            state: ServerState::for_channel(
+                self.services.0.clone(),
+                self.serve_in_flight,
+                stop.clone(),
+            ),
+            peer,
+            queue: queue.clone(),
+            peer_max_frame,
+        });
         tokio::spawn(read_loop(
             reader,
             Arc::clone(&shared),
             control.clone(),
             stop.clone(),
             keepalive,
+            serving,
             // With nothing pending the reader sweeps once per default
             // timeout (at most ten times a second), so a call with the
             // default timeout is always covered by a sweep.
@@ -1675,36 +1772,68 @@ async fn read_loop<T: Io>(
     control: mpsc::UnboundedSender<Bytes>,
     stop: CancellationToken,
     keepalive: Option<(Duration, Duration)>,
+    serving: Option<Serving>,
     sweep_idle: Duration,
 ) {
+    // Calls from the server, when this side serves.
+    let (responses, mut answers) = mpsc::channel::<Bytes>(256);
+    let mut dispatch = serving.as_ref().map(|serving| {
+        Dispatch::for_channel(
+            &serving.state,
+            &serving.peer,
+            serving.peer_max_frame,
+            serving.queue.clone(),
+            responses,
+            control.clone(),
+        )
+    });
+    // When the server was last heard from, as far as the keepalive timer
+    // knows: a frame only sets `heard` (no clock read per frame), and the
+    // timer, which looks four times per interval (and per timeout), moves
+    // `last_heard` to when it saw the flag.
     let mut last_heard = Instant::now();
+    let mut heard = false;
     let mut ping_sent: Option<Instant> = None;
     let mut nonce = 0u64;
     // Bytes buffered (of a frame not yet complete) when last looked at.
     let mut buffered = reader.read_buffer().len();
     let mut not_run = false;
-    // Made once, not per frame: the stop waiter, and one keepalive timer that
-    // is only moved when it fires early (something arrived since it was set).
+    // Made once, not per frame: the stop waiter, and the keepalive timer.
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
     let far = Duration::from_secs(86_400 * 365);
-    let due = |last_heard: Instant, ping_sent: Option<Instant>| {
-        keepalive
-            .and_then(|(interval, timeout)| match ping_sent {
-                Some(sent) => sent.checked_add(timeout),
-                None => last_heard.checked_add(interval),
-            })
-            .unwrap_or_else(|| Instant::now() + far)
-    };
-    let timer = tokio::time::sleep_until(due(last_heard, ping_sent));
+    let check_every = keepalive.map_or(far, |(interval, timeout)| {
+        (interval.min(timeout) / 4).max(Duration::from_millis(1))
+    });
+    let next_check = |now: Instant| now.checked_add(check_every).unwrap_or(now + far);
+    let timer = tokio::time::sleep_until(next_check(last_heard));
     tokio::pin!(timer);
+    let caller = CallerHalf {
+        shared: Arc::clone(&shared),
+        control: control.clone(),
+    };
     // Deadlines of pending calls: one timer for the whole table.
     let mut expired = Vec::new();
     let sweep = tokio::time::sleep_until(shared.expire(Instant::now(), sweep_idle, &mut expired));
     tokio::pin!(sweep);
     let reason = loop {
+        let reading = dispatch.as_ref().is_none_or(|d| !d.parked());
         let frame = tokio::select! {
-            frame = reader.next() => frame,
+            frame = reader.next(), if reading => frame,
+            () = async {
+                match &mut dispatch {
+                    Some(dispatch) => dispatch.reap().await,
+                    None => std::future::pending().await,
+                }
+            }, if dispatch.as_ref().is_some_and(Dispatch::busy) => continue,
+            Some(answer) = answers.recv(), if dispatch.is_some() => {
+                if let Some(dispatch) = &mut dispatch {
+                    if let Err(e) = dispatch.answer_from_task(answer).await {
+                        break RpcError::connection_lost(format!("writing to the server failed: {e}"));
+                    }
+                }
+                continue;
+            }
             () = &mut stopped => break RpcError::connection_lost("the channel was closed"),
             () = &mut sweep => {
                 let next = shared.expire(Instant::now(), sweep_idle, &mut expired);
@@ -1716,36 +1845,39 @@ async fn read_loop<T: Io>(
                 continue;
             }
             () = &mut timer, if keepalive.is_some() => {
+                let now = Instant::now();
                 let now_buffered = reader.read_buffer().len();
-                if now_buffered != buffered {
+                if std::mem::take(&mut heard) || now_buffered != buffered {
                     buffered = now_buffered;
-                    last_heard = Instant::now();
+                    last_heard = now;
                     ping_sent = None;
                 }
-                let deadline = due(last_heard, ping_sent);
-                if deadline > Instant::now() {
-                    timer.as_mut().reset(deadline);
+                timer.as_mut().reset(next_check(now));
+                let Some((interval, timeout)) = keepalive else {
                     continue;
+                };
+                match ping_sent {
+                    Some(sent) if now.saturating_duration_since(sent) >= timeout => {
+                        break RpcError::connection_lost(format!(
+                            "the server did not answer a keepalive ping within {timeout:?}"
+                        ));
+                    }
+                    Some(_) => {}
+                    None if now.saturating_duration_since(last_heard) >= interval => {
+                        if shared.has_pending() {
+                            nonce += 1;
+                            let _ = control.send(codec::encode_control(&Message::Ping { nonce }));
+                            ping_sent = Some(now);
+                        } else {
+                            last_heard = now;
+                        }
+                    }
+                    None => {}
                 }
-                if ping_sent.is_some() {
-                    let timeout = keepalive.map(|(_, t)| t).unwrap_or_default();
-                    break RpcError::connection_lost(format!(
-                        "the server did not answer a keepalive ping within {timeout:?}"
-                    ));
-                }
-                let now = Instant::now();
-                if shared.has_pending() {
-                    nonce += 1;
-                    let _ = control.send(codec::encode_control(&Message::Ping { nonce }));
-                    ping_sent = Some(now);
-                } else {
-                    last_heard = now;
-                }
-                timer.as_mut().reset(due(last_heard, ping_sent));
                 continue;
             }
         };
-        last_heard = Instant::now();
+        heard = true;
         ping_sent = None;
         buffered = reader.read_buffer().len();
         let payload = match frame {
@@ -1756,16 +1888,6 @@ async fn read_loop<T: Io>(
             Some(Ok(payload)) => payload.freeze(),
         };
         match codec::decode_message(&payload) {
-            Ok((Message::Response { id, status }, used)) => {
-                let reply = match status {
-                    Status::Ok => Reply::Ok(payload.slice(used..)),
-                    Status::Error { code, message } => Reply::Remote {
-                        code,
-                        message: message.to_owned(),
-                    },
-                };
-                shared.complete(id, reply);
-            }
             Ok((Message::Goodbye { code, message }, _)) => {
                 // After these goodbyes the server reads no more, and has
                 // answered everything it ran.
@@ -1776,22 +1898,33 @@ async fn read_loop<T: Io>(
                 let _ = control.send(codec::encode_control(&Message::Pong { nonce }));
             }
             Ok((Message::Pong { .. }, _)) => {}
-            Ok((Message::Item { id }, used)) => match shared.item(id, payload.slice(used..)) {
-                ItemOutcome::Delivered => {}
-                ItemOutcome::Nobody => {
-                    tracing::debug!(id, "stream item for a call that is no longer waiting");
+            // Frames about this side's own calls (odd ids).
+            Ok((message, used)) if message.call_id().is_some_and(|id| id % 2 == 1) => {
+                if let Err(reason) = caller.frame(message, &payload, used) {
+                    break reason;
                 }
-                ItemOutcome::Violation => {
-                    let _ = control.send(codec::encode_control(&Message::Cancel { id }));
+            }
+            // Calls the server makes (even ids), when this side serves.
+            Ok((message, _)) if dispatch.is_some() && message.call_id().is_some() => {
+                if let Some(dispatch) = &mut dispatch {
+                    if let Err(goodbye) = dispatch.peer_frame(payload.clone()).await {
+                        if let Some(goodbye) = goodbye {
+                            let _ = control.send(goodbye);
+                        }
+                        break RpcError::Protocol {
+                            message: "the server broke the protocol in a call it made".to_owned(),
+                        };
+                    }
                 }
-            },
-            Ok((Message::Credit { id, items }, _)) => shared.credit(id, items),
-            Ok((Message::Cancel { id }, _)) => shared.stop_sending(id),
+            }
             Ok((Message::Request { .. } | Message::End { .. }, _)) => {
                 break RpcError::Protocol {
                     message: "the server sent a request, but this channel serves no services"
                         .to_owned(),
                 };
+            }
+            Ok((message, _)) => {
+                tracing::debug!(?message, "a frame about a call this channel does not serve");
             }
             Err(e) => {
                 break RpcError::Protocol {
@@ -1803,6 +1936,114 @@ async fn read_loop<T: Io>(
     tracing::debug!(%reason, "connection closed");
     shared.close(reason, not_run);
     stop.cancel();
+}
+
+/// What a client's reader needs to serve the server's calls.
+struct Serving {
+    state: Arc<ServerState>,
+    /// The server, as the handlers see it.
+    peer: PeerAddr,
+    /// The writer's queue, for answers.
+    queue: mpsc::Sender<Outgoing>,
+    peer_max_frame: usize,
+}
+
+/// The calling half of a connection: what arrives for the calls this side
+/// made. A client's reader uses it, and so does a server's connection, for
+/// the calls its handlers make back to the client (callbacks).
+pub(crate) struct CallerHalf {
+    shared: Arc<Shared>,
+    control: mpsc::UnboundedSender<Bytes>,
+}
+
+impl CallerHalf {
+    /// Handles a frame about one of this side's calls; `Err` when the frame
+    /// breaks the protocol and the connection must close.
+    pub(crate) fn frame(
+        &self,
+        message: Message<'_>,
+        payload: &Bytes,
+        used: usize,
+    ) -> Result<(), RpcError> {
+        match message {
+            Message::Response { id, status } => {
+                let reply = match status {
+                    Status::Ok => Reply::Ok(payload.slice(used..)),
+                    Status::Error { code, message } => Reply::Remote {
+                        code,
+                        message: message.to_owned(),
+                    },
+                };
+                self.shared.complete(id, reply);
+            }
+            Message::Item { id } => match self.shared.item(id, payload.slice(used..)) {
+                ItemOutcome::Delivered => {}
+                ItemOutcome::Nobody => {
+                    tracing::debug!(id, "stream item for a call that is no longer waiting");
+                }
+                ItemOutcome::Violation => {
+                    let _ = self
+                        .control
+                        .send(codec::encode_control(&Message::Cancel { id }));
+                }
+            },
+            Message::Credit { id, items } => self.shared.credit(id, items),
+            Message::Cancel { id } => self.shared.stop_sending(id),
+            other => {
+                return Err(RpcError::Protocol {
+                    message: format!(
+                        "the peer sent {} with an id of a call this side made",
+                        other.kind()
+                    ),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Fails every call still waiting, and every later one.
+    pub(crate) fn close(&self, reason: RpcError) {
+        self.shared.close(reason, false);
+    }
+}
+
+/// A channel for calls from a server's handlers back to the client, on the
+/// client's own connection: the server's connection loop writes what
+/// `queue` and `control` carry and hands frames about these calls to
+/// `caller`.
+pub(crate) struct Reverse {
+    pub channel: Channel,
+    pub caller: CallerHalf,
+    pub queue: mpsc::Receiver<Outgoing>,
+    pub control: mpsc::UnboundedReceiver<Bytes>,
+}
+
+impl Reverse {
+    pub(crate) fn new(peer: String, peer_max_frame: usize, peer_max_in_flight: usize) -> Self {
+        // No reader sweeps this table: every call keeps its own deadline.
+        let never = Instant::now() + Duration::from_secs(86_400 * 365 * 30);
+        let shared = Arc::new(Shared::new(never));
+        let config = ChannelBuilder::default();
+        let (queue, queue_rx) = mpsc::channel(config.write_queue);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let connection = Arc::new(Connection {
+            queue,
+            control: control.clone(),
+            shared: Arc::clone(&shared),
+            next_id: AtomicU64::new(2),
+            peer_max_frame,
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                peer_max_in_flight.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            )),
+            _stop: CancellationToken::new().drop_guard(),
+        });
+        Reverse {
+            channel: config.channel(peer, None, connection),
+            caller: CallerHalf { shared, control },
+            queue: queue_rx,
+            control: control_rx,
+        }
+    }
 }
 
 /// `n` register-then-complete rounds on a pending-call table; for the

@@ -148,11 +148,12 @@ fn split<T: Io>(
 pub(crate) async fn dial<T: Io>(
     io: T,
     max_frame_length: usize,
+    max_in_flight: usize,
 ) -> Result<Established<T>, HandshakeError> {
     let mut framed = Framed::new(io, codec(MAX_HELLO_LEN));
     framed
-        // This side serves no calls (yet): it runs none for the listener.
-        .send(hello(ROLE_DIALER, max_frame_length, 0))
+        // 0 unless this side serves services for the listener to call.
+        .send(hello(ROLE_DIALER, max_frame_length, max_in_flight))
         .await
         .map_err(io_error)?;
     let theirs = read_hello(&mut framed).await?;

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::streaming::InboxParts;
 use crate::transport::PeerAddr;
+use crate::Channel;
 
 tokio::task_local! {
     static CURRENT: CallContext;
@@ -38,6 +39,8 @@ pub struct CallContext {
     peer: PeerAddr,
     /// The stream the caller sends with the call, until the handler takes it.
     inbox: Option<Arc<Mutex<Option<InboxParts>>>>,
+    /// Back to the caller, when it serves on its connection.
+    channel: Option<Channel>,
 }
 
 impl fmt::Debug for CallContext {
@@ -57,7 +60,29 @@ impl CallContext {
             deadline,
             peer,
             inbox: None,
+            channel: None,
         }
+    }
+
+    /// This context, with a way back to the caller.
+    pub(crate) fn with_channel(mut self, channel: Option<Channel>) -> Self {
+        self.channel = channel;
+        self
+    }
+
+    /// A channel to the peer that made this call, over the connection the
+    /// call came on: for calling the caller back (a callback). `None` when
+    /// the caller serves no services on its connection (see
+    /// [`ChannelBuilder::serve`](crate::ChannelBuilder::serve)).
+    ///
+    /// The channel can be kept and used after the handler returns, for as
+    /// long as the connection lasts; after that, its calls fail with
+    /// [`RpcError::ConnectionLost`](crate::RpcError::ConnectionLost). It never
+    /// reconnects (the caller dialed; only it can). Calls on it have even
+    /// ids, and work like any others: deadlines, cancellation, streams.
+    #[must_use]
+    pub fn channel(&self) -> Option<Channel> {
+        self.channel.clone()
     }
 
     /// This context, carrying the stream the caller sends.

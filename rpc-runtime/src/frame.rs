@@ -123,6 +123,36 @@ pub(crate) enum Message<'a> {
     },
 }
 
+impl Message<'_> {
+    /// The call a message is about, if any.
+    pub(crate) fn call_id(&self) -> Option<u64> {
+        match self {
+            Message::Request { id, .. }
+            | Message::Response { id, .. }
+            | Message::Cancel { id }
+            | Message::Item { id }
+            | Message::Credit { id, .. }
+            | Message::End { id, .. } => Some(*id),
+            Message::Goodbye { .. } | Message::Ping { .. } | Message::Pong { .. } => None,
+        }
+    }
+
+    /// The message's name, for errors.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Message::Request { .. } => "a request",
+            Message::Response { .. } => "a response",
+            Message::Goodbye { .. } => "a goodbye",
+            Message::Cancel { .. } => "a cancel",
+            Message::Ping { .. } => "a ping",
+            Message::Pong { .. } => "a pong",
+            Message::Item { .. } => "a stream item",
+            Message::Credit { .. } => "a credit",
+            Message::End { .. } => "a stream end",
+        }
+    }
+}
+
 /// The credit every stream starts with, in items: the producer sends this
 /// many before it needs a [`Message::Credit`].
 pub(crate) const STREAM_WINDOW: u32 = 16;

@@ -79,6 +79,12 @@ pub fn no_stream() -> Result<(), RpcError> {
     Ok(())
 }
 
+/// The channel back to the caller of the call being served, if any.
+#[must_use]
+pub fn caller_channel() -> Option<crate::Channel> {
+    crate::CallContext::current().and_then(|cx| cx.channel())
+}
+
 /// The answer to a method the service does not have.
 #[must_use]
 pub fn unknown_method(service: &str, method: &str) -> ServiceFuture {

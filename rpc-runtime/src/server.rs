@@ -22,6 +22,7 @@ use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::client::{CallerHalf, Reverse};
 use crate::codec;
 use crate::conn::{self, HandshakeError, DEFAULT_MAX_FRAME_LENGTH};
 use crate::context::CallContext;
@@ -29,7 +30,7 @@ use crate::frame::{code, flags, Message, STREAM_WINDOW};
 use crate::service::{Body, BodyRepr, BodyStream, Service, ServiceFuture};
 use crate::streaming::{InboxEvent, InboxParts};
 use crate::transport::{Io, Listener, PeerAddr};
-use crate::RpcError;
+use crate::{Channel, RpcError};
 
 /// Default time a new connection has to send its greeting.
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -262,7 +263,7 @@ impl ServerBuilder {
     }
 }
 
-struct ServerState {
+pub(crate) struct ServerState {
     services: HashMap<String, Arc<dyn Service>>,
     config: Config,
     /// Graceful: stop accepting and reading, finish running calls.
@@ -455,16 +456,38 @@ enum Next {
     Stop(Option<Bytes>),
 }
 
-/// What one connection's dispatch loop keeps.
-struct Dispatch<'a, T: Io> {
+/// Where a dispatch loop's frames go.
+pub(crate) trait Out: Send {
+    /// Adds a frame; waits while the way out is full.
+    fn feed(&mut self, frame: Bytes) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+impl<T: Io> Out for FramedWrite<WriteHalf<T>, LengthDelimitedCodec> {
+    fn feed(&mut self, frame: Bytes) -> impl Future<Output = io::Result<()>> + Send {
+        SinkExt::feed(self, frame)
+    }
+}
+
+/// A client's writer task, for the calls a client serves.
+impl Out for mpsc::Sender<conn::Outgoing> {
+    async fn feed(&mut self, frame: Bytes) -> io::Result<()> {
+        self.send(conn::Outgoing::frame(frame))
+            .await
+            .map_err(|_| io::Error::other("the connection's writer is gone"))
+    }
+}
+
+/// What one connection's dispatch loop keeps: the calls the peer makes.
+pub(crate) struct Dispatch<'a, O: Out> {
     state: &'a Arc<ServerState>,
     peer: &'a PeerAddr,
     peer_max_frame: usize,
-    /// The connection's write half, written by this task alone: answers to
-    /// calls that finished inline go straight into its buffer, and it is
-    /// flushed when there is nothing left to read, so one write system call
-    /// carries the answers to everything one read brought in.
-    writer: FramedWrite<WriteHalf<T>, LengthDelimitedCodec>,
+    /// The way out. On a server, the connection's write half, written by
+    /// this task alone: answers to calls that finished inline go straight
+    /// into its buffer, and it is flushed when there is nothing left to
+    /// read, so one write system call carries the answers to everything one
+    /// read brought in.
+    writer: O,
     /// Something was written to `writer` since its last flush.
     unflushed: bool,
     /// Writing failed: the connection is gone.
@@ -488,6 +511,15 @@ struct Dispatch<'a, T: Io> {
     /// so it never stops the server from seeing its cancels and pings.
     parked: Option<Parked>,
     max_in_flight: usize,
+    /// Ids of calls this side makes have this parity (0 on a server, whose
+    /// calls back to the client have even ids; 1 on a client).
+    own_parity: u64,
+    /// Frames about the calls this side makes go here (a server's calls
+    /// back to a client that serves).
+    caller: Option<CallerHalf>,
+    /// Handed to handlers (`CallContext::channel`) for calling the peer
+    /// back, when the peer serves.
+    peer_channel: Option<Channel>,
 }
 
 /// A request waiting for a slot.
@@ -552,8 +584,21 @@ async fn serve_connection<T: Io>(
         mut reader,
         writer,
         peer_max_frame,
-        ..
+        peer_max_in_flight,
     } = established;
+    // A client that serves services of its own (it said so in its greeting)
+    // can be called back on this connection.
+    let reverse = (peer_max_in_flight > 0)
+        .then(|| Reverse::new(peer.to_string(), peer_max_frame, peer_max_in_flight));
+    let (peer_channel, caller, mut reverse_queue, mut reverse_control) = match reverse {
+        Some(Reverse {
+            channel,
+            caller,
+            queue,
+            control,
+        }) => (Some(channel), Some(caller), Some(queue), Some(control)),
+        None => (None, None, None, None),
+    };
 
     let (responses, mut queue) = mpsc::channel::<Bytes>(RESPONSE_QUEUE);
     let (control, mut control_queue) = mpsc::unbounded_channel::<Bytes>();
@@ -572,25 +617,33 @@ async fn serve_connection<T: Io>(
         draining: false,
         parked: None,
         max_in_flight: config.max_in_flight,
+        own_parity: 0,
+        caller,
+        peer_channel,
     };
     let mut reading = true;
-    let mut last_active = Instant::now();
+    // Activity (a frame, a call finishing) since the idle timer last looked,
+    // and since when the connection has been quiet as far as it knows. A
+    // frame only sets the flag: no clock read per frame. The timer looks
+    // four times per idle timeout, so a quiet connection closes between
+    // one and one and a quarter timeouts after its last activity.
+    let mut active = false;
+    let mut quiet_since = Instant::now();
 
-    // Made once, not per frame: a waiter on each token, and one idle timer
-    // that is only moved when it fires early (the connection was active
-    // since it was set), so a busy connection costs no timer work per frame.
+    // Made once, not per frame: a waiter on each token, and the idle timer.
     let killed = state.kill.cancelled();
     tokio::pin!(killed);
     let stopping = state.shutdown.cancelled();
     tokio::pin!(stopping);
     let far = Duration::from_secs(86_400 * 365);
-    let idle_due = |last_active: Instant| {
-        config
-            .idle_timeout
-            .and_then(|idle| last_active.checked_add(idle))
-            .unwrap_or_else(|| Instant::now() + far)
-    };
-    let idle_timer = tokio::time::sleep_until(idle_due(last_active));
+    let idle_check = config
+        .idle_timeout
+        .map_or(far, |idle| (idle / 4).max(Duration::from_millis(1)));
+    let idle_timer = tokio::time::sleep_until(
+        quiet_since
+            .checked_add(idle_check)
+            .unwrap_or_else(|| quiet_since + far),
+    );
     tokio::pin!(idle_timer);
 
     let goodbye = loop {
@@ -606,7 +659,7 @@ async fn serve_connection<T: Io>(
             Some(done) = dispatch.calls.join_next_with_id(), if !dispatch.calls.is_empty() => {
                 dispatch.finished(done);
                 dispatch.unpark().await;
-                last_active = Instant::now();
+                active = true;
                 if dispatch.calls.is_empty() {
                     if dispatch.draining {
                         break Some(codec::encode_goodbye(code::SHUTTING_DOWN, "the server is shutting down"));
@@ -616,7 +669,23 @@ async fn serve_connection<T: Io>(
                     }
                 }
             }
-            Some(frame) = control_queue.recv() => dispatch.send(frame).await,
+            // Only handlers reading their caller's stream send here; polled
+            // (and so woken) only while there are such streams, or frames.
+            Some(frame) = control_queue.recv(), if !dispatch.inboxes.is_empty() || !control_queue.is_empty() => {
+                dispatch.send(frame).await;
+            }
+            Some(frame) = async {
+                match &mut reverse_control {
+                    Some(control) => control.recv().await,
+                    None => std::future::pending().await,
+                }
+            }, if reverse_control.is_some() => dispatch.send(frame).await,
+            Some(out) = recv_or_never(&mut reverse_queue), if reverse_queue.is_some() => {
+                dispatch.send(out.frame).await;
+                if let Some(written) = out.written {
+                    let _ = written.send(());
+                }
+            }
             Some(answer) = queue.recv() => dispatch.send(answer).await,
             () = &mut stopping, if !dispatch.draining => {
                 dispatch.draining = true;
@@ -626,9 +695,13 @@ async fn serve_connection<T: Io>(
                 }
             }
             () = &mut idle_timer, if watch_idle => {
-                let due = idle_due(last_active);
-                if due > Instant::now() {
-                    idle_timer.as_mut().reset(due);
+                let now = Instant::now();
+                if std::mem::take(&mut active) {
+                    quiet_since = now;
+                }
+                let idle = config.idle_timeout.unwrap_or(far);
+                if now.saturating_duration_since(quiet_since) < idle {
+                    idle_timer.as_mut().reset(now.checked_add(idle_check).unwrap_or(now + far));
                     continue;
                 }
                 tracing::debug!(%peer, "closing an idle connection");
@@ -636,11 +709,15 @@ async fn serve_connection<T: Io>(
                 break Some(codec::encode_goodbye(code::IDLE_TIMEOUT, &message));
             }
             frame = reader.next(), if reading && dispatch.parked.is_none() => {
-                last_active = Instant::now();
+                active = true;
                 let next = match frame {
                     None => {
                         // The client is done sending; answer what is running.
+                        // Its answers to this side's calls will not come.
                         reading = false;
+                        if let Some(caller) = &dispatch.caller {
+                            caller.close(RpcError::connection_lost("the client closed its connection"));
+                        }
                         if dispatch.calls.is_empty() { Next::Stop(None) } else { Next::Continue }
                     }
                     Some(Ok(payload)) => dispatch.frame(payload).await,
@@ -673,8 +750,12 @@ async fn serve_connection<T: Io>(
         calls,
         mut writer,
         write_failed,
+        caller,
         ..
     } = dispatch;
+    if let Some(caller) = &caller {
+        caller.close(RpcError::connection_lost("the client's connection closed"));
+    }
     drop(calls);
     if write_failed.is_some() {
         return;
@@ -682,10 +763,10 @@ async fn serve_connection<T: Io>(
     queue.close();
     let finish = async {
         while let Ok(answer) = queue.try_recv() {
-            writer.feed(answer).await?;
+            Out::feed(&mut writer, answer).await?;
         }
         if let Some(goodbye) = goodbye {
-            writer.feed(goodbye).await?;
+            Out::feed(&mut writer, goodbye).await?;
         }
         // Flushes, then shuts the write half down.
         SinkExt::<Bytes>::close(&mut writer).await
@@ -701,10 +782,14 @@ async fn serve_connection<T: Io>(
     tracing::debug!(%peer, "connection closed");
 }
 
-impl<T: Io> Dispatch<'_, T> {
+impl<O: Out> Dispatch<'_, O> {
     /// Handles one frame from the client.
     async fn frame(&mut self, payload: BytesMut) -> Next {
-        let payload = payload.freeze();
+        self.frame_bytes(payload.freeze()).await
+    }
+
+    /// [`frame`](Self::frame), for a frame already frozen.
+    async fn frame_bytes(&mut self, payload: Bytes) -> Next {
         let (message, used) = match codec::decode_message(&payload) {
             Ok(decoded) => decoded,
             Err(e) => {
@@ -713,6 +798,34 @@ impl<T: Io> Dispatch<'_, T> {
                 return Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)));
             }
         };
+        if let Some(id) = message.call_id().filter(|id| id % 2 == self.own_parity) {
+            // About a call this side made, or a request with the wrong
+            // parity (which would be mistaken for one).
+            let outcome = match (&self.caller, &message) {
+                (_, Message::Request { .. }) => Err(RpcError::Protocol {
+                    message: format!(
+                        "request id {id} has the parity of the other side's calls (a dialer's ids are odd)"
+                    ),
+                }),
+                (Some(caller), _) => caller.frame(message, &payload, used),
+                (None, _) => Err(RpcError::Protocol {
+                    message: format!(
+                        "unexpected {} (id {id}): this side made no such call",
+                        message.kind()
+                    ),
+                }),
+            };
+            return match outcome {
+                Ok(()) => Next::Continue,
+                Err(error) => {
+                    tracing::info!(peer = %self.peer, %error, "closing a connection that broke the protocol");
+                    Next::Stop(Some(codec::encode_goodbye(
+                        code::PROTOCOL,
+                        &error.to_string(),
+                    )))
+                }
+            };
+        }
         match message {
             Message::Request {
                 id,
@@ -893,7 +1006,9 @@ impl<T: Io> Dispatch<'_, T> {
                 return self.answer(id, oneway, Err(error)).await;
             }
         };
-        let context = CallContext::new(id, deadline, self.peer.clone()).with_inbox(inbox);
+        let context = CallContext::new(id, deadline, self.peer.clone())
+            .with_inbox(inbox)
+            .with_channel(self.peer_channel.clone());
         // Most handlers finish without waiting: run them once right here, on
         // the connection's task, and skip the cost of a task of their own. A
         // handler that waits (for I/O, a timer, a lock) moves to its own task
@@ -983,7 +1098,7 @@ impl<T: Io> Dispatch<'_, T> {
             return;
         }
         let fed = tokio::select! {
-            fed = self.writer.feed(frame) => fed,
+            fed = Out::feed(&mut self.writer, frame) => fed,
             () = self.state.kill.cancelled() => Err(io::Error::other("the server was stopped")),
         };
         match fed {
@@ -1064,6 +1179,111 @@ async fn drive_stream(
             Some(Err(error)) => return Err(error),
             None => return Ok(Body::from(Bytes::new())),
         }
+    }
+}
+
+impl ServerState {
+    /// What a client that serves services needs of a server: the services,
+    /// the window it announces, and a token that stops its calls.
+    pub(crate) fn for_channel(
+        services: HashMap<String, Arc<dyn Service>>,
+        max_in_flight: usize,
+        kill: CancellationToken,
+    ) -> Arc<Self> {
+        let config = Config {
+            max_in_flight,
+            ..ServerBuilder::default().config
+        };
+        Arc::new(ServerState {
+            services,
+            config,
+            shutdown: CancellationToken::new(),
+            kill,
+            tracker: TaskTracker::new(),
+            connections: Arc::new(AtomicUsize::new(0)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            busy_replies: Arc::new(Semaphore::new(1)),
+        })
+    }
+}
+
+impl<'a> Dispatch<'a, mpsc::Sender<conn::Outgoing>> {
+    /// The calls a server makes to a client that serves, dispatched by the
+    /// client's reader: answers go to the client's writer task.
+    pub(crate) fn for_channel(
+        state: &'a Arc<ServerState>,
+        peer: &'a PeerAddr,
+        peer_max_frame: usize,
+        writer: mpsc::Sender<conn::Outgoing>,
+        responses: mpsc::Sender<Bytes>,
+        control: mpsc::UnboundedSender<Bytes>,
+    ) -> Self {
+        Dispatch {
+            state,
+            peer,
+            peer_max_frame,
+            writer,
+            unflushed: false,
+            write_failed: None,
+            responses,
+            control,
+            inboxes: HashMap::new(),
+            calls: JoinSet::new(),
+            running: HashMap::new(),
+            draining: false,
+            parked: None,
+            max_in_flight: state.config.max_in_flight,
+            own_parity: 1,
+            caller: None,
+            peer_channel: None,
+        }
+    }
+
+    /// Handles a frame about a call the server made; `Err` with a goodbye
+    /// when the connection must close.
+    pub(crate) async fn peer_frame(&mut self, payload: Bytes) -> Result<(), Option<Bytes>> {
+        match self.frame_bytes(payload).await {
+            Next::Continue => Ok(()),
+            Next::Stop(goodbye) => Err(goodbye),
+        }
+    }
+
+    /// Waits for one of the calls to finish, and forgets it.
+    pub(crate) async fn reap(&mut self) {
+        if let Some(done) = self.calls.join_next_with_id().await {
+            self.finished(done);
+            self.unpark().await;
+        }
+    }
+
+    /// Whether a call is running.
+    pub(crate) fn busy(&self) -> bool {
+        !self.calls.is_empty()
+    }
+
+    /// Whether a request waits for a slot (then the connection is not read).
+    pub(crate) fn parked(&self) -> bool {
+        self.parked.is_some()
+    }
+
+    /// Sends the answer of a call that ran as its own task.
+    pub(crate) async fn answer_from_task(&mut self, frame: Bytes) -> Result<(), io::Error> {
+        self.send(frame).await;
+        match self.write_failed.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The next frame from a queue that may not exist.
+async fn recv_or_never<T>(queue: &mut Option<mpsc::Receiver<T>>) -> Option<T>
+where
+    T: Send,
+{
+    match queue {
+        Some(queue) => queue.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -70,6 +70,17 @@ pub fn generate(service: &Service) -> TokenStream {
                 ::core::result::Result::Ok(Self::new(::rpc_runtime::Channel::connect(addr).await?))
             }
 
+            /// A client for the peer whose call the current task is serving,
+            /// over the connection that call came on: for calling a client
+            /// back from a server's handler (see
+            /// [`CallContext::channel`](::rpc_runtime::CallContext::channel)).
+            /// `None` outside a handler, or when the caller serves nothing on
+            /// its connection.
+            #[must_use]
+            pub fn caller() -> ::core::option::Option<Self> {
+                ::core::option::Option::map(::rpc_runtime::__private::caller_channel(), Self::new)
+            }
+
             /// The channel this client sends its calls over.
             #[must_use]
             pub fn channel(&self) -> &::rpc_runtime::Channel {

@@ -36,6 +36,9 @@ pub enum PeerAddr {
     Unix,
     /// The other end of an in-memory connection.
     Memory,
+    /// The server a client dialed, as the client named it (what handlers a
+    /// client serves see as their caller).
+    Dialed(String),
 }
 
 impl fmt::Display for PeerAddr {
@@ -44,6 +47,7 @@ impl fmt::Display for PeerAddr {
             PeerAddr::Tcp(addr) => write!(f, "{addr}"),
             PeerAddr::Unix => f.write_str("unix socket peer"),
             PeerAddr::Memory => f.write_str("in-memory peer"),
+            PeerAddr::Dialed(name) => f.write_str(name),
         }
     }
 }
