@@ -81,10 +81,21 @@ async fn read_hello<T: Io>(
 ) -> Result<Hello, HandshakeError> {
     match framed.next().await {
         None => Err(HandshakeError::Closed),
+        // A TLS alert from the peer (over a TLS connection).
+        #[cfg(feature = "tls")]
+        Some(Err(e))
+            if e.get_ref()
+                .is_some_and(|inner| inner.is::<tokio_rustls::rustls::Error>()) =>
+        {
+            Err(HandshakeError::Io(e))
+        }
         Some(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
             let start = framed.read_buffer();
             let what = if start.starts_with(b"HTTP") {
                 "it answered like an HTTP server".to_owned()
+            } else if matches!(start.first(), Some(0x15 | 0x16)) && start.get(1) == Some(&0x03) {
+                // A TLS record (an alert or a handshake) from a TLS server.
+                "it answered with TLS: the server requires TLS (ChannelBuilder::tls)".to_owned()
             } else if start.starts_with(b"SSH-") {
                 "it answered like an SSH server".to_owned()
             } else {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::identity::PeerIdentity;
 use crate::streaming::InboxParts;
 use crate::transport::PeerAddr;
 use crate::Channel;
@@ -41,6 +42,8 @@ pub struct CallContext {
     inbox: Option<Arc<Mutex<Option<InboxParts>>>>,
     /// Back to the caller, when it serves on its connection.
     channel: Option<Channel>,
+    /// Who the caller proved to be (mutual TLS).
+    identity: Option<Arc<PeerIdentity>>,
 }
 
 impl fmt::Debug for CallContext {
@@ -61,7 +64,22 @@ impl CallContext {
             peer,
             inbox: None,
             channel: None,
+            identity: None,
         }
+    }
+
+    /// This context, with the caller's identity.
+    pub(crate) fn with_identity(mut self, identity: Option<Arc<PeerIdentity>>) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// Who the caller proved to be with its certificate, on a server that
+    /// requires client certificates (mutual TLS, feature `tls`); `None`
+    /// otherwise.
+    #[must_use]
+    pub fn peer_identity(&self) -> Option<&PeerIdentity> {
+        self.identity.as_deref()
     }
 
     /// This context, with a way back to the caller.

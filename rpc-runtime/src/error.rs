@@ -49,6 +49,17 @@ pub enum RpcError {
         reason: String,
     },
 
+    /// The TLS handshake failed (an untrusted or expired certificate, a
+    /// certificate for another name, a peer that does not speak TLS), or a
+    /// TLS configuration could not be built.
+    #[error("TLS with {addr} failed: {message}")]
+    Tls {
+        /// The address that was dialed (empty for a configuration error).
+        addr: String,
+        /// What went wrong, from rustls.
+        message: String,
+    },
+
     /// Both sides speak this protocol, but different versions of it.
     #[error(
         "protocol version mismatch: this side speaks version {local}, the peer speaks version {remote}; upgrade the older side"
@@ -199,6 +210,7 @@ impl RpcError {
             RpcError::Connect { .. }
                 | RpcError::ConnectTimeout { .. }
                 | RpcError::NotAServer { .. }
+                | RpcError::Tls { .. }
                 | RpcError::VersionMismatch { .. }
                 | RpcError::ConnectionLost { .. }
                 | RpcError::Protocol { .. }

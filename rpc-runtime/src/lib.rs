@@ -51,9 +51,12 @@ mod conn;
 mod context;
 mod error;
 mod frame;
+mod identity;
 mod server;
 pub mod service;
 mod streaming;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 
 #[doc(hidden)]
@@ -64,6 +67,7 @@ pub use client::{CallOptions, Channel, ChannelBuilder};
 pub use context::CallContext;
 pub use error::RpcError;
 pub use frame::PROTOCOL_VERSION;
+pub use identity::PeerIdentity;
 pub use server::{Server, ServerBuilder};
 pub use service::{Body, BodyStream, Service, ServiceFuture};
 pub use streaming::Streaming;

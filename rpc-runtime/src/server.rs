@@ -27,6 +27,7 @@ use crate::codec;
 use crate::conn::{self, HandshakeError, DEFAULT_MAX_FRAME_LENGTH};
 use crate::context::CallContext;
 use crate::frame::{code, flags, Message, STREAM_WINDOW};
+use crate::identity::PeerIdentity;
 use crate::service::{Body, BodyRepr, BodyStream, Service, ServiceFuture};
 use crate::streaming::{InboxEvent, InboxParts};
 use crate::transport::{Io, Listener, PeerAddr};
@@ -66,6 +67,8 @@ pub struct ServerBuilder {
     services: HashMap<String, Arc<dyn Service>>,
     duplicate: Option<String>,
     config: Config,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +103,8 @@ impl Default for ServerBuilder {
                 idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
                 shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             },
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -117,6 +122,32 @@ impl ServerBuilder {
         {
             self.duplicate.get_or_insert(name);
         }
+        self
+    }
+
+    /// Serves over TLS with `config` (feature `tls`): every connection
+    /// starts with a TLS handshake, within the handshake timeout, and a peer
+    /// that fails it is closed (and logged) without affecting the others.
+    /// With a client verifier in `config` (mutual TLS, see
+    /// [`tls::server_config`](crate::tls::server_config)), handlers see the
+    /// client's verified identity in
+    /// [`CallContext::peer_identity`](crate::CallContext::peer_identity).
+    ///
+    /// ```no_run
+    /// # fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use rpc_runtime::{tls, Server};
+    /// let config = tls::server_config(
+    ///     tls::load_certs("server.pem")?,
+    ///     tls::load_private_key("server.key")?,
+    ///     None,
+    /// )?;
+    /// let builder = Server::builder().tls(config);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls(mut self, config: Arc<tokio_rustls::rustls::ServerConfig>) -> Self {
+        self.tls = Some(tokio_rustls::TlsAcceptor::from(config));
         self
     }
 
@@ -238,6 +269,8 @@ impl ServerBuilder {
         let local_addr = listener.local_addr()?;
         let state = Arc::new(ServerState {
             services: self.services,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
             config: self.config,
             shutdown: CancellationToken::new(),
             kill: CancellationToken::new(),
@@ -265,6 +298,8 @@ impl ServerBuilder {
 
 pub(crate) struct ServerState {
     services: HashMap<String, Arc<dyn Service>>,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
     config: Config,
     /// Graceful: stop accepting and reading, finish running calls.
     shutdown: CancellationToken,
@@ -399,7 +434,7 @@ async fn accept_loop<L: Listener>(mut listener: L, state: Arc<ServerState>) {
                 let guard = Counted::new(&state.connections);
                 state
                     .tracker
-                    .spawn(serve_connection(io, peer, Arc::clone(&state), guard));
+                    .spawn(open_connection(io, peer, Arc::clone(&state), guard));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accepting a connection failed");
@@ -520,6 +555,8 @@ pub(crate) struct Dispatch<'a, O: Out> {
     /// Handed to handlers (`CallContext::channel`) for calling the peer
     /// back, when the peer serves.
     peer_channel: Option<Channel>,
+    /// Who the peer proved to be (mutual TLS).
+    identity: Option<Arc<PeerIdentity>>,
 }
 
 /// A request waiting for a slot.
@@ -552,9 +589,38 @@ struct Running {
 /// ignored (the producer is never more than this far ahead anyway).
 const MAX_CREDIT: usize = 1 << 20;
 
+/// Serves one accepted connection, after a TLS handshake if the server
+/// has TLS.
+async fn open_connection<T: Io>(io: T, peer: PeerAddr, state: Arc<ServerState>, guard: Counted) {
+    #[cfg(feature = "tls")]
+    if let Some(acceptor) = state.tls.clone() {
+        let accepted = tokio::select! {
+            r = tokio::time::timeout(state.config.handshake_timeout, acceptor.accept(io)) => r,
+            () = state.kill.cancelled() => return,
+            () = state.shutdown.cancelled() => return,
+        };
+        match accepted {
+            Ok(Ok(stream)) => {
+                let identity = crate::tls::identity(stream.get_ref().1.peer_certificates());
+                return serve_connection(stream, peer, identity, state, guard).await;
+            }
+            Ok(Err(e)) => {
+                tracing::info!(%peer, error = %e, "closed a connection whose TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, "closed a connection that did not finish its TLS handshake in time");
+                return;
+            }
+        }
+    }
+    serve_connection(io, peer, None, state, guard).await;
+}
+
 async fn serve_connection<T: Io>(
     io: T,
     peer: PeerAddr,
+    identity: Option<Arc<PeerIdentity>>,
     state: Arc<ServerState>,
     _connection: Counted,
 ) {
@@ -620,6 +686,7 @@ async fn serve_connection<T: Io>(
         own_parity: 0,
         caller,
         peer_channel,
+        identity,
     };
     let mut reading = true;
     // Activity (a frame, a call finishing) since the idle timer last looked,
@@ -1008,7 +1075,8 @@ impl<O: Out> Dispatch<'_, O> {
         };
         let context = CallContext::new(id, deadline, self.peer.clone())
             .with_inbox(inbox)
-            .with_channel(self.peer_channel.clone());
+            .with_channel(self.peer_channel.clone())
+            .with_identity(self.identity.clone());
         // Most handlers finish without waiting: run them once right here, on
         // the connection's task, and skip the cost of a task of their own. A
         // handler that waits (for I/O, a timer, a lock) moves to its own task
@@ -1196,6 +1264,8 @@ impl ServerState {
         };
         Arc::new(ServerState {
             services,
+            #[cfg(feature = "tls")]
+            tls: None,
             config,
             shutdown: CancellationToken::new(),
             kill,
@@ -1236,6 +1306,7 @@ impl<'a> Dispatch<'a, mpsc::Sender<conn::Outgoing>> {
             own_parity: 1,
             caller: None,
             peer_channel: None,
+            identity: None,
         }
     }
 
