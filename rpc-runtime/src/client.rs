@@ -26,6 +26,7 @@ use crate::codec::{self, RequestHeader};
 use crate::conn::{self, HandshakeError, Outgoing, DEFAULT_MAX_FRAME_LENGTH};
 use crate::context;
 use crate::frame::{code, flags, Message, Status, PROTOCOL_VERSION, STREAM_WINDOW};
+use crate::metadata::{Metadata, MetadataValue};
 use crate::server::{Dispatch, ServerState};
 use crate::service::Service;
 use crate::streaming::Streaming;
@@ -61,6 +62,7 @@ const DEFAULT_IDEMPOTENT_RETRIES: u32 = 2;
 pub struct CallOptions {
     timeout: Option<Duration>,
     idempotent: bool,
+    metadata: Metadata,
 }
 
 impl CallOptions {
@@ -95,6 +97,25 @@ impl CallOptions {
     pub fn idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;
         self
+    }
+
+    /// Adds a metadata entry, sent with every call made with these options
+    /// and readable in the handler through
+    /// [`CallContext::metadata`](crate::CallContext::metadata).
+    ///
+    /// ```
+    /// let options = rpc_runtime::CallOptions::new().metadata("authorization", "Bearer s3cr3t");
+    /// ```
+    #[must_use]
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<MetadataValue>) -> Self {
+        self.metadata = self.metadata.with(key, value);
+        self
+    }
+
+    /// The metadata calls made with these options carry.
+    #[must_use]
+    pub fn get_metadata(&self) -> &Metadata {
+        &self.metadata
     }
 
     /// The timeout set with [`timeout`](Self::timeout), if any.
@@ -667,7 +688,7 @@ impl Channel {
         A: Serialize + ?Sized,
         R: DeserializeOwned + 'a,
     {
-        let body = codec::encode_args(args, service, method);
+        let body = codec::encode_args(args, service, method, options.metadata.encoded());
         let (deadline, timeout) = self.deadline(options);
         // `idempotent_retries(u32::MAX)`: retry until the deadline.
         let resends = self.inner.config.idempotent_retries.saturating_add(1);
@@ -731,7 +752,7 @@ impl Channel {
     where
         A: Serialize + ?Sized,
     {
-        let body = codec::encode_args(args, service, method);
+        let body = codec::encode_args(args, service, method, options.metadata.encoded());
         let (deadline, timeout) = self.deadline(options);
         async move {
             let mut body = body?;
@@ -781,7 +802,7 @@ impl Channel {
         A: Serialize + ?Sized,
         R: DeserializeOwned + Send + 'static,
     {
-        let body = codec::encode_args(args, service, method);
+        let body = codec::encode_args(args, service, method, options.metadata.encoded());
         let (deadline, timeout) = self.deadline(options);
         async move {
             let opened = self
@@ -818,7 +839,7 @@ impl Channel {
         S: Serialize + Send + 'static,
         R: DeserializeOwned + 'a,
     {
-        let body = codec::encode_args(args, service, method);
+        let body = codec::encode_args(args, service, method, options.metadata.encoded());
         let (deadline, timeout) = self.deadline(options);
         async move {
             let expired = || RpcError::DeadlineExceeded { timeout };
@@ -890,7 +911,7 @@ impl Channel {
         S: Serialize + Send + 'static,
         R: DeserializeOwned + Send + 'static,
     {
-        let body = codec::encode_args(args, service, method);
+        let body = codec::encode_args(args, service, method, options.metadata.encoded());
         let (deadline, timeout) = self.deadline(options);
         async move {
             let flags = flags::STREAM_IN | flags::STREAM_OUT;

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::frame::{code, Hello, Message, Status};
+use crate::metadata::MetadataValue;
 use crate::service::{Body, BodyRepr};
 use crate::RpcError;
 
@@ -74,6 +75,8 @@ pub(crate) struct RequestBody {
     fresh: Option<BytesMut>,
     headroom: usize,
     sent: Option<Bytes>,
+    /// The body starts with a metadata block.
+    metadata: bool,
 }
 
 /// What a request frame says besides its body.
@@ -85,15 +88,18 @@ pub(crate) struct RequestHeader<'a> {
     pub flags: u8,
 }
 
-/// Encodes a call's arguments (a tuple of them).
+/// Encodes a call's arguments (a tuple of them), after its encoded
+/// `metadata` (empty for none).
 pub(crate) fn encode_args<A: Serialize + ?Sized>(
     args: &A,
     service: &str,
     method: &str,
+    metadata: &[u8],
 ) -> Result<RequestBody, RpcError> {
     let headroom = REQUEST_SLACK + service.len() + method.len();
-    let mut buf = BytesMut::with_capacity(headroom + 64);
+    let mut buf = BytesMut::with_capacity(headroom + metadata.len() + 64);
     buf.resize(headroom, 0);
+    buf.extend_from_slice(metadata);
     encode_into(args, &mut buf).map_err(|e| RpcError::Encode {
         what: "request",
         message: e.to_string(),
@@ -102,6 +108,7 @@ pub(crate) fn encode_args<A: Serialize + ?Sized>(
         fresh: Some(buf),
         headroom,
         sent: None,
+        metadata: !metadata.is_empty(),
     })
 }
 
@@ -131,7 +138,11 @@ impl RequestBody {
             service: header.service,
             method: header.method,
             timeout_micros: header.timeout_micros,
-            flags: header.flags,
+            flags: if self.metadata {
+                header.flags | crate::frame::flags::METADATA
+            } else {
+                header.flags
+            },
         };
         let frame = match self.fresh.take() {
             Some(mut buf) => match place_header(&mut buf, self.headroom, &message) {
@@ -279,6 +290,16 @@ pub(crate) fn encode_end(id: u64, end: Result<(), RpcError>) -> Bytes {
     buf.freeze()
 }
 
+/// Encodes a call's metadata block.
+pub(crate) fn encode_metadata(entries: &[(String, MetadataValue)]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(64);
+    // Strings and bytes cannot fail to encode.
+    if let Err(e) = encode_into(entries, &mut buf) {
+        tracing::error!("encoding metadata failed: {e}");
+    }
+    buf.freeze()
+}
+
 /// Encodes a goodbye frame payload.
 pub(crate) fn encode_goodbye(code: u32, message: &str) -> Bytes {
     let mut buf = BytesMut::with_capacity(16 + message.len());
@@ -334,6 +355,14 @@ pub(crate) fn decode_message(payload: &[u8]) -> Result<(Message<'_>, usize), Str
     bounded_decode!(payload, Message<'_>).map_err(|e: DecodeError| e.to_string())
 }
 
+/// Decodes the metadata block at the start of a request's body; returns it
+/// with the number of bytes it took.
+pub(crate) fn decode_metadata(
+    body: &[u8],
+) -> Result<(Vec<(String, MetadataValue)>, usize), String> {
+    bounded_decode!(body, Vec<(String, MetadataValue)>).map_err(|e: DecodeError| e.to_string())
+}
+
 /// Decodes a body (arguments or a return value), which must use every byte.
 pub(crate) fn decode_value<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     decode_exact(body)
@@ -363,13 +392,17 @@ pub(crate) fn error_to_wire(error: &RpcError) -> (u32, String) {
         RpcError::VersionMismatch { .. } => code::VERSION_MISMATCH,
         RpcError::Encode { .. } => code::ENCODE,
         RpcError::Remote { code, .. } => *code,
+        RpcError::Unauthenticated { .. } => code::UNAUTHENTICATED,
+        RpcError::PermissionDenied { .. } => code::PERMISSION_DENIED,
         _ => code::PROTOCOL,
     };
     let message = match error {
         RpcError::BadRequest { message }
         | RpcError::Panicked { message }
         | RpcError::Protocol { message }
-        | RpcError::Remote { message, .. } => message.clone(),
+        | RpcError::Remote { message, .. }
+        | RpcError::Unauthenticated { message }
+        | RpcError::PermissionDenied { message } => message.clone(),
         other => other.to_string(),
     };
     (code, message)
@@ -396,6 +429,33 @@ pub(crate) fn error_from_wire(code: u32, message: &str, service: &str, method: &
             what: "response",
             message,
         },
+        code::UNAUTHENTICATED => RpcError::Unauthenticated { message },
+        code::PERMISSION_DENIED => RpcError::PermissionDenied { message },
         _ => RpcError::Remote { code, message },
+    }
+}
+
+#[cfg(test)]
+mod metadata_tests {
+    /// The example in `docs/PROTOCOL.md`, section 5.0.
+    #[test]
+    fn the_documented_metadata_block() {
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        let marker = "the single entry `authorization` = `Bearer t` is";
+        let start = doc.find(marker).expect("the example") + marker.len();
+        let open = start + doc[start..].find("```hex").expect("a hex block") + "```hex".len();
+        let close = open + doc[open..].find("```").expect("its end");
+        let documented: Vec<u8> = doc[open..close]
+            .split_whitespace()
+            .map(|byte| u8::from_str_radix(byte, 16).expect("hex"))
+            .collect();
+        let entries = vec![(
+            "authorization".to_owned(),
+            super::MetadataValue::Text("Bearer t".to_owned()),
+        )];
+        assert_eq!(&super::encode_metadata(&entries)[..], &documented[..]);
+        let (decoded, used) = super::decode_metadata(&documented).expect("it decodes");
+        assert_eq!(used, documented.len());
+        assert_eq!(decoded, entries);
     }
 }

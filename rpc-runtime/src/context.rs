@@ -2,12 +2,13 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::identity::PeerIdentity;
+use crate::metadata::Metadata;
 use crate::streaming::InboxParts;
 use crate::transport::PeerAddr;
 use crate::Channel;
@@ -44,6 +45,8 @@ pub struct CallContext {
     channel: Option<Channel>,
     /// Who the caller proved to be (mutual TLS).
     identity: Option<Arc<PeerIdentity>>,
+    /// The call's metadata, if it carried any.
+    metadata: Option<Metadata>,
 }
 
 impl fmt::Debug for CallContext {
@@ -65,6 +68,24 @@ impl CallContext {
             inbox: None,
             channel: None,
             identity: None,
+            metadata: None,
+        }
+    }
+
+    /// This context, with the call's metadata.
+    pub(crate) fn with_metadata(mut self, metadata: Option<Metadata>) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// The metadata the caller sent with the call (empty if none). `Debug`
+    /// redacts its values.
+    #[must_use]
+    pub fn metadata(&self) -> &Metadata {
+        static EMPTY: OnceLock<Metadata> = OnceLock::new();
+        match &self.metadata {
+            Some(metadata) => metadata,
+            None => EMPTY.get_or_init(Metadata::new),
         }
     }
 

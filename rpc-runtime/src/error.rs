@@ -60,6 +60,22 @@ pub enum RpcError {
         message: String,
     },
 
+    /// The server (an interceptor) did not accept the call's credentials:
+    /// none, or not valid. Not retried.
+    #[error("unauthenticated: {message}")]
+    Unauthenticated {
+        /// Why, from the server.
+        message: String,
+    },
+
+    /// The server (an interceptor) knows the caller, who may not make this
+    /// call. Not retried.
+    #[error("permission denied: {message}")]
+    PermissionDenied {
+        /// Why, from the server.
+        message: String,
+    },
+
     /// Both sides speak this protocol, but different versions of it.
     #[error(
         "protocol version mismatch: this side speaks version {local}, the peer speaks version {remote}; upgrade the older side"

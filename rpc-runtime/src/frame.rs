@@ -167,8 +167,10 @@ pub(crate) mod flags {
     /// The caller wants the answer as a stream of [`Item`](super::Message::Item)s,
     /// ended by the response.
     pub const STREAM_OUT: u8 = 4;
+    /// The body starts with the call's metadata (before the arguments).
+    pub const METADATA: u8 = 8;
     /// Every bit this version knows; a request with others is refused.
-    pub const KNOWN: u8 = ONEWAY | STREAM_IN | STREAM_OUT;
+    pub const KNOWN: u8 = ONEWAY | STREAM_IN | STREAM_OUT | METADATA;
 }
 
 /// How a call ended.
@@ -209,4 +211,8 @@ pub(crate) mod code {
     pub const SERVER_BUSY: u32 = 10;
     /// The connection was idle for longer than the server allows.
     pub const IDLE_TIMEOUT: u32 = 11;
+    /// The call did not say who makes it, or not convincingly.
+    pub const UNAUTHENTICATED: u32 = 12;
+    /// The caller may not make this call.
+    pub const PERMISSION_DENIED: u32 = 13;
 }

@@ -115,7 +115,7 @@ pub mod bench {
         method: &str,
         args: &A,
     ) -> Result<Bytes, RpcError> {
-        let mut body = codec::encode_args(args, service, method)?;
+        let mut body = codec::encode_args(args, service, method, &[])?;
         let header = RequestHeader {
             id,
             service,

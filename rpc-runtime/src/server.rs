@@ -28,6 +28,8 @@ use crate::conn::{self, HandshakeError, DEFAULT_MAX_FRAME_LENGTH};
 use crate::context::CallContext;
 use crate::frame::{code, flags, Message, STREAM_WINDOW};
 use crate::identity::PeerIdentity;
+use crate::intercept::{CallInfo, Interceptor};
+use crate::metadata::Metadata;
 use crate::service::{Body, BodyRepr, BodyStream, Service, ServiceFuture};
 use crate::streaming::{InboxEvent, InboxParts};
 use crate::transport::{Io, Listener, PeerAddr};
@@ -37,6 +39,8 @@ use crate::{Channel, RpcError};
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of calls one connection may have running at once.
 const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+/// Default largest metadata block a call may carry.
+const DEFAULT_MAX_METADATA: usize = 8 * 1024;
 /// Encoded responses that may wait for a connection's writer.
 const RESPONSE_QUEUE: usize = 256;
 /// Pause after a failed `accept` (e.g. out of file descriptors).
@@ -65,6 +69,7 @@ const BUSY_REPLIES: usize = 64;
 /// ```
 pub struct ServerBuilder {
     services: HashMap<String, Arc<dyn Service>>,
+    interceptor: Option<Arc<dyn Interceptor>>,
     duplicate: Option<String>,
     config: Config,
     #[cfg(feature = "tls")]
@@ -74,6 +79,8 @@ pub struct ServerBuilder {
 #[derive(Debug, Clone, Copy)]
 struct Config {
     max_frame_length: usize,
+    /// The largest metadata block a call may carry.
+    max_metadata: usize,
     handshake_timeout: Duration,
     max_in_flight: usize,
     max_connections: usize,
@@ -94,11 +101,13 @@ impl Default for ServerBuilder {
     fn default() -> Self {
         ServerBuilder {
             services: HashMap::new(),
+            interceptor: None,
             duplicate: None,
             config: Config {
                 max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
                 max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+                max_metadata: DEFAULT_MAX_METADATA,
                 max_connections: DEFAULT_MAX_CONNECTIONS,
                 idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
                 shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
@@ -148,6 +157,39 @@ impl ServerBuilder {
     #[must_use]
     pub fn tls(mut self, config: Arc<tokio_rustls::rustls::ServerConfig>) -> Self {
         self.tls = Some(tokio_rustls::TlsAcceptor::from(config));
+        self
+    }
+
+    /// Runs `interceptor` before every call to this server is dispatched
+    /// (for one service only, wrap it in [`Intercepted`](crate::Intercepted)).
+    /// A later call replaces an earlier interceptor; combine checks in one.
+    ///
+    /// ```
+    /// use rpc_runtime::{CallInfo, RpcError, Server};
+    /// let builder = Server::builder().intercept(|call: &CallInfo<'_>| {
+    ///     if call.metadata.get("authorization").is_some() {
+    ///         Ok(())
+    ///     } else {
+    ///         Err(RpcError::Unauthenticated { message: "no credentials".into() })
+    ///     }
+    /// });
+    /// ```
+    #[must_use]
+    pub fn intercept(mut self, interceptor: impl Interceptor) -> Self {
+        self.interceptor = Some(Arc::new(interceptor));
+        self
+    }
+
+    /// The largest metadata block a call may carry, in bytes (default
+    /// 8 KiB); a call with more is answered with
+    /// [`RpcError::BadRequest`] and not run, and the connection goes on.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder().max_metadata_size(1024);
+    /// ```
+    #[must_use]
+    pub fn max_metadata_size(mut self, bytes: usize) -> Self {
+        self.config.max_metadata = bytes;
         self
     }
 
@@ -269,6 +311,7 @@ impl ServerBuilder {
         let local_addr = listener.local_addr()?;
         let state = Arc::new(ServerState {
             services: self.services,
+            interceptor: self.interceptor,
             #[cfg(feature = "tls")]
             tls: self.tls,
             config: self.config,
@@ -298,6 +341,8 @@ impl ServerBuilder {
 
 pub(crate) struct ServerState {
     services: HashMap<String, Arc<dyn Service>>,
+    /// Runs before every call is dispatched.
+    interceptor: Option<Arc<dyn Interceptor>>,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
     config: Config,
@@ -568,6 +613,7 @@ struct Parked {
     stream: bool,
     /// The stream the caller sends with the call.
     inbox: Option<InboxParts>,
+    metadata: Option<Metadata>,
     call: Result<ServiceFuture, RpcError>,
 }
 
@@ -931,7 +977,51 @@ impl<O: Out> Dispatch<'_, O> {
                 let deadline =
                     // A deadline too far away to represent is no deadline.
                     timeout_micros.and_then(|micros| Instant::now().checked_add(Duration::from_micros(micros)));
-                let call = start_call(self.state, service, method, payload.slice(used..));
+                // The metadata, if any, comes first in the body; decoded
+                // within the server's limit, so an oversized block fails
+                // without being allocated.
+                let mut args_at = used;
+                let metadata = if flags & flags::METADATA != 0 {
+                    let limit = self.state.config.max_metadata;
+                    let body = payload.get(used..).unwrap_or_default();
+                    match codec::decode_metadata(body.get(..limit).unwrap_or(body)) {
+                        Ok((entries, n)) => {
+                            args_at += n;
+                            Some(Metadata::received(entries))
+                        }
+                        Err(e) => {
+                            let message = format!(
+                                "the call's metadata did not decode within the server's limit of {limit} bytes: {e}"
+                            );
+                            self.answer(id, oneway, Err(RpcError::BadRequest { message }))
+                                .await;
+                            return Next::Continue;
+                        }
+                    }
+                } else {
+                    None
+                };
+                if let Some(interceptor) = &self.state.interceptor {
+                    static EMPTY: std::sync::OnceLock<Metadata> = std::sync::OnceLock::new();
+                    let info = CallInfo {
+                        service,
+                        method,
+                        metadata: metadata
+                            .as_ref()
+                            .unwrap_or_else(|| EMPTY.get_or_init(Metadata::new)),
+                        peer: self.peer,
+                        identity: self.identity.as_deref(),
+                    };
+                    let verdict =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| interceptor.intercept(&info)))
+                            .unwrap_or_else(|panic| Err(panicked(&*panic)));
+                    if let Err(error) = verdict {
+                        tracing::debug!(peer = %self.peer, service, method, %error, "an interceptor refused a call");
+                        self.answer(id, oneway, Err(error)).await;
+                        return Next::Continue;
+                    }
+                }
+                let call = start_call(self.state, service, method, payload.slice(args_at..));
                 let inbox = sends.then(|| {
                     let (events, receiver) = mpsc::unbounded_channel();
                     let credit = Arc::new(AtomicU32::new(STREAM_WINDOW));
@@ -955,6 +1045,7 @@ impl<O: Out> Dispatch<'_, O> {
                     oneway,
                     stream,
                     inbox,
+                    metadata,
                     call,
                 };
                 if self.calls.len() < self.max_in_flight {
@@ -1064,6 +1155,7 @@ impl<O: Out> Dispatch<'_, O> {
             oneway,
             stream,
             inbox,
+            metadata,
             call,
         } = request;
         let mut future = match call {
@@ -1076,7 +1168,8 @@ impl<O: Out> Dispatch<'_, O> {
         let context = CallContext::new(id, deadline, self.peer.clone())
             .with_inbox(inbox)
             .with_channel(self.peer_channel.clone())
-            .with_identity(self.identity.clone());
+            .with_identity(self.identity.clone())
+            .with_metadata(metadata);
         // Most handlers finish without waiting: run them once right here, on
         // the connection's task, and skip the cost of a task of their own. A
         // handler that waits (for I/O, a timer, a lock) moves to its own task
@@ -1264,6 +1357,7 @@ impl ServerState {
         };
         Arc::new(ServerState {
             services,
+            interceptor: None,
             #[cfg(feature = "tls")]
             tls: None,
             config,

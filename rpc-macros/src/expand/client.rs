@@ -46,6 +46,18 @@ pub fn generate(service: &Service) -> TokenStream {
                 self.with_options(::core::clone::Clone::clone(&self.options).timeout(timeout))
             }
 
+            /// A client on the same connection whose calls also carry the
+            /// metadata entry `key` = `value` (readable in the handler through
+            /// [`CallContext::metadata`](::rpc_runtime::CallContext::metadata)).
+            #[must_use]
+            pub fn with_metadata(
+                &self,
+                key: impl ::core::convert::Into<::std::string::String>,
+                value: impl ::core::convert::Into<::rpc_runtime::MetadataValue>,
+            ) -> Self {
+                self.with_options(::core::clone::Clone::clone(&self.options).metadata(key, value))
+            }
+
             /// A client on the same connection whose calls use `options`.
             #[must_use]
             pub fn with_options(&self, options: ::rpc_runtime::CallOptions) -> Self {

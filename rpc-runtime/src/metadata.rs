@@ -1,0 +1,196 @@
+//! Per-call metadata: string keys with text or binary values, sent with a
+//! call and read by its handler (and by interceptors).
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// One metadata value: text (a header-like string) or bytes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataValue {
+    /// A string value.
+    Text(String),
+    /// A binary value.
+    Binary(Vec<u8>),
+}
+
+impl MetadataValue {
+    /// The value as text, if it is text.
+    #[must_use]
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            MetadataValue::Text(text) => Some(text),
+            MetadataValue::Binary(_) => None,
+        }
+    }
+
+    /// The value's bytes (a text value's UTF-8).
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            MetadataValue::Text(text) => text.as_bytes(),
+            MetadataValue::Binary(bytes) => bytes,
+        }
+    }
+}
+
+/// Values are secrets until proven otherwise: `Debug` does not show them.
+impl fmt::Debug for MetadataValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetadataValue::Text(text) => write!(f, "Text(<{} bytes redacted>)", text.len()),
+            MetadataValue::Binary(bytes) => write!(f, "Binary(<{} bytes redacted>)", bytes.len()),
+        }
+    }
+}
+
+impl From<&str> for MetadataValue {
+    fn from(text: &str) -> Self {
+        MetadataValue::Text(text.to_owned())
+    }
+}
+
+impl From<String> for MetadataValue {
+    fn from(text: String) -> Self {
+        MetadataValue::Text(text)
+    }
+}
+
+impl From<Vec<u8>> for MetadataValue {
+    fn from(bytes: Vec<u8>) -> Self {
+        MetadataValue::Binary(bytes)
+    }
+}
+
+impl From<&[u8]> for MetadataValue {
+    fn from(bytes: &[u8]) -> Self {
+        MetadataValue::Binary(bytes.to_vec())
+    }
+}
+
+/// The metadata of a call: an ordered list of `(key, value)` entries. A key
+/// may appear more than once; [`get`](Self::get) returns the last.
+///
+/// Cheap to clone (shared). Its encoding is computed once, when it is built,
+/// not per call. `Debug` shows the keys and redacts the values; use
+/// [`debug_values`](Self::debug_values) to opt in to showing them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    entries: Arc<Vec<(String, MetadataValue)>>,
+    /// The wire encoding of `entries` (empty when there are none).
+    encoded: Bytes,
+}
+
+impl Metadata {
+    /// No entries.
+    #[must_use]
+    pub fn new() -> Self {
+        Metadata::default()
+    }
+
+    /// This metadata with `(key, value)` added.
+    ///
+    /// ```
+    /// use rpc_runtime::Metadata;
+    /// let metadata = Metadata::new()
+    ///     .with("authorization", "Bearer s3cr3t")
+    ///     .with("trace-bin", vec![1u8, 2, 3]);
+    /// assert_eq!(metadata.get("authorization").and_then(|v| v.as_str()), Some("Bearer s3cr3t"));
+    /// assert!(!format!("{metadata:?}").contains("s3cr3t"));
+    /// ```
+    #[must_use]
+    pub fn with(self, key: impl Into<String>, value: impl Into<MetadataValue>) -> Self {
+        let mut entries = Arc::unwrap_or_clone(self.entries);
+        entries.push((key.into(), value.into()));
+        Metadata::from_entries(entries)
+    }
+
+    /// Metadata as received: its encoding is not needed again.
+    pub(crate) fn received(entries: Vec<(String, MetadataValue)>) -> Self {
+        Metadata {
+            entries: Arc::new(entries),
+            encoded: Bytes::new(),
+        }
+    }
+
+    pub(crate) fn from_entries(entries: Vec<(String, MetadataValue)>) -> Self {
+        let encoded = if entries.is_empty() {
+            Bytes::new()
+        } else {
+            crate::codec::encode_metadata(&entries)
+        };
+        Metadata {
+            entries: Arc::new(entries),
+            encoded,
+        }
+    }
+
+    /// The last value under `key`.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&MetadataValue> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Every entry, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &MetadataValue)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The number of entries.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no entries.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The size of the metadata on the wire, in bytes.
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        self.encoded.len()
+    }
+
+    pub(crate) fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// A `Debug` view that shows the values too (text as text, bytes as
+    /// bytes): for when logging them is known to be safe.
+    #[must_use]
+    pub fn debug_values(&self) -> impl fmt::Debug + '_ {
+        struct Shown<'a>(&'a Metadata);
+        impl fmt::Debug for Shown<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut map = f.debug_map();
+                for (key, value) in self.0.iter() {
+                    match value {
+                        MetadataValue::Text(text) => map.entry(&key, text),
+                        MetadataValue::Binary(bytes) => map.entry(&key, bytes),
+                    };
+                }
+                map.finish()
+            }
+        }
+        Shown(self)
+    }
+}
+
+impl fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (key, value) in self.iter() {
+            map.entry(&key, value);
+        }
+        map.finish()
+    }
+}
