@@ -308,3 +308,177 @@ async fn a_client_that_never_reads_its_answers_is_pushed_back() {
     still_serving(&good, 7).await;
     server.abort().await;
 }
+
+// ---- Abuse: every case leaves the server up, its counters back where they
+// were, and an honest client served throughout.
+
+/// A calculator server with short limits, and an honest client of it.
+async fn strict_server(
+    configure: impl FnOnce(rpc_runtime::ServerBuilder) -> rpc_runtime::ServerBuilder,
+) -> (rpc_runtime::Server, CalculatorClient) {
+    let server = configure(
+        rpc_runtime::Server::builder().add_service(common::CalculatorServer::new(common::Calc)),
+    )
+    .bind("127.0.0.1:0")
+    .await
+    .unwrap();
+    let honest = CalculatorClient::connect(server.local_addr())
+        .await
+        .unwrap();
+    (server, honest)
+}
+
+/// Waits (polling the server's counter, which cannot be awaited) until the
+/// server holds `n` connections.
+async fn until_connections(server: &rpc_runtime::Server, n: usize) {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while server.connections() != n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "the server holds {} connections, not {n}",
+            server.connections()
+        )
+    });
+}
+
+#[tokio::test]
+async fn a_thousand_connections_dropped_mid_greeting() {
+    let (server, honest) = strict_server(|b| b).await;
+    for i in 0..1000u32 {
+        let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+        // Part of a greeting, then gone.
+        let cut = 1 + (i as usize % 14);
+        stream.write_all(&frame(&HELLO)[..cut]).await.unwrap();
+        drop(stream);
+        if i % 100 == 0 {
+            still_serving(&honest, i64::from(i)).await;
+        }
+    }
+    // Only the honest client (and `still_serving`'s, which are gone) remain.
+    until_connections(&server, 1).await;
+    still_serving(&honest, 1).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slowloris_greeting_is_cut_off_by_the_handshake_timeout() {
+    let (server, honest) = strict_server(|b| b.handshake_timeout(Duration::from_millis(300))).await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let started = tokio::time::Instant::now();
+    // One byte every 100 ms: the whole greeting would take 1.6 s.
+    for byte in frame(&HELLO) {
+        if stream.write_all(&[byte]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if server.connections() == 1 {
+            break;
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "the server waited {:?} for a greeting",
+        started.elapsed()
+    );
+    until_connections(&server, 1).await;
+    still_serving(&honest, 2).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slowloris_request_is_cut_off_by_the_idle_timeout() {
+    let (server, honest) =
+        strict_server(|b| b.idle_timeout(Some(Duration::from_millis(300)))).await;
+    let mut stream = greeted(server.local_addr()).await;
+    let dribble = async {
+        // A 30-byte request at one byte per 100 ms: 3 s, never complete in
+        // time. A partial frame is not activity.
+        for byte in request(1, "add", &[2, 4]) {
+            if stream.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(900), dribble).await;
+    // The server said goodbye (idle timeout, code 11) and closed.
+    let goodbye = expect_close(&mut stream).await.expect("a goodbye");
+    assert_eq!(&goodbye[..2], &[2, 11], "{goodbye:?}");
+    still_serving(&honest, 3).await;
+    server.shutdown().await;
+}
+
+/// A client that sends requests but never reads the answers: once its
+/// answers back up, the write timeout closes its connection.
+#[tokio::test]
+async fn a_client_that_never_reads_is_disconnected_after_the_write_timeout() {
+    let (server, honest) = strict_server(|b| b.write_timeout(Duration::from_millis(200))).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server.local_addr()).await.unwrap();
+    stream.write_all(&frame(&HELLO)).await.unwrap();
+    read_frame(&mut stream).await.expect("server greeting");
+    let mut batch = Vec::new();
+    for _ in 0..500 {
+        batch.extend_from_slice(&request(1, "add", &[4, 6]));
+    }
+    // Write until the server stops reading, or closes: the kernel's send
+    // buffer takes megabytes of answers first.
+    let mut written = 0usize;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), stream.write_all(&batch)).await {
+            Ok(Ok(())) => written += batch.len(),
+            Ok(Err(_)) | Err(_) => break,
+        }
+        assert!(written < 256 << 20, "the server never stopped reading");
+    }
+    until_connections(&server, 1).await;
+    still_serving(&honest, 4).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reused_request_id_and_a_stray_cancel_harm_nobody() {
+    let (server, honest) = strict_server(|b| b).await;
+    let mut stream = greeted(server.local_addr()).await;
+    // Two calls with the same id at once: both are answered.
+    let mut both = request(7, "add", &[2, 2]);
+    both.extend_from_slice(&request(7, "add", &[4, 4]));
+    stream.write_all(&both).await.unwrap();
+    let mut answers = vec![
+        read_frame(&mut stream).await.unwrap(),
+        read_frame(&mut stream).await.unwrap(),
+    ];
+    answers.sort();
+    assert_eq!(answers, vec![vec![1, 7, 0, 4], vec![1, 7, 0, 8]]);
+    // A cancel for a call that does not exist is ignored.
+    stream.write_all(&frame(&[3, 99])).await.unwrap();
+    stream.write_all(&request(9, "add", &[2, 4])).await.unwrap();
+    assert_eq!(read_frame(&mut stream).await.unwrap(), vec![1, 9, 0, 6]);
+    assert_eq!(server.in_flight(), 0);
+    still_serving(&honest, 5).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn collections_whose_lengths_lie_fail_the_call_not_the_server() {
+    let (server, honest) = strict_server(|b| b).await;
+    let mut stream = greeted(server.local_addr()).await;
+    // echo("a", tags) where tags claims 2^40 strings, then 2^32 - 1.
+    let huge = [1, b'a', 0xfd, 0, 0, 0, 0, 0, 1, 0, 0];
+    stream.write_all(&request(1, "echo", &huge)).await.unwrap();
+    assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 1, 1, 3]);
+    let many = [1, b'a', 0xfc, 0xff, 0xff, 0xff, 0xff, 1, b'x'];
+    stream.write_all(&request(3, "echo", &many)).await.unwrap();
+    assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 3, 1, 3]);
+    // A tag whose own length lies, inside a plausible list.
+    let inner = [1, b'a', 2, 1, b'x', 0xfd, 0, 0, 0, 0, 0, 0, 1, 0];
+    stream.write_all(&request(5, "echo", &inner)).await.unwrap();
+    assert_eq!(&read_frame(&mut stream).await.unwrap()[..4], &[1, 5, 1, 3]);
+    still_serving(&honest, 6).await;
+    server.shutdown().await;
+}

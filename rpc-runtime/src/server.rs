@@ -41,6 +41,8 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 /// Default largest metadata block a call may carry.
 const DEFAULT_MAX_METADATA: usize = 8 * 1024;
+/// Default time answers may wait for a peer that reads nothing.
+const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Encoded responses that may wait for a connection's writer.
 const RESPONSE_QUEUE: usize = 256;
 /// Pause after a failed `accept` (e.g. out of file descriptors).
@@ -79,6 +81,8 @@ pub struct ServerBuilder {
 #[derive(Debug, Clone, Copy)]
 struct Config {
     max_frame_length: usize,
+    /// How long answers may wait for a peer that does not read.
+    write_timeout: Duration,
     /// The largest metadata block a call may carry.
     max_metadata: usize,
     handshake_timeout: Duration,
@@ -111,6 +115,7 @@ impl Default for ServerBuilder {
                 max_connections: DEFAULT_MAX_CONNECTIONS,
                 idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
                 shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+                write_timeout: DEFAULT_WRITE_TIMEOUT,
             },
             #[cfg(feature = "tls")]
             tls: None,
@@ -177,6 +182,22 @@ impl ServerBuilder {
     #[must_use]
     pub fn intercept(mut self, interceptor: impl Interceptor) -> Self {
         self.interceptor = Some(Arc::new(interceptor));
+        self
+    }
+
+    /// How long answers may wait for a client that reads nothing (default
+    /// 30 s). Answers are buffered up to a small bound (the codec's 8 KiB,
+    /// then the socket's); beyond it the connection stops being read, and
+    /// if the client still reads nothing for this long the connection is
+    /// closed. So a client that sends requests but never reads the answers
+    /// costs a bounded buffer for a bounded time.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder().write_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.config.write_timeout = timeout;
         self
     }
 
@@ -1258,9 +1279,23 @@ impl<O: Out> Dispatch<'_, O> {
         if self.write_failed.is_some() {
             return;
         }
-        let fed = tokio::select! {
-            fed = Out::feed(&mut self.writer, frame) => fed,
-            () = self.state.kill.cancelled() => Err(io::Error::other("the server was stopped")),
+        let feed = Out::feed(&mut self.writer, frame);
+        tokio::pin!(feed);
+        // Nearly always there is room in the buffer; only a write that has
+        // to wait for the peer to read is timed.
+        let fed = match futures::FutureExt::now_or_never(&mut feed) {
+            Some(fed) => fed,
+            None => {
+                let limit = self.state.config.write_timeout;
+                tokio::select! {
+                    fed = &mut feed => fed,
+                    () = tokio::time::sleep(limit) => Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("the peer read nothing for {limit:?} while answers waited"),
+                    )),
+                    () = self.state.kill.cancelled() => Err(io::Error::other("the server was stopped")),
+                }
+            }
         };
         match fed {
             Ok(()) => self.unflushed = true,
