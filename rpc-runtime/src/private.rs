@@ -148,3 +148,38 @@ pub mod bench {
         crate::client::bench_pending(n)
     }
 }
+
+/// Entry points for fuzzing (`fuzz/`) and the randomized tests, which feed
+/// them arbitrary bytes: each must return, never panic, whatever it gets.
+pub mod fuzz {
+    use crate::codec;
+    use crate::frame::{flags, Message};
+
+    /// Decodes a frame payload as a receiver does: the header, then for a
+    /// request its metadata (if flagged); returns whether it decoded.
+    #[must_use]
+    pub fn decode_frame(payload: &[u8]) -> bool {
+        match codec::decode_message(payload) {
+            Ok((Message::Request { flags: f, .. }, used)) if f & flags::METADATA != 0 => {
+                codec::decode_metadata(payload.get(used..).unwrap_or_default()).is_ok()
+            }
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Decodes a greeting payload; returns whether it decoded.
+    #[must_use]
+    pub fn decode_hello(payload: &[u8]) -> bool {
+        codec::decode_hello(payload).is_ok()
+    }
+
+    /// Decodes arguments as a generated server does, as `(String, Vec<String>)`
+    /// and as `(u64, u64)`; returns how many decoded.
+    #[must_use]
+    pub fn decode_args(body: &[u8]) -> usize {
+        let bytes = ::bytes::Bytes::copy_from_slice(body);
+        usize::from(super::decode_args::<(String, Vec<String>)>(&bytes).is_ok())
+            + usize::from(super::decode_args::<(u64, u64)>(&bytes).is_ok())
+    }
+}
