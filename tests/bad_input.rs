@@ -482,3 +482,68 @@ async fn collections_whose_lengths_lie_fail_the_call_not_the_server() {
     still_serving(&honest, 6).await;
     server.shutdown().await;
 }
+
+/// A recursive type: one byte per level on the wire.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum Tree {
+    Leaf,
+    Node(Box<Tree>),
+}
+
+#[rpc_runtime::rpc_service]
+trait Trees {
+    /// How deep `tree` is.
+    async fn depth(&self, tree: Tree) -> u32;
+}
+
+struct TreeImpl;
+
+impl Trees for TreeImpl {
+    async fn depth(&self, tree: Tree) -> u32 {
+        let mut depth = 0;
+        let mut node = &tree;
+        while let Tree::Node(inner) = node {
+            depth += 1;
+            node = inner;
+        }
+        depth
+    }
+}
+
+/// A value nested a million levels deep in one small frame is refused
+/// (decoding it recursively would overflow the stack and take the whole
+/// server down); reasonable nesting still works.
+#[tokio::test]
+async fn a_value_nested_a_million_deep_fails_the_call_not_the_server() {
+    let server = rpc_runtime::Server::builder()
+        .add_service(TreesServer::new(TreeImpl))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = TreesClient::connect(server.local_addr()).await.unwrap();
+    let mut tree = Tree::Leaf;
+    for _ in 0..100 {
+        tree = Tree::Node(Box::new(tree));
+    }
+    assert_eq!(client.depth(tree).await.unwrap(), 100);
+
+    let mut stream = greeted(server.local_addr()).await;
+    let mut payload = vec![0, 1, 5];
+    payload.extend_from_slice(b"Trees");
+    payload.push(5);
+    payload.extend_from_slice(b"depth");
+    payload.extend_from_slice(&[0, 0]);
+    payload.extend(std::iter::repeat_n(1u8, 1_000_000));
+    payload.push(0);
+    stream.write_all(&frame(&payload)).await.unwrap();
+    let answer = read_frame(&mut stream).await.expect("an answer");
+    // Response, id 1, status Error, code 3 (bad request).
+    assert_eq!(&answer[..4], &[1, 1, 1, 3], "{answer:?}");
+    assert!(
+        String::from_utf8_lossy(&answer).contains("levels deep"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(client.depth(Tree::Leaf).await.unwrap(), 0);
+    server.shutdown().await;
+}

@@ -1,6 +1,10 @@
 //! Every bincode call of the crate lives here, so the serialization format can
 //! be swapped in one place.
 //!
+//! Every decode also limits nesting to [`depth::MAX_DEPTH`](crate::depth::MAX_DEPTH)
+//! levels, so a recursive type cannot be nested deep enough to overflow the
+//! stack.
+//!
 //! The configuration is bincode 2's `standard()`: little-endian, variable-length
 //! integers (see `docs/PROTOCOL.md` for the exact encoding), no trailing bytes.
 //!
@@ -321,7 +325,8 @@ macro_rules! bounded_decode {
         let need = input.len().saturating_mul(16);
         macro_rules! rung {
             ($bits:literal) => {
-                bincode::serde::borrow_decode_from_slice::<$ty, _>(
+                bincode::serde::seed_decode_from_slice(
+                    crate::depth::Limited::<$ty>::new(),
                     input,
                     standard().with_limit::<{ 1usize << $bits }>(),
                 )

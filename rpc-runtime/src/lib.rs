@@ -49,6 +49,7 @@ mod client;
 mod codec;
 mod conn;
 mod context;
+mod depth;
 mod error;
 mod frame;
 mod identity;
