@@ -494,6 +494,8 @@ enum Tree {
 trait Trees {
     /// How deep `tree` is.
     async fn depth(&self, tree: Tree) -> u32;
+    /// How many units there are (zero bytes each on the wire).
+    async fn units(&self, units: Vec<()>) -> usize;
 }
 
 struct TreeImpl;
@@ -507,6 +509,9 @@ impl Trees for TreeImpl {
             node = inner;
         }
         depth
+    }
+    async fn units(&self, units: Vec<()>) -> usize {
+        units.len()
     }
 }
 
@@ -545,5 +550,33 @@ async fn a_value_nested_a_million_deep_fails_the_call_not_the_server() {
         String::from_utf8_lossy(&answer)
     );
     assert_eq!(client.depth(Tree::Leaf).await.unwrap(), 0);
+    server.shutdown().await;
+}
+
+/// A `Vec<()>` claiming 2^60 elements costs nothing per element, so no byte
+/// limit stops it; the decoder's value budget does, instead of spinning
+/// (and wedging the connection's task) for ever.
+#[tokio::test]
+async fn a_sequence_of_nothing_claiming_2_to_the_60_fails_the_call() {
+    let server = rpc_runtime::Server::builder()
+        .add_service(TreesServer::new(TreeImpl))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = TreesClient::connect(server.local_addr()).await.unwrap();
+    assert_eq!(client.units(vec![(); 1000]).await.unwrap(), 1000);
+
+    let mut stream = greeted(server.local_addr()).await;
+    let mut payload = vec![0, 1, 5];
+    payload.extend_from_slice(b"Trees");
+    payload.push(5);
+    payload.extend_from_slice(b"units");
+    payload.extend_from_slice(&[0, 0]);
+    payload.push(0xfd);
+    payload.extend_from_slice(&(1u64 << 60).to_le_bytes());
+    stream.write_all(&frame(&payload)).await.unwrap();
+    let answer = read_frame(&mut stream).await.expect("an answer");
+    assert_eq!(&answer[..4], &[1, 1, 1, 3], "{answer:?}");
+    assert_eq!(client.units(Vec::new()).await.unwrap(), 0);
     server.shutdown().await;
 }

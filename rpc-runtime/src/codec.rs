@@ -3,7 +3,8 @@
 //!
 //! Every decode also limits nesting to [`depth::MAX_DEPTH`](crate::depth::MAX_DEPTH)
 //! levels, so a recursive type cannot be nested deep enough to overflow the
-//! stack.
+//! stack, and the number of values to a multiple of the input's length, so
+//! zero-sized elements cannot make it loop for ever (see `depth.rs`).
 //!
 //! The configuration is bincode 2's `standard()`: little-endian, variable-length
 //! integers (see `docs/PROTOCOL.md` for the exact encoding), no trailing bytes.
@@ -326,7 +327,7 @@ macro_rules! bounded_decode {
         macro_rules! rung {
             ($bits:literal) => {
                 bincode::serde::seed_decode_from_slice(
-                    crate::depth::Limited::<$ty>::new(),
+                    crate::depth::Limited::<$ty>::new(input.len()),
                     input,
                     standard().with_limit::<{ 1usize << $bits }>(),
                 )

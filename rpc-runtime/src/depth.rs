@@ -1,14 +1,17 @@
-//! A nesting limit for decoding: a `serde` deserializer adapter that fails
-//! a value nested deeper than a bound, instead of recursing until the
-//! stack overflows. A recursive type (a tree of `Box`es) costs one byte per
-//! level on the wire, so without a bound a single frame could nest millions
-//! deep.
+//! Limits for decoding: a `serde` deserializer adapter that fails a value
+//! nested deeper than a bound, instead of recursing until the stack
+//! overflows, and one that holds more values than its input could encode.
+//! A recursive type (a tree of `Box`es) costs one byte per level on the
+//! wire, so without a bound a single frame could nest millions deep; and a
+//! sequence of zero-sized values (`Vec<()>`) costs nothing per element, so
+//! a length field of 2^60 would keep the decoder busy forever.
 //!
 //! Every `deserialize_*` call goes one level down; the visitor, the
 //! sequence, map and enum accessors and the seeds they are handed carry the
 //! levels left. Everything else is passed through unchanged (including
 //! `is_human_readable`, which types consult to pick their format).
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -20,12 +23,24 @@ use serde::de::{
 /// and far below what the default 2 MiB thread stack survives.
 pub(crate) const MAX_DEPTH: usize = 256;
 
-/// Decodes a `T` with at most `MAX_DEPTH` levels of nesting.
-pub(crate) struct Limited<T>(PhantomData<fn() -> T>);
+/// Values a decode may produce per byte of input (plus a small allowance):
+/// every value but a zero-sized one costs at least a byte, and wrappers
+/// (newtypes, nested structs) add a few more values per byte.
+const VALUES_PER_BYTE: usize = 16;
+
+/// Decodes a `T` from `len` bytes with at most `MAX_DEPTH` levels of
+/// nesting and at most `VALUES_PER_BYTE` values per byte.
+pub(crate) struct Limited<T> {
+    len: usize,
+    value: PhantomData<fn() -> T>,
+}
 
 impl<T> Limited<T> {
-    pub(crate) fn new() -> Self {
-        Limited(PhantomData)
+    pub(crate) fn new(len: usize) -> Self {
+        Limited {
+            len,
+            value: PhantomData,
+        }
     }
 }
 
@@ -33,23 +48,32 @@ impl<'de, T: de::Deserialize<'de>> DeserializeSeed<'de> for Limited<T> {
     type Value = T;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        let fuel = Cell::new(
+            self.len
+                .saturating_mul(VALUES_PER_BYTE)
+                .saturating_add(4096),
+        );
         T::deserialize(Depth {
             inner: deserializer,
             left: MAX_DEPTH,
+            fuel: &fuel,
         })
     }
 }
 
-/// A deserializer with `left` levels to go.
-struct Depth<D> {
+/// A deserializer with `left` levels to go, and the values left for the
+/// whole decode.
+struct Depth<'f, D> {
     inner: D,
     left: usize,
+    fuel: &'f Cell<usize>,
 }
 
 /// A visitor, seed or accessor whose nested values have `left` levels.
-struct Level<X> {
+struct Level<'f, X> {
     inner: X,
     left: usize,
+    fuel: &'f Cell<usize>,
 }
 
 fn too_deep<E: de::Error>() -> E {
@@ -58,18 +82,24 @@ fn too_deep<E: de::Error>() -> E {
     ))
 }
 
+fn too_many<E: de::Error>() -> E {
+    E::custom("the value holds more elements than its encoding could (zero-sized elements?)")
+}
+
 macro_rules! forward {
     ($($method:ident $(($($arg:ident: $ty:ty),*))?;)*) => {
         $(
             fn $method<V: Visitor<'de>>(self, $($($arg: $ty,)*)? visitor: V) -> Result<V::Value, D::Error> {
                 let left = self.left.checked_sub(1).ok_or_else(too_deep::<D::Error>)?;
-                self.inner.$method($($($arg,)*)? Level { inner: visitor, left })
+                let fuel = self.fuel.get().checked_sub(1).ok_or_else(too_many::<D::Error>)?;
+                self.fuel.set(fuel);
+                self.inner.$method($($($arg,)*)? Level { inner: visitor, left, fuel: self.fuel })
             }
         )*
     };
 }
 
-impl<'de, D: Deserializer<'de>> Deserializer<'de> for Depth<D> {
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Depth<'_, D> {
     type Error = D::Error;
 
     forward! {
@@ -102,7 +132,7 @@ macro_rules! pass {
     };
 }
 
-impl<'de, V: Visitor<'de>> Visitor<'de> for Level<V> {
+impl<'de, V: Visitor<'de>> Visitor<'de> for Level<'_, V> {
     type Value = V::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -129,6 +159,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Level<V> {
         self.inner.visit_some(Depth {
             inner: d,
             left: self.left,
+            fuel: self.fuel,
         })
     }
 
@@ -136,6 +167,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Level<V> {
         self.inner.visit_newtype_struct(Depth {
             inner: d,
             left: self.left,
+            fuel: self.fuel,
         })
     }
 
@@ -143,6 +175,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Level<V> {
         self.inner.visit_seq(Level {
             inner: seq,
             left: self.left,
+            fuel: self.fuel,
         })
     }
 
@@ -150,6 +183,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Level<V> {
         self.inner.visit_map(Level {
             inner: map,
             left: self.left,
+            fuel: self.fuel,
         })
     }
 
@@ -157,22 +191,24 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Level<V> {
         self.inner.visit_enum(Level {
             inner: data,
             left: self.left,
+            fuel: self.fuel,
         })
     }
 }
 
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Level<S> {
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Level<'_, S> {
     type Value = S::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
         self.inner.deserialize(Depth {
             inner: d,
             left: self.left,
+            fuel: self.fuel,
         })
     }
 }
 
-impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Level<A> {
+impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Level<'_, A> {
     type Error = A::Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
@@ -182,6 +218,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Level<A> {
         self.inner.next_element_seed(Level {
             inner: seed,
             left: self.left,
+            fuel: self.fuel,
         })
     }
 
@@ -190,7 +227,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Level<A> {
     }
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for Level<A> {
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Level<'_, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -200,6 +237,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Level<A> {
         self.inner.next_key_seed(Level {
             inner: seed,
             left: self.left,
+            fuel: self.fuel,
         })
     }
 
@@ -207,6 +245,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Level<A> {
         self.inner.next_value_seed(Level {
             inner: seed,
             left: self.left,
+            fuel: self.fuel,
         })
     }
 
@@ -215,27 +254,32 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Level<A> {
     }
 }
 
-impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for Level<A> {
+impl<'f, 'de, A: EnumAccess<'de>> EnumAccess<'de> for Level<'f, A> {
     type Error = A::Error;
-    type Variant = Level<A::Variant>;
+    type Variant = Level<'f, A::Variant>;
 
     fn variant_seed<V: DeserializeSeed<'de>>(
         self,
         seed: V,
     ) -> Result<(V::Value, Self::Variant), A::Error> {
-        let left = self.left;
-        let (value, variant) = self.inner.variant_seed(Level { inner: seed, left })?;
+        let (left, fuel) = (self.left, self.fuel);
+        let (value, variant) = self.inner.variant_seed(Level {
+            inner: seed,
+            left,
+            fuel,
+        })?;
         Ok((
             value,
             Level {
                 inner: variant,
                 left,
+                fuel,
             },
         ))
     }
 }
 
-impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Level<A> {
+impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Level<'_, A> {
     type Error = A::Error;
 
     fn unit_variant(self) -> Result<(), A::Error> {
@@ -246,6 +290,7 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Level<A> {
         self.inner.newtype_variant_seed(Level {
             inner: seed,
             left: self.left,
+            fuel: self.fuel,
         })
     }
 
@@ -255,6 +300,7 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Level<A> {
             Level {
                 inner: visitor,
                 left: self.left,
+                fuel: self.fuel,
             },
         )
     }
@@ -269,6 +315,7 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Level<A> {
             Level {
                 inner: visitor,
                 left: self.left,
+                fuel: self.fuel,
             },
         )
     }
