@@ -1,0 +1,702 @@
+//! The dispatch loop's state for one connection: the calls the peer makes,
+//! run inline or as tasks, with their streams, credits and cancels.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::{FutureExt, SinkExt, StreamExt};
+use tokio::io::WriteHalf;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
+
+use crate::client::CallerHalf;
+use crate::codec;
+use crate::conn::{self};
+use crate::context::CallContext;
+use crate::frame::{code, flags, Message, STREAM_WINDOW};
+use crate::identity::PeerIdentity;
+use crate::intercept::CallInfo;
+use crate::metadata::Metadata;
+use crate::service::{Body, BodyRepr, BodyStream, ServiceFuture};
+use crate::streaming::{InboxEvent, InboxParts};
+use crate::transport::{Io, PeerAddr};
+use crate::{Channel, RpcError};
+
+use super::{Counted, ServerState};
+
+/// What the dispatch loop does after a frame.
+pub(super) enum Next {
+    Continue,
+    /// Stop reading and close; send this goodbye (if any) first.
+    Stop(Option<Bytes>),
+}
+
+/// Where a dispatch loop's frames go.
+pub(crate) trait Out: Send {
+    /// Adds a frame; waits while the way out is full.
+    fn feed(&mut self, frame: Bytes) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+impl<T: Io> Out for FramedWrite<WriteHalf<T>, LengthDelimitedCodec> {
+    fn feed(&mut self, frame: Bytes) -> impl Future<Output = io::Result<()>> + Send {
+        SinkExt::feed(self, frame)
+    }
+}
+
+/// A client's writer task, for the calls a client serves.
+impl Out for mpsc::Sender<conn::Outgoing> {
+    async fn feed(&mut self, frame: Bytes) -> io::Result<()> {
+        self.send(conn::Outgoing::frame(frame))
+            .await
+            .map_err(|_| io::Error::other("the connection's writer is gone"))
+    }
+}
+
+/// What one connection's dispatch loop keeps: the calls the peer makes.
+pub(crate) struct Dispatch<'a, O: Out> {
+    pub(super) state: &'a Arc<ServerState>,
+    pub(super) peer: &'a PeerAddr,
+    pub(super) peer_max_frame: usize,
+    /// The way out. On a server, the connection's write half, written by
+    /// this task alone: answers to calls that finished inline go straight
+    /// into its buffer, and it is flushed when there is nothing left to
+    /// read, so one write system call carries the answers to everything one
+    /// read brought in.
+    pub(super) writer: O,
+    /// Something was written to `writer` since its last flush.
+    pub(super) unflushed: bool,
+    /// Writing failed: the connection is gone.
+    pub(super) write_failed: Option<io::Error>,
+    /// Answers of calls that run as their own tasks.
+    pub(super) responses: mpsc::Sender<Bytes>,
+    /// Credits and cancels from handlers that read their caller's stream.
+    pub(super) control: mpsc::UnboundedSender<Bytes>,
+    /// Call id → the stream its caller sends, while the call runs.
+    pub(super) inboxes: HashMap<u64, Inbox>,
+    /// Every call running on this connection; dropping it aborts them.
+    pub(super) calls: JoinSet<u64>,
+    /// Request id → its task, for cancels and credits.
+    pub(super) running: HashMap<u64, Running>,
+    /// Shutting down: answer new requests with `ShuttingDown`.
+    pub(super) draining: bool,
+    /// A request read while every slot was taken, waiting for one. While it
+    /// waits the connection is not read: that is the backpressure. A client
+    /// that keeps within the window announced in the greeting only gets
+    /// here for a moment (a slot it freed by cancelling is not yet reaped),
+    /// so it never stops the server from seeing its cancels and pings.
+    pub(super) parked: Option<Parked>,
+    pub(super) max_in_flight: usize,
+    /// Ids of calls this side makes have this parity (0 on a server, whose
+    /// calls back to the client have even ids; 1 on a client).
+    pub(super) own_parity: u64,
+    /// Frames about the calls this side makes go here (a server's calls
+    /// back to a client that serves).
+    pub(super) caller: Option<CallerHalf>,
+    /// Handed to handlers (`CallContext::channel`) for calling the peer
+    /// back, when the peer serves.
+    pub(super) peer_channel: Option<Channel>,
+    /// Who the peer proved to be (mutual TLS).
+    pub(super) identity: Option<Arc<PeerIdentity>>,
+}
+
+/// A request waiting for a slot.
+pub(super) struct Parked {
+    id: u64,
+    deadline: Option<Instant>,
+    oneway: bool,
+    /// The caller wants the answer as a stream.
+    stream: bool,
+    /// The stream the caller sends with the call.
+    inbox: Option<InboxParts>,
+    metadata: Option<Metadata>,
+    call: Result<ServiceFuture, RpcError>,
+}
+
+/// The connection's end of a stream a caller sends.
+pub(super) struct Inbox {
+    events: mpsc::UnboundedSender<InboxEvent>,
+    /// Items the caller may still send; the handler's side adds to it.
+    credit: Arc<AtomicU32>,
+}
+
+/// A call running as its own task.
+pub(super) struct Running {
+    task: AbortHandle,
+    /// For a call that answers with a stream: the caller's credit.
+    credit: Option<Arc<Semaphore>>,
+}
+
+/// The most stream credit a caller can hold at once; grants beyond it are
+/// ignored (the producer is never more than this far ahead anyway).
+const MAX_CREDIT: usize = 1 << 20;
+
+impl<O: Out> Dispatch<'_, O> {
+    /// Handles one frame from the client.
+    pub(super) async fn frame(&mut self, payload: BytesMut) -> Next {
+        self.frame_bytes(payload.freeze()).await
+    }
+
+    /// [`frame`](Self::frame), for a frame already frozen.
+    async fn frame_bytes(&mut self, payload: Bytes) -> Next {
+        let (message, used) = match codec::decode_message(&payload) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                tracing::info!(peer = %self.peer, error = %e, "closing a connection after an undecodable frame");
+                let message = format!("a frame did not decode: {e}");
+                return Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)));
+            }
+        };
+        if let Some(id) = message.call_id().filter(|id| id % 2 == self.own_parity) {
+            // About a call this side made, or a request with the wrong
+            // parity (which would be mistaken for one).
+            let outcome = match (&self.caller, &message) {
+                (_, Message::Request { .. }) => Err(RpcError::Protocol {
+                    message: format!(
+                        "request id {id} has the parity of the other side's calls (a dialer's ids are odd)"
+                    ),
+                }),
+                (Some(caller), _) => caller.frame(message, &payload, used),
+                (None, _) => Err(RpcError::Protocol {
+                    message: format!(
+                        "unexpected {} (id {id}): this side made no such call",
+                        message.kind()
+                    ),
+                }),
+            };
+            return match outcome {
+                Ok(()) => Next::Continue,
+                Err(error) => {
+                    tracing::info!(peer = %self.peer, %error, "closing a connection that broke the protocol");
+                    Next::Stop(Some(codec::encode_goodbye(
+                        code::PROTOCOL,
+                        &error.to_string(),
+                    )))
+                }
+            };
+        }
+        match message {
+            Message::Request {
+                id,
+                service,
+                method,
+                timeout_micros,
+                flags,
+            } => {
+                let oneway = flags & flags::ONEWAY != 0;
+                let stream = flags & flags::STREAM_OUT != 0;
+                let sends = flags & flags::STREAM_IN != 0;
+                if flags & !flags::KNOWN != 0 || (oneway && (stream || sends)) {
+                    if !oneway {
+                        let message =
+                            format!("request flags {flags:#04x} are not supported by this server");
+                        let frame = codec::encode_response(
+                            id,
+                            Err(RpcError::BadRequest { message }),
+                            self.peer_max_frame,
+                        );
+                        self.send(frame).await;
+                    }
+                    return Next::Continue;
+                }
+                if self.draining {
+                    if !oneway {
+                        let frame = codec::encode_response(
+                            id,
+                            Err(RpcError::ShuttingDown),
+                            self.peer_max_frame,
+                        );
+                        self.send(frame).await;
+                    }
+                    return Next::Continue;
+                }
+                let deadline =
+                    // A deadline too far away to represent is no deadline.
+                    timeout_micros.and_then(|micros| Instant::now().checked_add(Duration::from_micros(micros)));
+                // The metadata, if any, comes first in the body; decoded
+                // within the server's limit, so an oversized block fails
+                // without being allocated.
+                let mut args_at = used;
+                let metadata = if flags & flags::METADATA != 0 {
+                    let limit = self.state.config.max_metadata;
+                    let body = payload.get(used..).unwrap_or_default();
+                    match codec::decode_metadata(body.get(..limit).unwrap_or(body)) {
+                        Ok((entries, n)) => {
+                            args_at += n;
+                            Some(Metadata::received(entries))
+                        }
+                        Err(e) => {
+                            let message = format!(
+                                "the call's metadata did not decode within the server's limit of {limit} bytes: {e}"
+                            );
+                            self.answer(id, oneway, Err(RpcError::BadRequest { message }))
+                                .await;
+                            return Next::Continue;
+                        }
+                    }
+                } else {
+                    None
+                };
+                if let Some(interceptor) = &self.state.interceptor {
+                    static EMPTY: std::sync::OnceLock<Metadata> = std::sync::OnceLock::new();
+                    let info = CallInfo {
+                        service,
+                        method,
+                        metadata: metadata
+                            .as_ref()
+                            .unwrap_or_else(|| EMPTY.get_or_init(Metadata::new)),
+                        peer: self.peer,
+                        identity: self.identity.as_deref(),
+                    };
+                    let verdict =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| interceptor.intercept(&info)))
+                            .unwrap_or_else(|panic| Err(panicked(&*panic)));
+                    if let Err(error) = verdict {
+                        tracing::debug!(peer = %self.peer, service, method, %error, "an interceptor refused a call");
+                        self.answer(id, oneway, Err(error)).await;
+                        return Next::Continue;
+                    }
+                }
+                let call = start_call(self.state, service, method, payload.slice(args_at..));
+                let inbox = sends.then(|| {
+                    let (events, receiver) = mpsc::unbounded_channel();
+                    let credit = Arc::new(AtomicU32::new(STREAM_WINDOW));
+                    self.inboxes.insert(
+                        id,
+                        Inbox {
+                            events,
+                            credit: Arc::clone(&credit),
+                        },
+                    );
+                    InboxParts {
+                        id,
+                        events: receiver,
+                        credit,
+                        control: self.control.clone(),
+                    }
+                });
+                let request = Parked {
+                    id,
+                    deadline,
+                    oneway,
+                    stream,
+                    inbox,
+                    metadata,
+                    call,
+                };
+                if self.calls.len() < self.max_in_flight {
+                    self.spawn(request).await;
+                } else {
+                    self.parked = Some(request);
+                }
+                Next::Continue
+            }
+            Message::Cancel { id } => {
+                self.inboxes.remove(&id);
+                if let Some(running) = self.running.remove(&id) {
+                    tracing::debug!(peer = %self.peer, id, "call cancelled by the client");
+                    running.task.abort();
+                }
+                Next::Continue
+            }
+            Message::Credit { id, items } => {
+                // Credit for a call that already ended is no news.
+                if let Some(credit) = self.running.get(&id).and_then(|r| r.credit.as_ref()) {
+                    let room = MAX_CREDIT.saturating_sub(credit.available_permits());
+                    credit.add_permits(room.min(items as usize));
+                }
+                Next::Continue
+            }
+            Message::Item { id } => {
+                // Items for a call that has ended are dropped: the caller
+                // learns of the end from its response.
+                let Some(inbox) = self.inboxes.get(&id) else {
+                    return Next::Continue;
+                };
+                if inbox.credit.load(Ordering::Acquire) == 0 {
+                    tracing::info!(peer = %self.peer, id, "closing a connection that sent stream items beyond its credit");
+                    let message = format!("call {id}: a stream item beyond the credit granted");
+                    return Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)));
+                }
+                inbox.credit.fetch_sub(1, Ordering::AcqRel);
+                if inbox
+                    .events
+                    .send(InboxEvent::Item(payload.slice(used..)))
+                    .is_err()
+                {
+                    // The handler dropped the stream (and told the caller).
+                    self.inboxes.remove(&id);
+                }
+                Next::Continue
+            }
+            Message::End { id, status } => {
+                if let Some(inbox) = self.inboxes.remove(&id) {
+                    let end = match status {
+                        crate::frame::Status::Ok => Ok(()),
+                        crate::frame::Status::Error { code, message } => {
+                            Err(codec::error_from_wire(code, message, "", ""))
+                        }
+                    };
+                    let _ = inbox.events.send(InboxEvent::End(end));
+                }
+                Next::Continue
+            }
+            Message::Ping { nonce } => {
+                // Through the bounded queue: a client that pings without
+                // reading the pongs is pushed back like any other.
+                self.send(codec::encode_control(&Message::Pong { nonce }))
+                    .await;
+                Next::Continue
+            }
+            Message::Pong { .. } => Next::Continue,
+            Message::Goodbye { code, message } => {
+                tracing::debug!(peer = %self.peer, code, message, "the client said goodbye");
+                Next::Stop(None)
+            }
+            Message::Response { id, .. } => {
+                tracing::info!(peer = %self.peer, id, "closing a connection that sent a response to a call never made");
+                let message = format!("unexpected response (id {id}): this server made no calls");
+                Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)))
+            }
+        }
+    }
+
+    /// Runs one call as its own task: within its deadline, with its
+    /// context, catching panics; answers unless it is one-way.
+    /// Starts the parked request if a slot is free (or refuses it, when
+    /// shutting down).
+    pub(super) async fn unpark(&mut self) {
+        if self.draining {
+            if let Some(parked) = self.parked.take() {
+                if !parked.oneway {
+                    let frame = codec::encode_response(
+                        parked.id,
+                        Err(RpcError::ShuttingDown),
+                        self.peer_max_frame,
+                    );
+                    self.send(frame).await;
+                }
+            }
+        } else if self.calls.len() < self.max_in_flight {
+            if let Some(parked) = self.parked.take() {
+                self.spawn(parked).await;
+            }
+        }
+    }
+
+    async fn spawn(&mut self, request: Parked) {
+        let Parked {
+            id,
+            deadline,
+            oneway,
+            stream,
+            inbox,
+            metadata,
+            call,
+        } = request;
+        let mut future = match call {
+            Ok(future) => future,
+            Err(error) => {
+                self.inboxes.remove(&id);
+                return self.answer(id, oneway, Err(error)).await;
+            }
+        };
+        let context = CallContext::new(id, deadline, self.peer.clone())
+            .with_inbox(inbox)
+            .with_channel(self.peer_channel.clone())
+            .with_identity(self.identity.clone())
+            .with_metadata(metadata);
+        // Most handlers finish without waiting: run them once right here, on
+        // the connection's task, and skip the cost of a task of their own. A
+        // handler that waits (for I/O, a timer, a lock) moves to its own task
+        // at its first wait, so it never holds up the calls behind it.
+        let first = context.clone().sync_scope(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| (&mut future).now_or_never()))
+        });
+        let body = match first {
+            Ok(Some(result)) => match shaped(result, stream) {
+                // A stream is driven by a task of its own.
+                Ok(Body(BodyRepr::Stream(items))) => Some(items),
+                result => {
+                    self.inboxes.remove(&id);
+                    return self.answer(id, oneway, result).await;
+                }
+            },
+            Err(panic) => {
+                self.inboxes.remove(&id);
+                return self.answer(id, oneway, Err(panicked(&*panic))).await;
+            }
+            Ok(None) => None,
+        };
+        let credit = stream.then(|| Arc::new(Semaphore::new(STREAM_WINDOW as usize)));
+        let in_flight = Counted::new(&self.state.in_flight);
+        let responses = self.responses.clone();
+        let peer_max_frame = self.peer_max_frame;
+        let stream_credit = credit.clone();
+        let task = self.calls.spawn(async move {
+            let _in_flight = in_flight;
+            let work = async {
+                let items = match body {
+                    Some(items) => items,
+                    None => match shaped(future.await, stream)? {
+                        Body(BodyRepr::Stream(items)) => items,
+                        body => return Ok(body),
+                    },
+                };
+                let credit = stream_credit.ok_or_else(|| RpcError::Protocol {
+                    message: "a stream without credit".to_owned(),
+                })?;
+                drive_stream(id, items, &credit, &responses, peer_max_frame).await
+            };
+            let run = context.scope(AssertUnwindSafe(work).catch_unwind());
+            let outcome = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok(),
+                None => Some(run.await),
+            };
+            let Some(outcome) = outcome else {
+                // The caller has given up: stop, and send nothing.
+                tracing::debug!(id, "deadline passed; the handler was stopped");
+                return id;
+            };
+            let result = outcome.unwrap_or_else(|panic| Err(panicked(&*panic)));
+            if !oneway {
+                let frame = codec::encode_response(id, result, peer_max_frame);
+                // Fails only when the connection is gone.
+                let _ = responses.send(frame).await;
+            } else if let Err(error) = result {
+                tracing::info!(id, %error, "a one-way call failed");
+            }
+            id
+        });
+        if !oneway {
+            self.running.insert(id, Running { task, credit });
+        }
+    }
+
+    /// Sends the answer to a call that finished on the connection's task.
+    async fn answer(&mut self, id: u64, oneway: bool, result: Result<Body, RpcError>) {
+        if oneway {
+            if let Err(error) = result {
+                tracing::info!(id, %error, "a one-way call failed");
+            }
+            return;
+        }
+        let frame = codec::encode_response(id, result, self.peer_max_frame);
+        self.send(frame).await;
+    }
+
+    /// Adds a frame to the write buffer. When the buffer is full and the
+    /// socket takes no more (the client is not reading its answers) this
+    /// waits, and the connection is not read meanwhile: that is the
+    /// backpressure that keeps a client which sends without reading from
+    /// growing the server's memory.
+    pub(super) async fn send(&mut self, frame: Bytes) {
+        if self.write_failed.is_some() {
+            return;
+        }
+        let feed = Out::feed(&mut self.writer, frame);
+        tokio::pin!(feed);
+        // Nearly always there is room in the buffer; only a write that has
+        // to wait for the peer to read is timed.
+        let fed = match futures::FutureExt::now_or_never(&mut feed) {
+            Some(fed) => fed,
+            None => {
+                let limit = self.state.config.write_timeout;
+                tokio::select! {
+                    fed = &mut feed => fed,
+                    () = tokio::time::sleep(limit) => Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("the peer read nothing for {limit:?} while answers waited"),
+                    )),
+                    () = self.state.kill.cancelled() => Err(io::Error::other("the server was stopped")),
+                }
+            }
+        };
+        match fed {
+            Ok(()) => self.unflushed = true,
+            Err(e) => self.write_failed = Some(e),
+        }
+    }
+
+    /// Forgets a finished call.
+    pub(super) fn finished(
+        &mut self,
+        done: Result<(tokio::task::Id, u64), tokio::task::JoinError>,
+    ) {
+        match done {
+            Ok((task, id)) => {
+                if self
+                    .running
+                    .get(&id)
+                    .is_some_and(|running| running.task.id() == task)
+                {
+                    self.running.remove(&id);
+                    self.inboxes.remove(&id);
+                }
+            }
+            Err(e) => {
+                let task = e.id();
+                let inboxes = &mut self.inboxes;
+                self.running.retain(|id, running| {
+                    let keep = running.task.id() != task;
+                    if !keep {
+                        inboxes.remove(id);
+                    }
+                    keep
+                });
+            }
+        }
+    }
+}
+
+/// Checks that a handler answers the way the call asked: a stream for a
+/// streaming call, one value otherwise.
+fn shaped(result: Result<Body, RpcError>, stream: bool) -> Result<Body, RpcError> {
+    match result {
+        Ok(body) if body.is_stream() && !stream => Err(RpcError::BadRequest {
+            message: "the method answers with a stream, but the call asked for one value \
+                      (do both sides use the same trait?)"
+                .to_owned(),
+        }),
+        Ok(body) if !body.is_stream() && stream => Err(RpcError::BadRequest {
+            message: "the method answers with one value, but the call asked for a stream \
+                      (do both sides use the same trait?)"
+                .to_owned(),
+        }),
+        result => result,
+    }
+}
+
+/// Sends the items of an answer stream as the caller's credit allows, and
+/// returns how the call ends: an empty body after the last item, or the
+/// error that ended the stream. The producer is polled only when there is
+/// credit for what it yields, so it never runs ahead of the window.
+async fn drive_stream(
+    id: u64,
+    mut items: BodyStream,
+    credit: &Semaphore,
+    responses: &mpsc::Sender<Bytes>,
+    limit: usize,
+) -> Result<Body, RpcError> {
+    loop {
+        match credit.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return Err(RpcError::connection_lost("the stream's credit was closed")),
+        }
+        match items.next().await {
+            Some(Ok(item)) => {
+                let frame = codec::encode_item(id, item, limit)?;
+                if responses.send(frame).await.is_err() {
+                    return Err(RpcError::connection_lost("the connection closed"));
+                }
+            }
+            Some(Err(error)) => return Err(error),
+            None => return Ok(Body::from(Bytes::new())),
+        }
+    }
+}
+
+impl<'a> Dispatch<'a, mpsc::Sender<conn::Outgoing>> {
+    /// The calls a server makes to a client that serves, dispatched by the
+    /// client's reader: answers go to the client's writer task.
+    pub(crate) fn for_channel(
+        state: &'a Arc<ServerState>,
+        peer: &'a PeerAddr,
+        peer_max_frame: usize,
+        writer: mpsc::Sender<conn::Outgoing>,
+        responses: mpsc::Sender<Bytes>,
+        control: mpsc::UnboundedSender<Bytes>,
+    ) -> Self {
+        Dispatch {
+            state,
+            peer,
+            peer_max_frame,
+            writer,
+            unflushed: false,
+            write_failed: None,
+            responses,
+            control,
+            inboxes: HashMap::new(),
+            calls: JoinSet::new(),
+            running: HashMap::new(),
+            draining: false,
+            parked: None,
+            max_in_flight: state.config.max_in_flight,
+            own_parity: 1,
+            caller: None,
+            peer_channel: None,
+            identity: None,
+        }
+    }
+
+    /// Handles a frame about a call the server made; `Err` with a goodbye
+    /// when the connection must close.
+    pub(crate) async fn peer_frame(&mut self, payload: Bytes) -> Result<(), Option<Bytes>> {
+        match self.frame_bytes(payload).await {
+            Next::Continue => Ok(()),
+            Next::Stop(goodbye) => Err(goodbye),
+        }
+    }
+
+    /// Waits for one of the calls to finish, and forgets it.
+    pub(crate) async fn reap(&mut self) {
+        if let Some(done) = self.calls.join_next_with_id().await {
+            self.finished(done);
+            self.unpark().await;
+        }
+    }
+
+    /// Whether a call is running.
+    pub(crate) fn busy(&self) -> bool {
+        !self.calls.is_empty()
+    }
+
+    /// Whether a request waits for a slot (then the connection is not read).
+    pub(crate) fn parked(&self) -> bool {
+        self.parked.is_some()
+    }
+
+    /// Sends the answer of a call that ran as its own task.
+    pub(crate) async fn answer_from_task(&mut self, frame: Bytes) -> Result<(), io::Error> {
+        self.send(frame).await;
+        match self.write_failed.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn start_call(
+    state: &ServerState,
+    service: &str,
+    method: &str,
+    args: Bytes,
+) -> Result<ServiceFuture, RpcError> {
+    let Some(target) = state.services.get(service) else {
+        return Err(RpcError::UnknownService {
+            service: service.to_owned(),
+        });
+    };
+    // `call` should only pick a method, but a hand-written one might panic.
+    std::panic::catch_unwind(AssertUnwindSafe(|| target.call(method, args)))
+        .map_err(|panic| panicked(&*panic))
+}
+
+fn panicked(panic: &(dyn Any + Send)) -> RpcError {
+    let message = if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    };
+    RpcError::Panicked { message }
+}

@@ -1,0 +1,570 @@
+//! The server side: an accept loop, and one dispatch loop per connection.
+
+mod connection;
+mod dispatch;
+
+use connection::open_connection;
+pub(crate) use dispatch::Dispatch;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::ToSocketAddrs;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::conn::{self, DEFAULT_MAX_FRAME_LENGTH};
+use crate::frame::code;
+use crate::intercept::Interceptor;
+use crate::service::Service;
+use crate::transport::{Io, Listener, PeerAddr};
+
+/// Default time a new connection has to send its greeting.
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default number of calls one connection may have running at once.
+const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+/// Default largest metadata block a call may carry.
+const DEFAULT_MAX_METADATA: usize = 8 * 1024;
+/// Default time answers may wait for a peer that reads nothing.
+const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Encoded responses that may wait for a connection's writer.
+const RESPONSE_QUEUE: usize = 256;
+/// Pause after a failed `accept` (e.g. out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Default number of open connections.
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default time a connection may sit without calls before it is closed.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default time `shutdown` lets running calls finish.
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Connections over the limit that are told "busy" at once; beyond these,
+/// further ones are closed without a word.
+const BUSY_REPLIES: usize = 64;
+
+/// Settings and services for a [`Server`].
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// # use rpc_runtime::Server;
+/// let server = Server::builder()
+///     // .add_service(CalculatorServer::new(Calc))
+///     .max_frame_length(4 * 1024 * 1024)
+///     .bind("127.0.0.1:7000")
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct ServerBuilder {
+    services: HashMap<String, Arc<dyn Service>>,
+    interceptor: Option<Arc<dyn Interceptor>>,
+    duplicate: Option<String>,
+    config: Config,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    max_frame_length: usize,
+    /// How long answers may wait for a peer that does not read.
+    write_timeout: Duration,
+    /// The largest metadata block a call may carry.
+    max_metadata: usize,
+    handshake_timeout: Duration,
+    max_in_flight: usize,
+    max_connections: usize,
+    idle_timeout: Option<Duration>,
+    shutdown_grace: Duration,
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("services", &self.services.keys().collect::<Vec<_>>())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            services: HashMap::new(),
+            interceptor: None,
+            duplicate: None,
+            config: Config {
+                max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+                max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+                max_metadata: DEFAULT_MAX_METADATA,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+                shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+                write_timeout: DEFAULT_WRITE_TIMEOUT,
+            },
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// Adds a service; calls naming its [`Service::name`] go to it. Adding two
+    /// services with the same name makes `bind`/`serve` fail.
+    #[must_use]
+    pub fn add_service<S: Service>(mut self, service: S) -> Self {
+        let name = service.name().to_owned();
+        if self
+            .services
+            .insert(name.clone(), Arc::new(service))
+            .is_some()
+        {
+            self.duplicate.get_or_insert(name);
+        }
+        self
+    }
+
+    /// Serves over TLS with `config` (feature `tls`): every connection
+    /// starts with a TLS handshake, within the handshake timeout, and a peer
+    /// that fails it is closed (and logged) without affecting the others.
+    /// With a client verifier in `config` (mutual TLS, see
+    /// [`tls::server_config`](crate::tls::server_config)), handlers see the
+    /// client's verified identity in
+    /// [`CallContext::peer_identity`](crate::CallContext::peer_identity).
+    ///
+    /// ```no_run
+    /// # fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use rpc_runtime::{tls, Server};
+    /// let config = tls::server_config(
+    ///     tls::load_certs("server.pem")?,
+    ///     tls::load_private_key("server.key")?,
+    ///     None,
+    /// )?;
+    /// let builder = Server::builder().tls(config);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls(mut self, config: Arc<tokio_rustls::rustls::ServerConfig>) -> Self {
+        self.tls = Some(tokio_rustls::TlsAcceptor::from(config));
+        self
+    }
+
+    /// Runs `interceptor` before every call to this server is dispatched
+    /// (for one service only, wrap it in [`Intercepted`](crate::Intercepted)).
+    /// A later call replaces an earlier interceptor; combine checks in one.
+    ///
+    /// ```
+    /// use rpc_runtime::{CallInfo, RpcError, Server};
+    /// let builder = Server::builder().intercept(|call: &CallInfo<'_>| {
+    ///     if call.metadata.get("authorization").is_some() {
+    ///         Ok(())
+    ///     } else {
+    ///         Err(RpcError::Unauthenticated { message: "no credentials".into() })
+    ///     }
+    /// });
+    /// ```
+    #[must_use]
+    pub fn intercept(mut self, interceptor: impl Interceptor) -> Self {
+        self.interceptor = Some(Arc::new(interceptor));
+        self
+    }
+
+    /// How long answers may wait for a client that reads nothing (default
+    /// 30 s). Answers are buffered up to a small bound (the codec's 8 KiB,
+    /// then the socket's); beyond it the connection stops being read, and
+    /// if the client still reads nothing for this long the connection is
+    /// closed. So a client that sends requests but never reads the answers
+    /// costs a bounded buffer for a bounded time.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder().write_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.config.write_timeout = timeout;
+        self
+    }
+
+    /// The largest metadata block a call may carry, in bytes (default
+    /// 8 KiB); a call with more is answered with
+    /// [`RpcError::BadRequest`] and not run, and the connection goes on.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder().max_metadata_size(1024);
+    /// ```
+    #[must_use]
+    pub fn max_metadata_size(mut self, bytes: usize) -> Self {
+        self.config.max_metadata = bytes;
+        self
+    }
+
+    /// The largest request frame accepted, in bytes (default 16 MiB). Clients
+    /// learn it in the greeting and fail a larger call before sending it; a
+    /// peer that sends one anyway is disconnected. Values above `u32::MAX` are
+    /// capped to it.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder().max_frame_length(1024 * 1024);
+    /// ```
+    #[must_use]
+    pub fn max_frame_length(mut self, bytes: usize) -> Self {
+        self.config.max_frame_length = bytes.clamp(64, u32::MAX as usize);
+        self
+    }
+
+    /// How long a new connection may take to send its greeting (default
+    /// 10 s); one that says nothing is closed after it.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder()
+    ///     .handshake_timeout(std::time::Duration::from_secs(2));
+    /// ```
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// How many calls one connection may have running at once (default
+    /// 1,024). At the limit the server stops reading that connection until a
+    /// call finishes, so TCP pushes back on the client instead of the server
+    /// queueing without bound.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder().max_in_flight(64);
+    /// ```
+    #[must_use]
+    pub fn max_in_flight(mut self, calls: usize) -> Self {
+        self.config.max_in_flight = calls.max(1);
+        self
+    }
+
+    /// How many connections may be open at once (default 10,000). A
+    /// connection beyond it is answered with a goodbye that fails the
+    /// client's connect with [`RpcError::ServerBusy`], then closed.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder().max_connections(500);
+    /// ```
+    #[must_use]
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.config.max_connections = connections;
+        self
+    }
+
+    /// How long a connection may go without calls before the server closes
+    /// it (default 5 minutes); `None` keeps idle connections open. Clients
+    /// reconnect on their next call. Keepalive pings do not count as calls.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder()
+    ///     .idle_timeout(Some(std::time::Duration::from_secs(60)));
+    /// ```
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// How long [`Server::shutdown`] lets running calls finish before it
+    /// closes their connections anyway (default 30 s).
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder()
+    ///     .shutdown_grace(std::time::Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
+    /// Listens on a TCP address (port 0 picks a free port; see
+    /// [`Server::local_addr`]) and starts serving.
+    ///
+    /// # Errors
+    /// When the address cannot be bound, or two services share a name.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> io::Result<Server<SocketAddr>> {
+        self.check()?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        self.serve(listener)
+    }
+
+    /// Listens on a Unix domain socket at `path` and starts serving.
+    ///
+    /// # Errors
+    /// When the path cannot be bound (it exists already, say), or two
+    /// services share a name.
+    #[cfg(unix)]
+    pub fn bind_unix(
+        self,
+        path: impl AsRef<std::path::Path>,
+    ) -> io::Result<Server<std::path::PathBuf>> {
+        self.check()?;
+        let listener = tokio::net::UnixListener::bind(path)?;
+        self.serve(listener)
+    }
+
+    /// Serves connections from any [`Listener`]. Must be called inside a Tokio
+    /// runtime; the server runs on spawned tasks.
+    ///
+    /// # Errors
+    /// When two services share a name, or the listener cannot tell its
+    /// address.
+    pub fn serve<L: Listener>(self, listener: L) -> io::Result<Server<L::Addr>> {
+        self.check()?;
+        let local_addr = listener.local_addr()?;
+        let state = Arc::new(ServerState {
+            services: self.services,
+            interceptor: self.interceptor,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
+            config: self.config,
+            shutdown: CancellationToken::new(),
+            kill: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            connections: Arc::new(AtomicUsize::new(0)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            busy_replies: Arc::new(Semaphore::new(BUSY_REPLIES)),
+        });
+        state
+            .tracker
+            .spawn(accept_loop(listener, Arc::clone(&state)));
+        Ok(Server { local_addr, state })
+    }
+
+    fn check(&self) -> io::Result<()> {
+        match &self.duplicate {
+            Some(name) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("two services named `{name}` were added; give one a different wire name"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+pub(crate) struct ServerState {
+    services: HashMap<String, Arc<dyn Service>>,
+    /// Runs before every call is dispatched.
+    interceptor: Option<Arc<dyn Interceptor>>,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    config: Config,
+    /// Graceful: stop accepting and reading, finish running calls.
+    shutdown: CancellationToken,
+    /// Immediate: drop every connection and running call.
+    kill: CancellationToken,
+    /// The accept loop and every connection.
+    tracker: TaskTracker,
+    /// Connections being served.
+    connections: Arc<AtomicUsize>,
+    /// Calls running, over all connections.
+    in_flight: Arc<AtomicUsize>,
+    /// Limits the connections being told "busy" at once.
+    busy_replies: Arc<Semaphore>,
+}
+
+/// A running server.
+///
+/// Dropping the handle leaves the server running (like dropping a
+/// `JoinHandle`); call [`shutdown`](Server::shutdown) to stop it gracefully or
+/// [`abort`](Server::abort) to stop it at once.
+pub struct Server<A = SocketAddr> {
+    local_addr: A,
+    state: Arc<ServerState>,
+}
+
+impl<A: fmt::Debug> fmt::Debug for Server<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("services", &self.state.services.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Starts configuring a server.
+    #[must_use]
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+}
+
+impl<A: Clone> Server<A> {
+    /// The address clients connect to (for TCP, the port actually bound).
+    #[must_use]
+    pub fn local_addr(&self) -> A {
+        self.local_addr.clone()
+    }
+
+    /// Stops gracefully and returns when everything has stopped: no new
+    /// connections are accepted; calls already running may finish (up to the
+    /// grace period, see [`ServerBuilder::shutdown_grace`]) and their answers
+    /// are sent; requests that arrive meanwhile are answered with
+    /// [`RpcError::ShuttingDown`] without running; then each connection says
+    /// goodbye and closes. Connections with calls still running when the
+    /// grace period ends are closed (their clients see
+    /// [`RpcError::ConnectionLost`]).
+    ///
+    /// Shutdown begins when this is called, not when the returned future is
+    /// first polled, so `tokio::spawn(server.shutdown())` stops the server
+    /// from accepting at once.
+    pub fn shutdown(self) -> impl Future<Output = ()> + Send + 'static {
+        self.state.shutdown.cancel();
+        self.state.tracker.close();
+        let state = self.state;
+        async move {
+            let grace = state.config.shutdown_grace;
+            if tokio::time::timeout(grace, state.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    ?grace,
+                    "calls still running after the grace period; closing their connections"
+                );
+                state.kill.cancel();
+                state.tracker.wait().await;
+            }
+        }
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully, as
+    /// [`shutdown`](Self::shutdown).
+    ///
+    /// ```no_run
+    /// # async fn f(server: rpc_runtime::Server) {
+    /// server.shutdown_on(async { let _ = tokio::signal::ctrl_c().await; }).await;
+    /// # }
+    /// ```
+    pub async fn shutdown_on(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        self.shutdown().await;
+    }
+
+    /// Stops at once: closes the listener and every connection and drops
+    /// every running call. Clients see [`RpcError::ConnectionLost`].
+    ///
+    /// Like [`shutdown`](Self::shutdown), it begins when called.
+    pub fn abort(self) -> impl Future<Output = ()> + Send + 'static {
+        self.state.kill.cancel();
+        self.state.tracker.close();
+        let state = self.state;
+        async move { state.tracker.wait().await }
+    }
+
+    /// Calls running now, over all connections.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.state.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Connections open now.
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::Relaxed)
+    }
+}
+
+async fn accept_loop<L: Listener>(mut listener: L, state: Arc<ServerState>) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = state.shutdown.cancelled() => break,
+            () = state.kill.cancelled() => break,
+        };
+        match accepted {
+            Ok((io, peer)) => {
+                if state.connections.load(Ordering::Relaxed) >= state.config.max_connections {
+                    refuse_busy(io, peer, &state);
+                    continue;
+                }
+                let guard = Counted::new(&state.connections);
+                state
+                    .tracker
+                    .spawn(open_connection(io, peer, Arc::clone(&state), guard));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::select! {
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    () = state.shutdown.cancelled() => break,
+                    () = state.kill.cancelled() => break,
+                }
+            }
+        }
+    }
+}
+
+/// Decrements a counter when dropped.
+struct Counted(Arc<AtomicUsize>);
+
+impl Counted {
+    fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Counted(Arc::clone(counter))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Tells a connection over the limit that the server is busy, if not too
+/// many are being told already; closes it either way.
+fn refuse_busy<T: Io>(io: T, peer: PeerAddr, state: &Arc<ServerState>) {
+    let Ok(permit) = Arc::clone(&state.busy_replies).try_acquire_owned() else {
+        tracing::debug!(%peer, "closed a connection over the limit without a reply");
+        return;
+    };
+    let message = format!(
+        "the server is at its limit of {} connections; try again later",
+        state.config.max_connections
+    );
+    let timeout = state.config.handshake_timeout;
+    state.tracker.spawn(async move {
+        let _permit: OwnedSemaphorePermit = permit;
+        let refused =
+            tokio::time::timeout(timeout, conn::refuse(io, code::SERVER_BUSY, &message)).await;
+        tracing::info!(%peer, ?refused, "refused a connection: at the connection limit");
+    });
+}
+
+impl ServerState {
+    /// What a client that serves services needs of a server: the services,
+    /// the window it announces, and a token that stops its calls.
+    pub(crate) fn for_channel(
+        services: HashMap<String, Arc<dyn Service>>,
+        max_in_flight: usize,
+        kill: CancellationToken,
+    ) -> Arc<Self> {
+        let config = Config {
+            max_in_flight,
+            ..ServerBuilder::default().config
+        };
+        Arc::new(ServerState {
+            services,
+            interceptor: None,
+            #[cfg(feature = "tls")]
+            tls: None,
+            config,
+            shutdown: CancellationToken::new(),
+            kill,
+            tracker: TaskTracker::new(),
+            connections: Arc::new(AtomicUsize::new(0)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            busy_replies: Arc::new(Semaphore::new(1)),
+        })
+    }
+}
