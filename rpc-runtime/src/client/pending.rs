@@ -1,0 +1,481 @@
+//! The table of calls waiting for their answers, and what the reader does
+//! with frames about them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::codec::{self};
+use crate::frame::{Message, Status, STREAM_WINDOW};
+use crate::RpcError;
+
+use super::*;
+
+/// The part of the connection the reader task shares with callers.
+pub(super) struct Shared {
+    pub(super) state: Mutex<State>,
+}
+
+pub(super) struct State {
+    pub(super) pending: HashMap<u64, Waiting>,
+    /// Set once, when the connection ends; later calls fail with it.
+    pub(super) closed: Option<RpcError>,
+    /// When the reader next looks for calls whose deadline has passed. A
+    /// call due at or after it needs no timer of its own: the reader fails
+    /// it in time (see [`Shared::expire`]).
+    pub(super) next_sweep: Instant,
+}
+
+/// A call waiting for its answer.
+pub(super) struct Waiting {
+    pub(super) to: Waiter,
+    pub(super) deadline: Instant,
+    /// For a call that sends a stream: its producer's credit and stop.
+    pub(super) sending: Option<StopOnDrop>,
+}
+
+/// However a call leaves the table, the stream it sends (if any) stops.
+pub(super) struct StopOnDrop(Sending);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop.cancel();
+    }
+}
+
+/// What the reader shares with the task that sends a call's stream.
+#[derive(Clone)]
+pub(super) struct Sending {
+    /// Items the server takes; [`Message::Credit`] adds to it.
+    pub(super) credit: Arc<tokio::sync::Semaphore>,
+    /// Stops the producer: the call ended, or the server wants no more.
+    pub(super) stop: CancellationToken,
+}
+
+impl Sending {
+    pub(super) fn new() -> Self {
+        Sending {
+            credit: Arc::new(tokio::sync::Semaphore::new(STREAM_WINDOW as usize)),
+            stop: CancellationToken::new(),
+        }
+    }
+}
+
+/// The most credit a peer can grant one stream; more is ignored.
+pub(super) const MAX_CREDIT: usize = 1 << 20;
+
+/// Where a call's answer goes.
+pub(super) enum Waiter {
+    /// A unary call's future.
+    Call(oneshot::Sender<Reply>),
+    /// A streaming call's [`RemoteStream`]: every item, then the end.
+    Stream {
+        events: mpsc::UnboundedSender<StreamEvent>,
+        /// Items the server may still send; the stream's consumer adds to it
+        /// as it takes items, so `events` never holds more than the window.
+        credit: u32,
+    },
+}
+
+impl Waiter {
+    /// Hands over the call's end; the receiver may be gone, which is fine.
+    pub(super) fn finish(self, reply: Reply) {
+        match self {
+            Waiter::Call(tx) => drop(tx.send(reply)),
+            Waiter::Stream { events, .. } => drop(events.send(StreamEvent::End(reply))),
+        }
+    }
+}
+
+/// What the reader hands a streaming call.
+pub(crate) enum StreamEvent {
+    Item(Bytes),
+    /// The last event: `Reply::Ok` is a normal end.
+    End(Reply),
+}
+
+/// What became of an item the server sent.
+pub(super) enum ItemOutcome {
+    Delivered,
+    /// For a call that is no longer waiting.
+    Nobody,
+    /// Beyond the call's credit, or for a call that is not a stream: the
+    /// call has been failed, and the server must be told to stop it.
+    Violation,
+}
+
+/// What the reader hands a waiting call.
+pub(crate) enum Reply {
+    Ok(Bytes),
+    Remote {
+        code: u32,
+        message: String,
+    },
+    Failed(RpcError),
+    /// The connection ended with a promise that this call did not run (the
+    /// server said goodbye for shutdown or idleness before reading it): safe
+    /// to send again, whatever the method.
+    NotRun(RpcError),
+    /// The call's deadline passed; the server was told to stop it.
+    Expired,
+}
+
+impl Shared {
+    pub(super) fn new(next_sweep: Instant) -> Self {
+        Shared {
+            state: Mutex::new(State {
+                pending: HashMap::new(),
+                closed: None,
+                next_sweep,
+            }),
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a call to the table. The flag says whether the reader's sweeps
+    /// will fail it when `deadline` passes; if not (its deadline is sooner
+    /// than the next sweep), the caller must keep time itself.
+    pub(super) fn register(
+        &self,
+        id: u64,
+        deadline: Instant,
+    ) -> Result<(oneshot::Receiver<Reply>, bool), RpcError> {
+        self.register_sending(id, deadline, None)
+    }
+
+    /// [`register`](Self::register) for a call that sends a stream too.
+    pub(super) fn register_sending(
+        &self,
+        id: u64,
+        deadline: Instant,
+        sending: Option<Sending>,
+    ) -> Result<(oneshot::Receiver<Reply>, bool), RpcError> {
+        let mut state = self.lock();
+        if let Some(reason) = &state.closed {
+            return Err(reason.clone());
+        }
+        let (reply, rx) = oneshot::channel();
+        state.pending.insert(
+            id,
+            Waiting {
+                to: Waiter::Call(reply),
+                deadline,
+                sending: sending.map(StopOnDrop),
+            },
+        );
+        Ok((rx, deadline >= state.next_sweep))
+    }
+
+    /// [`register`](Self::register) for a streaming call.
+    pub(super) fn register_stream(
+        &self,
+        id: u64,
+        deadline: Instant,
+        sending: Option<Sending>,
+    ) -> Result<(mpsc::UnboundedReceiver<StreamEvent>, bool), RpcError> {
+        let mut state = self.lock();
+        if let Some(reason) = &state.closed {
+            return Err(reason.clone());
+        }
+        let (events, rx) = mpsc::unbounded_channel();
+        state.pending.insert(
+            id,
+            Waiting {
+                to: Waiter::Stream {
+                    events,
+                    credit: STREAM_WINDOW,
+                },
+                deadline,
+                sending: sending.map(StopOnDrop),
+            },
+        );
+        Ok((rx, deadline >= state.next_sweep))
+    }
+
+    /// Delivers one item of call `id`'s answer stream.
+    pub(super) fn item(&self, id: u64, body: Bytes) -> ItemOutcome {
+        let mut state = self.lock();
+        let Some(waiting) = state.pending.get_mut(&id) else {
+            return ItemOutcome::Nobody;
+        };
+        let message = match &mut waiting.to {
+            Waiter::Stream { events, credit } if *credit > 0 => {
+                *credit -= 1;
+                // The consumer may be gone; its drop cancels the call.
+                drop(events.send(StreamEvent::Item(body)));
+                return ItemOutcome::Delivered;
+            }
+            Waiter::Stream { .. } => "the server sent more stream items than it had credit for",
+            Waiter::Call(_) => "the server answered a call with a stream item, but the call expects one value (do both sides use the same trait?)",
+        };
+        if let Some(waiting) = state.pending.remove(&id) {
+            waiting.to.finish(Reply::Failed(RpcError::Protocol {
+                message: message.to_owned(),
+            }));
+        }
+        ItemOutcome::Violation
+    }
+
+    /// The server takes `items` more items of the stream call `id` sends.
+    pub(super) fn credit(&self, id: u64, items: u32) {
+        if let Some(StopOnDrop(sending)) = self
+            .lock()
+            .pending
+            .get(&id)
+            .and_then(|w| w.sending.as_ref())
+        {
+            let room = MAX_CREDIT.saturating_sub(sending.credit.available_permits());
+            sending.credit.add_permits(room.min(items as usize));
+        }
+    }
+
+    /// The server wants no more of the stream call `id` sends.
+    pub(super) fn stop_sending(&self, id: u64) {
+        if let Some(StopOnDrop(sending)) = self
+            .lock()
+            .pending
+            .get(&id)
+            .and_then(|w| w.sending.as_ref())
+        {
+            sending.stop.cancel();
+        }
+    }
+
+    /// Lets the server send `items` more items of call `id`'s stream.
+    pub(super) fn grant(&self, id: u64, items: u32) {
+        if let Some(Waiting {
+            to: Waiter::Stream { credit, .. },
+            ..
+        }) = self.lock().pending.get_mut(&id)
+        {
+            *credit = credit.saturating_add(items);
+        }
+    }
+
+    pub(super) fn complete(&self, id: u64, reply: Reply) {
+        let waiter = self.lock().pending.remove(&id);
+        match waiter {
+            // The caller may have given up; that is fine.
+            Some(waiter) => waiter.to.finish(reply),
+            None => tracing::debug!(id, "response for a call that is no longer waiting"),
+        }
+    }
+
+    /// Removes a call's slot; true if it was still waiting.
+    pub(super) fn forget(&self, id: u64) -> bool {
+        self.lock().pending.remove(&id).is_some()
+    }
+
+    pub(super) fn has_pending(&self) -> bool {
+        !self.lock().pending.is_empty()
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.lock().closed.is_some()
+    }
+
+    /// Ends the connection: every pending call and every later call fails
+    /// with `reason`. `not_run`: the peer promised that calls it did not
+    /// answer did not run.
+    pub(super) fn close(&self, reason: RpcError, not_run: bool) {
+        let pending = {
+            let mut state = self.lock();
+            if state.closed.is_none() {
+                state.closed = Some(reason.clone());
+            }
+            std::mem::take(&mut state.pending)
+        };
+        for (_, waiter) in pending {
+            let reply = if not_run {
+                Reply::NotRun(reason.clone())
+            } else {
+                Reply::Failed(reason.clone())
+            };
+            waiter.to.finish(reply);
+        }
+    }
+
+    /// Fails every call whose deadline has passed, pushing the ids of those
+    /// to `expired`, and returns when to look again: at the soonest
+    /// deadline still pending, or `idle` from now when nothing is.
+    ///
+    /// This keeps deadlines without a timer per call. A call registered
+    /// later whose deadline is no sooner than the returned instant is failed
+    /// by a later sweep; one due sooner keeps its own timer (see
+    /// [`register`](Self::register)). With one default timeout for every
+    /// call, every call is covered.
+    pub(super) fn expire(&self, now: Instant, idle: Duration, expired: &mut Vec<u64>) -> Instant {
+        let mut state = self.lock();
+        let mut soonest: Option<Instant> = None;
+        let first = expired.len();
+        for (&id, waiting) in &state.pending {
+            if waiting.deadline <= now {
+                expired.push(id);
+            } else {
+                soonest = Some(soonest.map_or(waiting.deadline, |s| s.min(waiting.deadline)));
+            }
+        }
+        for id in expired.get(first..).unwrap_or_default() {
+            if let Some(waiting) = state.pending.remove(id) {
+                waiting.to.finish(Reply::Expired);
+            }
+        }
+        let next = soonest.unwrap_or_else(|| {
+            now.checked_add(idle)
+                .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+        });
+        state.next_sweep = next;
+        next
+    }
+
+    pub(super) fn closed_reason(&self) -> RpcError {
+        self.lock()
+            .closed
+            .clone()
+            .unwrap_or_else(|| RpcError::connection_lost("the connection is closed"))
+    }
+}
+
+/// Removes a call's slot if its future is dropped before the answer came,
+/// and tells the server to stop the call.
+pub(super) struct PendingSlot<'a> {
+    pub(super) connection: &'a Connection,
+    pub(super) id: u64,
+    pub(super) armed: bool,
+}
+
+impl Drop for PendingSlot<'_> {
+    fn drop(&mut self) {
+        if self.armed && self.connection.shared.forget(self.id) {
+            let cancel = codec::encode_control(&Message::Cancel { id: self.id });
+            // Fails only when the connection is gone, and the call with it.
+            let _ = self.connection.control.send(cancel);
+        }
+    }
+}
+
+/// The calling half of a connection: what arrives for the calls this side
+/// made. A client's reader uses it, and so does a server's connection, for
+/// the calls its handlers make back to the client (callbacks).
+pub(crate) struct CallerHalf {
+    pub(super) shared: Arc<Shared>,
+    pub(super) control: mpsc::UnboundedSender<Bytes>,
+}
+
+impl CallerHalf {
+    /// Handles a frame about one of this side's calls; `Err` when the frame
+    /// breaks the protocol and the connection must close.
+    pub(crate) fn frame(
+        &self,
+        message: Message<'_>,
+        payload: &Bytes,
+        used: usize,
+    ) -> Result<(), RpcError> {
+        match message {
+            Message::Response { id, status } => {
+                let reply = match status {
+                    Status::Ok => Reply::Ok(payload.slice(used..)),
+                    Status::Error { code, message } => Reply::Remote {
+                        code,
+                        message: message.to_owned(),
+                    },
+                };
+                self.shared.complete(id, reply);
+            }
+            Message::Item { id } => match self.shared.item(id, payload.slice(used..)) {
+                ItemOutcome::Delivered => {}
+                ItemOutcome::Nobody => {
+                    tracing::debug!(id, "stream item for a call that is no longer waiting");
+                }
+                ItemOutcome::Violation => {
+                    let _ = self
+                        .control
+                        .send(codec::encode_control(&Message::Cancel { id }));
+                }
+            },
+            Message::Credit { id, items } => self.shared.credit(id, items),
+            Message::Cancel { id } => self.shared.stop_sending(id),
+            other => {
+                return Err(RpcError::Protocol {
+                    message: format!(
+                        "the peer sent {} with an id of a call this side made",
+                        other.kind()
+                    ),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Fails every call still waiting, and every later one.
+    pub(crate) fn close(&self, reason: RpcError) {
+        self.shared.close(reason, false);
+    }
+}
+
+/// `n` register-then-complete rounds on a pending-call table; for the
+/// micro-benchmarks.
+pub(crate) fn bench_pending(n: u64) -> usize {
+    let now = Instant::now();
+    let shared = Shared::new(now);
+    let mut answered = 0;
+    for id in 0..n {
+        if let Ok((mut reply, _)) = shared.register(id, now) {
+            shared.complete(id, Reply::Ok(Bytes::new()));
+            if matches!(reply.try_recv(), Ok(Reply::Ok(_))) {
+                answered += 1;
+            }
+        }
+    }
+    answered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    pub(super) fn sweeps_fail_calls_past_their_deadline_and_cover_later_ones() {
+        let start = Instant::now();
+        let shared = Shared::new(start);
+        let ms = Duration::from_millis;
+        let (mut early, covered) = shared.register(1, start + ms(10)).unwrap();
+        assert!(covered, "due after the next sweep");
+        let (mut late, _) = shared.register(2, start + ms(50)).unwrap();
+        let mut expired = Vec::new();
+
+        // Nothing is due yet: look again at the soonest deadline.
+        assert_eq!(shared.expire(start, ms(500), &mut expired), start + ms(10));
+        assert!(expired.is_empty());
+        // A call due before that sweep must keep its own time.
+        let (_, covered) = shared.register(3, start + ms(5)).unwrap();
+        assert!(!covered);
+        shared.complete(3, Reply::Ok(Bytes::new()));
+
+        assert_eq!(
+            shared.expire(start + ms(20), ms(500), &mut expired),
+            start + ms(50)
+        );
+        assert_eq!(expired, [1]);
+        assert!(matches!(early.try_recv(), Ok(Reply::Expired)));
+        assert!(late.try_recv().is_err(), "not due yet");
+
+        // Empty: the next sweep is an idle interval away.
+        shared.complete(2, Reply::Ok(Bytes::new()));
+        assert_eq!(
+            shared.expire(start + ms(60), ms(500), &mut expired),
+            start + ms(560)
+        );
+        assert_eq!(expired, [1], "nothing more expired");
+        let (_, covered) = shared.register(4, start + ms(560)).unwrap();
+        assert!(covered);
+    }
+}

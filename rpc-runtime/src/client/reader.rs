@@ -1,0 +1,210 @@
+//! The connection's reader: answers, stream items, credits, keepalive,
+//! deadline sweeps, and the server's calls when this side serves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::io::ReadHalf;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
+
+use crate::codec::{self};
+use crate::conn::Outgoing;
+use crate::frame::{code, Message};
+use crate::server::{Dispatch, ServerState};
+use crate::transport::{Io, PeerAddr};
+use crate::RpcError;
+
+use super::*;
+
+/// Matches responses to pending calls until the connection ends, then fails
+/// whatever is still pending. With keepalive on, pings a server that has
+/// been quiet for `interval` while calls are pending, and gives up on it if
+/// nothing arrives within `timeout` of the ping. Bytes of a frame that is
+/// still arriving count as hearing from the server: a large answer on a slow
+/// link (with the pong queued behind it) is not a dead server.
+pub(super) async fn read_loop<T: Io>(
+    mut reader: FramedRead<ReadHalf<T>, LengthDelimitedCodec>,
+    shared: Arc<Shared>,
+    control: mpsc::UnboundedSender<Bytes>,
+    stop: CancellationToken,
+    keepalive: Option<(Duration, Duration)>,
+    serving: Option<Serving>,
+    sweep_idle: Duration,
+) {
+    // Calls from the server, when this side serves.
+    let (responses, mut answers) = mpsc::channel::<Bytes>(256);
+    let mut dispatch = serving.as_ref().map(|serving| {
+        Dispatch::for_channel(
+            &serving.state,
+            &serving.peer,
+            serving.peer_max_frame,
+            serving.queue.clone(),
+            responses,
+            control.clone(),
+        )
+    });
+    // When the server was last heard from, as far as the keepalive timer
+    // knows: a frame only sets `heard` (no clock read per frame), and the
+    // timer, which looks four times per interval (and per timeout), moves
+    // `last_heard` to when it saw the flag.
+    let mut last_heard = Instant::now();
+    let mut heard = false;
+    let mut ping_sent: Option<Instant> = None;
+    let mut nonce = 0u64;
+    // Bytes buffered (of a frame not yet complete) when last looked at.
+    let mut buffered = reader.read_buffer().len();
+    let mut not_run = false;
+    // Made once, not per frame: the stop waiter, and the keepalive timer.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
+    let far = Duration::from_secs(86_400 * 365);
+    let check_every = keepalive.map_or(far, |(interval, timeout)| {
+        (interval.min(timeout) / 4).max(Duration::from_millis(1))
+    });
+    let next_check = |now: Instant| now.checked_add(check_every).unwrap_or(now + far);
+    let timer = tokio::time::sleep_until(next_check(last_heard));
+    tokio::pin!(timer);
+    let caller = CallerHalf {
+        shared: Arc::clone(&shared),
+        control: control.clone(),
+    };
+    // Deadlines of pending calls: one timer for the whole table.
+    let mut expired = Vec::new();
+    let sweep = tokio::time::sleep_until(shared.expire(Instant::now(), sweep_idle, &mut expired));
+    tokio::pin!(sweep);
+    let reason = loop {
+        let reading = dispatch.as_ref().is_none_or(|d| !d.parked());
+        let frame = tokio::select! {
+            frame = reader.next(), if reading => frame,
+            () = async {
+                match &mut dispatch {
+                    Some(dispatch) => dispatch.reap().await,
+                    None => std::future::pending().await,
+                }
+            }, if dispatch.as_ref().is_some_and(Dispatch::busy) => continue,
+            Some(answer) = answers.recv(), if dispatch.is_some() => {
+                if let Some(dispatch) = &mut dispatch {
+                    if let Err(e) = dispatch.answer_from_task(answer).await {
+                        break RpcError::connection_lost(format!("writing to the server failed: {e}"));
+                    }
+                }
+                continue;
+            }
+            () = &mut stopped => break RpcError::connection_lost("the channel was closed"),
+            () = &mut sweep => {
+                let next = shared.expire(Instant::now(), sweep_idle, &mut expired);
+                sweep.as_mut().reset(next);
+                for id in expired.drain(..) {
+                    tracing::debug!(id, "deadline passed; telling the server to stop the call");
+                    let _ = control.send(codec::encode_control(&Message::Cancel { id }));
+                }
+                continue;
+            }
+            () = &mut timer, if keepalive.is_some() => {
+                let now = Instant::now();
+                let now_buffered = reader.read_buffer().len();
+                if std::mem::take(&mut heard) || now_buffered != buffered {
+                    buffered = now_buffered;
+                    last_heard = now;
+                    ping_sent = None;
+                }
+                timer.as_mut().reset(next_check(now));
+                let Some((interval, timeout)) = keepalive else {
+                    continue;
+                };
+                match ping_sent {
+                    Some(sent) if now.saturating_duration_since(sent) >= timeout => {
+                        break RpcError::connection_lost(format!(
+                            "the server did not answer a keepalive ping within {timeout:?}"
+                        ));
+                    }
+                    Some(_) => {}
+                    None if now.saturating_duration_since(last_heard) >= interval => {
+                        if shared.has_pending() {
+                            nonce += 1;
+                            let _ = control.send(codec::encode_control(&Message::Ping { nonce }));
+                            ping_sent = Some(now);
+                        } else {
+                            last_heard = now;
+                        }
+                    }
+                    None => {}
+                }
+                continue;
+            }
+        };
+        heard = true;
+        ping_sent = None;
+        buffered = reader.read_buffer().len();
+        let payload = match frame {
+            None => break RpcError::connection_lost("the server closed the connection"),
+            Some(Err(e)) => {
+                break RpcError::connection_lost(format!("reading from the server failed: {e}"))
+            }
+            Some(Ok(payload)) => payload.freeze(),
+        };
+        match codec::decode_message(&payload) {
+            Ok((Message::Goodbye { code, message }, _)) => {
+                // After these goodbyes the server reads no more, and has
+                // answered everything it ran.
+                not_run = matches!(code, code::SHUTTING_DOWN | code::IDLE_TIMEOUT);
+                break goodbye_error(code, message);
+            }
+            Ok((Message::Ping { nonce }, _)) => {
+                let _ = control.send(codec::encode_control(&Message::Pong { nonce }));
+            }
+            Ok((Message::Pong { .. }, _)) => {}
+            // Frames about this side's own calls (odd ids).
+            Ok((message, used)) if message.call_id().is_some_and(|id| id % 2 == 1) => {
+                if let Err(reason) = caller.frame(message, &payload, used) {
+                    break reason;
+                }
+            }
+            // Calls the server makes (even ids), when this side serves.
+            Ok((message, _)) if dispatch.is_some() && message.call_id().is_some() => {
+                if let Some(dispatch) = &mut dispatch {
+                    if let Err(goodbye) = dispatch.peer_frame(payload.clone()).await {
+                        if let Some(goodbye) = goodbye {
+                            let _ = control.send(goodbye);
+                        }
+                        break RpcError::Protocol {
+                            message: "the server broke the protocol in a call it made".to_owned(),
+                        };
+                    }
+                }
+            }
+            Ok((Message::Request { .. } | Message::End { .. }, _)) => {
+                break RpcError::Protocol {
+                    message: "the server sent a request, but this channel serves no services"
+                        .to_owned(),
+                };
+            }
+            Ok((message, _)) => {
+                tracing::debug!(?message, "a frame about a call this channel does not serve");
+            }
+            Err(e) => {
+                break RpcError::Protocol {
+                    message: format!("a frame from the server did not decode: {e}"),
+                };
+            }
+        }
+    };
+    tracing::debug!(%reason, "connection closed");
+    shared.close(reason, not_run);
+    stop.cancel();
+}
+
+/// What a client's reader needs to serve the server's calls.
+pub(super) struct Serving {
+    pub(super) state: Arc<ServerState>,
+    /// The server, as the handlers see it.
+    pub(super) peer: PeerAddr,
+    /// The writer's queue, for answers.
+    pub(super) queue: mpsc::Sender<Outgoing>,
+    pub(super) peer_max_frame: usize,
+}

@@ -1,0 +1,237 @@
+//! The two ends of streams on the calling side: sending a call's stream,
+//! and consuming its answer stream.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::codec::{self};
+use crate::conn::Outgoing;
+use crate::frame::{Message, STREAM_WINDOW};
+use crate::streaming::Streaming;
+use crate::RpcError;
+
+use super::*;
+
+/// A streaming call whose request is ready to go.
+pub(super) struct Opened {
+    pub(super) connection: Arc<Connection>,
+    pub(super) slot: tokio::sync::OwnedSemaphorePermit,
+    pub(super) id: u64,
+    pub(super) frame: Bytes,
+}
+
+impl Opened {
+    /// The consuming end of the call's answer stream; it holds the request
+    /// until it is queued, and cancels the call if dropped.
+    pub(super) fn into_stream<R: DeserializeOwned>(
+        self,
+        events: mpsc::UnboundedReceiver<StreamEvent>,
+        swept: bool,
+        deadline: Instant,
+        timeout: Duration,
+        service: &str,
+        method: &str,
+    ) -> RemoteStream<R> {
+        RemoteStream {
+            connection: self.connection,
+            id: self.id,
+            events,
+            timer: (!swept).then(|| Box::pin(tokio::time::sleep_until(deadline))),
+            timeout,
+            consumed: 0,
+            done: false,
+            service: service.into(),
+            method: method.into(),
+            decode: codec::decode_value::<R>,
+            request: Request(Some(self.frame)),
+            _slot: self.slot,
+        }
+    }
+}
+
+/// A request frame not yet queued.
+pub(super) struct Request(Option<Bytes>);
+
+impl Request {
+    pub(super) fn take(&mut self) -> Bytes {
+        self.0.take().unwrap_or_default()
+    }
+}
+
+/// Queues a request frame, waiting for room in the write queue no later
+/// than `deadline`.
+pub(super) async fn enqueue(
+    connection: &Connection,
+    frame: Bytes,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(), RpcError> {
+    match connection.queue.try_send(Outgoing::frame(frame)) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(connection.shared.closed_reason()),
+        Err(mpsc::error::TrySendError::Full(frame)) => {
+            tokio::time::timeout_at(deadline, connection.queue.send(frame))
+                .await
+                .map_err(|_| RpcError::DeadlineExceeded { timeout })?
+                .map_err(|_| connection.shared.closed_reason())
+        }
+    }
+}
+
+/// Sends the stream a call carries: each item as the server's credit
+/// allows, then the end. Stops (dropping `items`) as soon as the call ends
+/// or the server cancels the stream.
+pub(super) async fn send_stream<S: Serialize>(
+    id: u64,
+    mut items: Streaming<S>,
+    sending: Sending,
+    queue: mpsc::Sender<Outgoing>,
+    limit: usize,
+) {
+    let produce = async {
+        let end = loop {
+            match sending.credit.acquire().await {
+                Ok(permit) => permit.forget(),
+                Err(_) => return,
+            }
+            match items.next().await {
+                Some(Ok(item)) => {
+                    let frame = codec::encode_value(&item)
+                        .and_then(|body| codec::encode_item(id, body, limit));
+                    match frame {
+                        Ok(frame) => {
+                            if queue.send(Outgoing::frame(frame)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(error) => break Err(error),
+                    }
+                }
+                Some(Err(error)) => break Err(error),
+                None => break Ok(()),
+            }
+        };
+        let _ = queue
+            .send(Outgoing::frame(codec::encode_end(id, end)))
+            .await;
+    };
+    tokio::select! {
+        () = produce => {}
+        () = sending.stop.cancelled() => {}
+    }
+}
+
+/// The consuming end of a streaming call (inside a [`Streaming`]).
+pub(crate) struct RemoteStream<T> {
+    pub(super) connection: Arc<Connection>,
+    pub(super) id: u64,
+    pub(super) events: mpsc::UnboundedReceiver<StreamEvent>,
+    /// The call's own deadline timer, when the reader's sweeps do not cover
+    /// it (see [`Shared::register`]).
+    pub(super) timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    pub(super) timeout: Duration,
+    /// Items taken since credit was last granted.
+    pub(super) consumed: u32,
+    /// The end was seen (or made): nothing more comes.
+    pub(super) done: bool,
+    pub(super) service: Box<str>,
+    pub(super) method: Box<str>,
+    pub(super) decode: fn(&[u8]) -> Result<T, String>,
+    /// The request, until it is queued.
+    pub(super) request: Request,
+    /// The call's place in the server's window, for as long as it streams.
+    pub(super) _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl<T> RemoteStream<T> {
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<T, RpcError>>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Some(timer) = &mut self.timer {
+            if timer.as_mut().poll(cx).is_ready() {
+                self.stop();
+                return Poll::Ready(Some(Err(RpcError::DeadlineExceeded {
+                    timeout: self.timeout,
+                })));
+            }
+        }
+        let event = match self.events.poll_recv(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(event) => event,
+        };
+        match event {
+            Some(StreamEvent::Item(body)) => {
+                self.consumed += 1;
+                if self.consumed >= STREAM_WINDOW / 2 {
+                    // Room for as many as were taken.
+                    let items = std::mem::take(&mut self.consumed);
+                    self.connection.shared.grant(self.id, items);
+                    let credit = Message::Credit { id: self.id, items };
+                    // Fails only when the connection is gone; the reader
+                    // then ends this stream.
+                    let _ = self.connection.control.send(codec::encode_control(&credit));
+                }
+                match (self.decode)(&body) {
+                    Ok(item) => Poll::Ready(Some(Ok(item))),
+                    Err(message) => {
+                        self.stop();
+                        Poll::Ready(Some(Err(RpcError::BadResponse { message })))
+                    }
+                }
+            }
+            Some(StreamEvent::End(reply)) => {
+                self.done = true;
+                match reply {
+                    Reply::Ok(_) => Poll::Ready(None),
+                    Reply::Remote { code, message } => Poll::Ready(Some(Err(
+                        codec::error_from_wire(code, &message, &self.service, &self.method),
+                    ))),
+                    Reply::Failed(error) | Reply::NotRun(error) => Poll::Ready(Some(Err(error))),
+                    Reply::Expired => Poll::Ready(Some(Err(RpcError::DeadlineExceeded {
+                        timeout: self.timeout,
+                    }))),
+                }
+            }
+            None => {
+                self.done = true;
+                Poll::Ready(Some(Err(self.connection.shared.closed_reason())))
+            }
+        }
+    }
+
+    /// Ends the stream from this side: the server is told to stop the call.
+    pub(super) fn stop(&mut self) {
+        self.done = true;
+        if self.connection.shared.forget(self.id) {
+            let cancel = codec::encode_control(&Message::Cancel { id: self.id });
+            // Fails only when the connection is gone, and the call with it.
+            let _ = self.connection.control.send(cancel);
+        }
+    }
+}
+
+impl<T> Drop for RemoteStream<T> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.stop();
+        }
+    }
+}
