@@ -18,6 +18,8 @@ trait Notifier {
     async fn slow(&self) -> u64;
     /// The numbers below `n`.
     async fn numbers(&self, n: u32) -> Streaming<u32>;
+    /// Sleeps `ms` milliseconds, then returns them.
+    async fn nap(&self, ms: u64) -> u64;
 }
 
 /// What the server offers, calling its callers back.
@@ -36,6 +38,8 @@ trait Hub {
     /// Starts the caller's `slow`, and gives up on it after 50 ms by
     /// dropping the call.
     async fn abandon(&self) -> bool;
+    /// Keeps a client for the caller, for calling it back later.
+    async fn remember(&self) -> bool;
 }
 
 #[derive(Clone)]
@@ -82,6 +86,10 @@ impl Notifier for NotifierImpl {
     async fn numbers(&self, n: u32) -> Streaming<u32> {
         Streaming::from_iter(0..n)
     }
+    async fn nap(&self, ms: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ms
+    }
 }
 
 #[derive(Clone)]
@@ -89,6 +97,8 @@ struct HubImpl {
     /// How the last `wait_on_caller` callback ended.
     outcome: Arc<Mutex<Option<Result<u64, RpcError>>>>,
     recorded: Arc<Semaphore>,
+    /// A client for a caller, kept by `remember`.
+    remembered: Arc<Mutex<Option<NotifierClient>>>,
 }
 
 impl Default for HubImpl {
@@ -96,6 +106,7 @@ impl Default for HubImpl {
         HubImpl {
             outcome: Arc::default(),
             recorded: Arc::new(Semaphore::new(0)),
+            remembered: Arc::default(),
         }
     }
 }
@@ -130,6 +141,12 @@ impl Hub for HubImpl {
         };
         *self.outcome.lock().unwrap() = Some(outcome);
         self.recorded.add_permits(1);
+    }
+    async fn remember(&self) -> bool {
+        let caller = NotifierClient::caller();
+        let found = caller.is_some();
+        *self.remembered.lock().unwrap() = caller;
+        found
     }
     async fn abandon(&self) -> bool {
         let Some(caller) = NotifierClient::caller() else {
@@ -299,5 +316,32 @@ async fn callbacks_in_memory() {
         within("the callbacks", hub.fan_back(50)).await.unwrap(),
         Ok(2450)
     );
+    server.shutdown().await;
+}
+
+/// A server that keeps a caller's channel and calls it back later: while
+/// that callback waits, the connection is not idle, however short the idle
+/// timeout.
+#[tokio::test]
+async fn a_pending_callback_keeps_the_connection_from_idling_out() {
+    let hub_impl = HubImpl::default();
+    let server = Server::builder()
+        .add_service(HubServer::new(hub_impl.clone()))
+        .idle_timeout(Some(Duration::from_millis(100)))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let notifier = NotifierImpl::new();
+    let hub = serving_client(&server, &notifier).await;
+    assert!(hub.remember().await.unwrap());
+    let caller = hub_impl
+        .remembered
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("a client for the caller");
+    // The client makes no calls now; the server's callback runs four idle
+    // timeouts long.
+    assert_eq!(within("the callback", caller.nap(400)).await.unwrap(), 400);
     server.shutdown().await;
 }

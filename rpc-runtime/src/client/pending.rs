@@ -419,6 +419,11 @@ impl CallerHalf {
     pub(crate) fn close(&self, reason: RpcError) {
         self.shared.close(reason, false);
     }
+
+    /// Whether a call this side made is still waiting.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.shared.has_pending()
+    }
 }
 
 /// `n` register-then-complete rounds on a pending-call table; for the

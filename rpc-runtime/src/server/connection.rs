@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::client::Reverse;
+use crate::client::{CallerHalf, Reverse};
 use crate::codec;
 use crate::conn::{self, HandshakeError};
 use crate::frame::code;
@@ -153,8 +153,15 @@ async fn serve_connection<T: Io>(
     tokio::pin!(idle_timer);
 
     let goodbye = loop {
-        let watch_idle =
-            config.idle_timeout.is_some() && dispatch.calls.is_empty() && !dispatch.draining;
+        // Idle: no call of the client's running, and none of this side's
+        // (callbacks) waiting.
+        let watch_idle = config.idle_timeout.is_some()
+            && dispatch.calls.is_empty()
+            && !dispatch.draining
+            && !dispatch
+                .caller
+                .as_ref()
+                .is_some_and(CallerHalf::has_pending);
         if let Some(e) = dispatch.write_failed.take() {
             tracing::debug!(%peer, error = %e, "writing to a client failed");
             return;
