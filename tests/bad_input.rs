@@ -60,13 +60,19 @@ async fn greeted(addr: SocketAddr) -> TcpStream {
     stream
 }
 
-/// A request header for `Calculator.<method>` with request id `id` (< 251).
+/// A request frame for `Calculator.<method>` with request id `id` (< 251).
 fn request(id: u8, method: &str, body: &[u8]) -> Vec<u8> {
-    let mut payload = vec![0, id, 10];
-    payload.extend_from_slice(b"Calculator");
+    request_to("Calculator", id, method, body)
+}
+
+/// A request frame for `<service>.<method>` with request id `id` (< 251),
+/// without a deadline or flags.
+fn request_to(service: &str, id: u8, method: &str, body: &[u8]) -> Vec<u8> {
+    let mut payload = vec![0, id, u8::try_from(service.len()).unwrap()];
+    payload.extend_from_slice(service.as_bytes());
     payload.push(u8::try_from(method.len()).unwrap());
     payload.extend_from_slice(method.as_bytes());
-    // No deadline (`None`), not one-way (`false`).
+    // No deadline (`None`), no flags.
     payload.extend_from_slice(&[0, 0]);
     payload.extend_from_slice(body);
     frame(&payload)
@@ -533,14 +539,12 @@ async fn a_value_nested_a_million_deep_fails_the_call_not_the_server() {
     assert_eq!(client.depth(tree).await.unwrap(), 100);
 
     let mut stream = greeted(server.local_addr()).await;
-    let mut payload = vec![0, 1, 5];
-    payload.extend_from_slice(b"Trees");
-    payload.push(5);
-    payload.extend_from_slice(b"depth");
-    payload.extend_from_slice(&[0, 0]);
-    payload.extend(std::iter::repeat_n(1u8, 1_000_000));
-    payload.push(0);
-    stream.write_all(&frame(&payload)).await.unwrap();
+    let mut nested = vec![1u8; 1_000_000];
+    nested.push(0);
+    stream
+        .write_all(&request_to("Trees", 1, "depth", &nested))
+        .await
+        .unwrap();
     let answer = read_frame(&mut stream).await.expect("an answer");
     // Response, id 1, status Error, code 3 (bad request).
     assert_eq!(&answer[..4], &[1, 1, 1, 3], "{answer:?}");
@@ -567,14 +571,12 @@ async fn a_sequence_of_nothing_claiming_2_to_the_60_fails_the_call() {
     assert_eq!(client.units(vec![(); 1000]).await.unwrap(), 1000);
 
     let mut stream = greeted(server.local_addr()).await;
-    let mut payload = vec![0, 1, 5];
-    payload.extend_from_slice(b"Trees");
-    payload.push(5);
-    payload.extend_from_slice(b"units");
-    payload.extend_from_slice(&[0, 0]);
-    payload.push(0xfd);
-    payload.extend_from_slice(&(1u64 << 60).to_le_bytes());
-    stream.write_all(&frame(&payload)).await.unwrap();
+    let mut claim = vec![0xfd];
+    claim.extend_from_slice(&(1u64 << 60).to_le_bytes());
+    stream
+        .write_all(&request_to("Trees", 1, "units", &claim))
+        .await
+        .unwrap();
     let answer = read_frame(&mut stream).await.expect("an answer");
     assert_eq!(&answer[..4], &[1, 1, 1, 3], "{answer:?}");
     assert_eq!(client.units(Vec::new()).await.unwrap(), 0);

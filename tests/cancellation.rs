@@ -1,5 +1,7 @@
 //! Dropping a call's future cancels the call on the server.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,13 +71,7 @@ async fn dropping_a_call_aborts_its_handler() {
         .expect("the handler was not aborted")
         .unwrap()
         .forget();
-    tokio::time::timeout(Duration::from_secs(2), async {
-        while server.in_flight() > 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("in-flight count back to zero");
+    common::until_idle(&server).await;
     assert!(
         !imp.finished.load(Ordering::SeqCst),
         "the handler ran to the end"

@@ -74,16 +74,6 @@ async fn clock_server(downstream: Option<ClockClient>) -> (Server, ClockImpl) {
     (server, imp)
 }
 
-async fn until_idle(server: &Server) {
-    tokio::time::timeout(Duration::from_secs(2), async {
-        while server.in_flight() > 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the server's in-flight count returned to zero");
-}
-
 #[tokio::test]
 async fn a_call_fails_at_its_deadline_and_the_server_stops_the_handler() {
     let (server, imp) = clock_server(None).await;
@@ -104,7 +94,7 @@ async fn a_call_fails_at_its_deadline_and_the_server_stops_the_handler() {
         .expect("the handler was not stopped")
         .unwrap()
         .forget();
-    until_idle(&server).await;
+    common::until_idle(&server).await;
     assert!(!imp.finished.load(Ordering::SeqCst));
     // The shorter client shares the connection, which still works.
     assert_eq!(short.context().await.unwrap().1, 3);
@@ -193,7 +183,7 @@ async fn the_server_enforces_the_deadline_and_sends_no_answer() {
         .expect("the server did not stop the handler at its deadline")
         .unwrap()
         .forget();
-    until_idle(&server).await;
+    common::until_idle(&server).await;
     // No answer was sent for it: the next frame is the pong to this ping.
     stream.write_all(&[0, 0, 0, 2, 4, 9]).await.unwrap();
     let mut next = [0u8; 6];
@@ -229,7 +219,7 @@ async fn the_reader_fails_default_deadline_calls_and_cancels_them() {
         .expect("the handler was not stopped")
         .unwrap()
         .forget();
-    until_idle(&server).await;
+    common::until_idle(&server).await;
     assert_eq!(client.context().await.unwrap().1, 3);
     server.shutdown().await;
 }

@@ -89,13 +89,7 @@ async fn no_response_frame_is_sent_for_a_oneway_call() {
         .unwrap();
     imp.logged.acquire().await.unwrap().forget();
     // The one-way task is completely done (it would have queued its answer).
-    tokio::time::timeout(Duration::from_secs(2), async {
-        while server.in_flight() > 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .unwrap();
+    common::until_idle(&server).await;
     // count(), id 3: the next frame is its answer, not one for id 1.
     stream
         .write_all(&request(3, "count", 0, &[]))

@@ -1,5 +1,7 @@
-//! Server streams: a method that returns `Streaming<T>`, over TCP and in
-//! memory, with flow control, cancellation, deadlines and errors.
+//! Streams: a method that returns `Streaming<T>`, takes one, or both, over
+//! TCP and in memory, with flow control, cancellation, deadlines and errors.
+
+mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -250,13 +252,7 @@ async fn dropping_the_stream_stops_the_producer() {
         .expect("the producer was not dropped")
         .unwrap()
         .forget();
-    tokio::time::timeout(Duration::from_secs(2), async {
-        while server.in_flight() > 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the server's in-flight count returned to zero");
+    common::until_idle(&server).await;
     let stopped_at = imp.produced.load(Ordering::SeqCst);
     assert!(stopped_at <= 1 + 16 + 8, "{stopped_at}");
     assert_eq!(client.add(1, 1).await.unwrap(), 2);
@@ -572,13 +568,7 @@ async fn dropping_a_two_way_call_stops_both_sides() {
         .expect("the caller's producer was not stopped")
         .unwrap()
         .forget();
-    tokio::time::timeout(Duration::from_secs(2), async {
-        while server.in_flight() > 0 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the server's handler was stopped");
+    common::until_idle(&server).await;
     server.shutdown().await;
 }
 

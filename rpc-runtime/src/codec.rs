@@ -190,6 +190,21 @@ pub(crate) fn encode_control(message: &Message<'_>) -> Bytes {
     buf.freeze()
 }
 
+/// A frame of `header` and an encoded value, in place when the value left
+/// room for the header; `None` for a stream, which is no single value.
+fn body_frame(header: &Message<'_>, repr: BodyRepr) -> Option<Bytes> {
+    Some(match repr {
+        BodyRepr::Headroom { mut buf, headroom } => {
+            match place_header(&mut buf, headroom, header) {
+                Some(_) => buf.freeze(),
+                None => with_header(header, buf.get(headroom..).unwrap_or_default()),
+            }
+        }
+        BodyRepr::Plain(body) => with_header(header, &body),
+        BodyRepr::Stream(_) => return None,
+    })
+}
+
 /// Encodes a handler's return value, behind room for the response header.
 pub(crate) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Body, RpcError> {
     let mut buf = BytesMut::with_capacity(RESPONSE_SLACK + 64);
@@ -213,16 +228,9 @@ pub(crate) fn encode_response(id: u64, result: Result<Body, RpcError>, limit: us
         status: Status::Ok,
     };
     let frame = match result {
-        Ok(Body(BodyRepr::Headroom { mut buf, headroom })) => {
-            match place_header(&mut buf, headroom, &ok) {
-                Some(_) => buf.freeze(),
-                None => with_header(&ok, buf.get(headroom..).unwrap_or_default()),
-            }
-        }
-        Ok(Body(BodyRepr::Plain(body))) => with_header(&ok, &body),
         // The dispatcher drives streams itself; one reaching here ends the
         // stream with nothing more (an empty body).
-        Ok(Body(BodyRepr::Stream(_))) => with_header(&ok, &[]),
+        Ok(Body(repr)) => body_frame(&ok, repr).unwrap_or_else(|| with_header(&ok, &[])),
         Err(error) => {
             let (code, message) = error_to_wire(&error);
             let header = Message::Response {
@@ -252,20 +260,10 @@ pub(crate) fn encode_response(id: u64, result: Result<Body, RpcError>, limit: us
 /// caller's `limit` fails (and with it, the stream).
 pub(crate) fn encode_item(id: u64, body: Body, limit: usize) -> Result<Bytes, RpcError> {
     let header = Message::Item { id };
-    let frame = match body.0 {
-        BodyRepr::Headroom { mut buf, headroom } => match place_header(&mut buf, headroom, &header)
-        {
-            Some(_) => buf.freeze(),
-            None => with_header(&header, buf.get(headroom..).unwrap_or_default()),
-        },
-        BodyRepr::Plain(body) => with_header(&header, &body),
-        BodyRepr::Stream(_) => {
-            return Err(RpcError::Encode {
-                what: "stream item",
-                message: "an item of a stream cannot itself be a stream".to_owned(),
-            })
-        }
-    };
+    let frame = body_frame(&header, body.0).ok_or_else(|| RpcError::Encode {
+        what: "stream item",
+        message: "an item of a stream cannot itself be a stream".to_owned(),
+    })?;
     if frame.len() > limit {
         return Err(RpcError::FrameTooLarge {
             what: "stream item",

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -82,11 +82,7 @@ impl CallContext {
     /// redacts its values.
     #[must_use]
     pub fn metadata(&self) -> &Metadata {
-        static EMPTY: OnceLock<Metadata> = OnceLock::new();
-        match &self.metadata {
-            Some(metadata) => metadata,
-            None => EMPTY.get_or_init(Metadata::new),
-        }
+        self.metadata.as_ref().unwrap_or_else(|| Metadata::empty())
     }
 
     /// This context, with the caller's identity.

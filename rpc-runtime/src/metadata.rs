@@ -115,6 +115,12 @@ impl Metadata {
         }
     }
 
+    /// The metadata of a call that carried none, shared.
+    pub(crate) fn empty() -> &'static Metadata {
+        static EMPTY: std::sync::OnceLock<Metadata> = std::sync::OnceLock::new();
+        EMPTY.get_or_init(Metadata::new)
+    }
+
     pub(crate) fn from_entries(entries: Vec<(String, MetadataValue)>) -> Self {
         let encoded = if entries.is_empty() {
             Bytes::new()

@@ -51,3 +51,15 @@ pub async fn calculator_server() -> rpc_runtime::Server {
         .await
         .expect("bind a loopback port")
 }
+
+/// Waits until `server` has no call in flight (its counter cannot be
+/// awaited, so this yields between looks), for at most two seconds.
+pub async fn until_idle(server: &rpc_runtime::Server) {
+    tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while server.in_flight() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the server's in-flight count returned to zero");
+}

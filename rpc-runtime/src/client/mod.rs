@@ -365,32 +365,21 @@ impl Channel {
                 // for a first attempt that does not wait on the way.
                 let left = (attempt == 1).then_some(timeout);
                 let result = self
-                    .round_trip(service, method, &mut body, deadline, left)
+                    .round_trip(service, method, &mut body, deadline, timeout, left)
                     .await;
                 match result {
-                    Err(error) if attempt < attempts && error.is_retryable() => {
+                    Err(error) | Ok(Reply::Failed(error))
+                        if attempt < attempts && error.is_retryable() =>
+                    {
                         tracing::debug!(%error, attempt, service, method, "sending an idempotent call again");
                         attempt += 1;
                     }
-                    Err(error) => return Err(error),
-                    Ok(Reply::Ok(body)) => {
-                        return codec::decode_value::<R>(&body)
-                            .map_err(|message| RpcError::BadResponse { message });
-                    }
-                    Ok(Reply::Remote { code, message }) => {
-                        return Err(codec::error_from_wire(code, &message, service, method));
-                    }
-                    Ok(Reply::Failed(error)) if attempt < attempts && error.is_retryable() => {
-                        tracing::debug!(%error, attempt, service, method, "sending an idempotent call again");
-                        attempt += 1;
-                    }
-                    Ok(Reply::Failed(error)) => return Err(error),
                     Ok(Reply::NotRun(error)) if attempt < not_run_attempts => {
                         tracing::debug!(%error, attempt, service, method, "sending again a call the server did not run");
                         attempt += 1;
                     }
-                    Ok(Reply::NotRun(error)) => return Err(error),
-                    Ok(Reply::Expired) => return Err(RpcError::DeadlineExceeded { timeout }),
+                    Err(error) => return Err(error),
+                    Ok(reply) => return reply.into_result(timeout, service, method),
                 }
             }
         }
@@ -503,7 +492,6 @@ impl Channel {
         let body = codec::encode_args(args, service, method, options.metadata.encoded());
         let (deadline, timeout) = self.deadline(options);
         async move {
-            let expired = || RpcError::DeadlineExceeded { timeout };
             let opened = self
                 .open(body?, service, method, deadline, timeout, flags::STREAM_IN)
                 .await?;
@@ -531,24 +519,9 @@ impl Channel {
                 connection.queue.clone(),
                 connection.peer_max_frame,
             ));
-            let reply = if swept {
-                reply.await
-            } else {
-                tokio::time::timeout_at(deadline, reply)
-                    .await
-                    .map_err(|_| expired())?
-            };
-            let reply = reply.map_err(|_| connection.shared.closed_reason())?;
+            let reply = wait_reply(&connection, reply, swept, deadline).await?;
             guard.armed = false;
-            match reply {
-                Reply::Ok(body) => codec::decode_value::<R>(&body)
-                    .map_err(|message| RpcError::BadResponse { message }),
-                Reply::Remote { code, message } => {
-                    Err(codec::error_from_wire(code, &message, service, method))
-                }
-                Reply::Failed(error) | Reply::NotRun(error) => Err(error),
-                Reply::Expired => Err(expired()),
-            }
+            reply.into_result(timeout, service, method)
         }
     }
 
@@ -675,6 +648,7 @@ impl Channel {
         method: &str,
         body: &mut codec::RequestBody,
         deadline: Instant,
+        timeout: Duration,
         mut left: Option<Duration>,
     ) -> Result<Reply, RpcError> {
         let current = self.current();
@@ -721,32 +695,8 @@ impl Channel {
             id,
             armed: true,
         };
-        match connection.queue.try_send(Outgoing::frame(frame)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(connection.shared.closed_reason())
-            }
-            Err(mpsc::error::TrySendError::Full(frame)) => {
-                match tokio::time::timeout_at(deadline, connection.queue.send(frame)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return Err(connection.shared.closed_reason()),
-                    Err(_) => return Ok(Reply::Expired),
-                }
-            }
-        }
-        // The reader always answers or drops the sender (closing fails every
-        // pending call), so this cannot wait forever on a dead connection;
-        // and it fails the call when its deadline passes, unless the call is
-        // due before the reader's next sweep.
-        let reply = if swept {
-            reply.await
-        } else {
-            match tokio::time::timeout_at(deadline, reply).await {
-                Ok(reply) => reply,
-                Err(_) => return Ok(Reply::Expired),
-            }
-        };
-        let reply = reply.map_err(|_| connection.shared.closed_reason())?;
+        enqueue(&connection, frame, deadline, timeout).await?;
+        let reply = wait_reply(&connection, reply, swept, deadline).await?;
         slot.armed = false;
         Ok(reply)
     }

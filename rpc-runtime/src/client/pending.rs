@@ -99,6 +99,28 @@ pub(crate) enum StreamEvent {
     End(Reply),
 }
 
+impl Reply {
+    /// How a call ends, once no more attempts are to be made: its decoded
+    /// value, or the error.
+    pub(super) fn into_result<R: DeserializeOwned>(
+        self,
+        timeout: Duration,
+        service: &str,
+        method: &str,
+    ) -> Result<R, RpcError> {
+        match self {
+            Reply::Ok(body) => {
+                codec::decode_value::<R>(&body).map_err(|message| RpcError::BadResponse { message })
+            }
+            Reply::Remote { code, message } => {
+                Err(codec::error_from_wire(code, &message, service, method))
+            }
+            Reply::Failed(error) | Reply::NotRun(error) => Err(error),
+            Reply::Expired => Err(RpcError::DeadlineExceeded { timeout }),
+        }
+    }
+}
+
 /// What became of an item the server sent.
 pub(super) enum ItemOutcome {
     Delivered,

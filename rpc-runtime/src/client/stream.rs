@@ -87,6 +87,28 @@ pub(super) async fn enqueue(
     }
 }
 
+/// The answer to a call, once the reader hands it over: the reader always
+/// answers or drops the sender (closing fails every pending call), so this
+/// cannot wait forever on a dead connection; and it fails the call when its
+/// deadline passes, unless the call is due before the reader's next sweep
+/// (`swept` false), in which case this keeps the time itself.
+pub(super) async fn wait_reply(
+    connection: &Connection,
+    reply: oneshot::Receiver<Reply>,
+    swept: bool,
+    deadline: Instant,
+) -> Result<Reply, RpcError> {
+    let reply = if swept {
+        reply.await
+    } else {
+        match tokio::time::timeout_at(deadline, reply).await {
+            Ok(reply) => reply,
+            Err(_) => return Ok(Reply::Expired),
+        }
+    };
+    reply.map_err(|_| connection.shared.closed_reason())
+}
+
 /// Sends the stream a call carries: each item as the server's credit
 /// allows, then the end. Stops (dropping `items`) as soon as the call ends
 /// or the server cancels the stream.

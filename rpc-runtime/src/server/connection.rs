@@ -1,7 +1,6 @@
 //! One accepted connection: its TLS handshake and greeting, then the loop
 //! that reads, dispatches and writes until it ends.
 
-use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +8,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::client::{CallerHalf, Reverse};
@@ -107,25 +105,12 @@ async fn serve_connection<T: Io>(
 
     let (responses, mut queue) = mpsc::channel::<Bytes>(RESPONSE_QUEUE);
     let (control, mut control_queue) = mpsc::unbounded_channel::<Bytes>();
+    // Calls this side makes (callbacks) have even ids.
     let mut dispatch = Dispatch {
-        state: &state,
-        peer: &peer,
-        peer_max_frame,
-        writer,
-        unflushed: false,
-        write_failed: None,
-        responses,
-        control,
-        inboxes: HashMap::new(),
-        calls: JoinSet::new(),
-        running: HashMap::new(),
-        draining: false,
-        parked: None,
-        max_in_flight: config.max_in_flight,
-        own_parity: 0,
         caller,
         peer_channel,
         identity,
+        ..Dispatch::new(&state, &peer, peer_max_frame, writer, responses, control, 0)
     };
     let mut reading = true;
     // Activity (a frame, a call finishing) since the idle timer last looked,

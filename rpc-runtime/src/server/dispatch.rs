@@ -139,7 +139,41 @@ pub(super) struct Running {
 /// ignored (the producer is never more than this far ahead anyway).
 const MAX_CREDIT: usize = 1 << 20;
 
-impl<O: Out> Dispatch<'_, O> {
+impl<'a, O: Out> Dispatch<'a, O> {
+    /// A connection's dispatch state with no call yet, no caller half, no
+    /// way back to the peer and no identity; `own_parity` is that of this
+    /// side's call ids.
+    pub(super) fn new(
+        state: &'a Arc<ServerState>,
+        peer: &'a PeerAddr,
+        peer_max_frame: usize,
+        writer: O,
+        responses: mpsc::Sender<Bytes>,
+        control: mpsc::UnboundedSender<Bytes>,
+        own_parity: u64,
+    ) -> Self {
+        Dispatch {
+            state,
+            peer,
+            peer_max_frame,
+            writer,
+            unflushed: false,
+            write_failed: None,
+            responses,
+            control,
+            inboxes: HashMap::new(),
+            calls: JoinSet::new(),
+            running: HashMap::new(),
+            draining: false,
+            parked: None,
+            max_in_flight: state.config.max_in_flight,
+            own_parity,
+            caller: None,
+            peer_channel: None,
+            identity: None,
+        }
+    }
+
     /// Handles one frame from the client.
     pub(super) async fn frame(&mut self, payload: BytesMut) -> Next {
         self.frame_bytes(payload.freeze()).await
@@ -246,13 +280,10 @@ impl<O: Out> Dispatch<'_, O> {
                     None
                 };
                 if let Some(interceptor) = &self.state.interceptor {
-                    static EMPTY: std::sync::OnceLock<Metadata> = std::sync::OnceLock::new();
                     let info = CallInfo {
                         service,
                         method,
-                        metadata: metadata
-                            .as_ref()
-                            .unwrap_or_else(|| EMPTY.get_or_init(Metadata::new)),
+                        metadata: metadata.as_ref().unwrap_or_else(|| Metadata::empty()),
                         peer: self.peer,
                         identity: self.identity.as_deref(),
                     };
@@ -615,26 +646,7 @@ impl<'a> Dispatch<'a, mpsc::Sender<conn::Outgoing>> {
         responses: mpsc::Sender<Bytes>,
         control: mpsc::UnboundedSender<Bytes>,
     ) -> Self {
-        Dispatch {
-            state,
-            peer,
-            peer_max_frame,
-            writer,
-            unflushed: false,
-            write_failed: None,
-            responses,
-            control,
-            inboxes: HashMap::new(),
-            calls: JoinSet::new(),
-            running: HashMap::new(),
-            draining: false,
-            parked: None,
-            max_in_flight: state.config.max_in_flight,
-            own_parity: 1,
-            caller: None,
-            peer_channel: None,
-            identity: None,
-        }
+        Dispatch::new(state, peer, peer_max_frame, writer, responses, control, 1)
     }
 
     /// Handles a frame about a call the server made; `Err` with a goodbye
