@@ -31,7 +31,9 @@ trait Hub {
     async fn can_call_back(&self) -> bool;
     /// Calls the caller's `slow` with a 50 ms deadline; how that ended.
     async fn impatient(&self) -> String;
-    /// Calls the caller's `slow`, recording how that ended.
+    /// Calls the caller's `slow`, recording how that ended. One-way, so it
+    /// runs on when its caller goes away (calls with answers are stopped).
+    #[rpc(oneway)]
     async fn wait_on_caller(&self);
     /// The caller's `numbers(n)`, collected.
     async fn pull(&self, n: u32) -> Result<Vec<u32>, String>;
@@ -278,15 +280,14 @@ async fn a_client_that_goes_away_fails_the_callback() {
     let (server, hub_impl) = hub_server().await;
     let notifier = NotifierImpl::new();
     let hub = serving_client(&server, &notifier).await;
-    let call = tokio::spawn(async move { hub.wait_on_caller().await });
+    hub.wait_on_caller().await.unwrap();
     // The server is now inside a callback to the client.
     within("the callback to start", notifier.started.acquire())
         .await
         .unwrap()
         .forget();
-    // The client goes away: its call, channel and connection are dropped.
-    call.abort();
-    let _ = call.await;
+    // The client goes away: its channel and connection are dropped.
+    drop(hub);
     within("the server to notice", hub_impl.recorded.acquire())
         .await
         .unwrap()

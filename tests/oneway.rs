@@ -17,12 +17,17 @@ trait Journal {
     async fn log(&self, line: String);
     /// How many lines were logged.
     async fn count(&self) -> usize;
+    /// Waits until the test lets it go; nobody waits for it.
+    #[rpc(oneway)]
+    async fn stall(&self);
 }
 
 #[derive(Clone)]
 struct JournalImpl {
     lines: Arc<Mutex<Vec<String>>>,
     logged: Arc<Semaphore>,
+    stalled: Arc<Semaphore>,
+    release: Arc<Semaphore>,
 }
 
 impl Journal for JournalImpl {
@@ -33,14 +38,24 @@ impl Journal for JournalImpl {
     async fn count(&self) -> usize {
         self.lines.lock().unwrap().len()
     }
+    async fn stall(&self) {
+        self.stalled.add_permits(1);
+        self.release.acquire().await.unwrap().forget();
+    }
 }
 
 async fn journal() -> (Server, JournalImpl) {
+    journal_with(Server::builder()).await
+}
+
+async fn journal_with(builder: rpc_runtime::ServerBuilder) -> (Server, JournalImpl) {
     let imp = JournalImpl {
         lines: Arc::default(),
         logged: Arc::new(Semaphore::new(0)),
+        stalled: Arc::new(Semaphore::new(0)),
+        release: Arc::new(Semaphore::new(0)),
     };
-    let server = Server::builder()
+    let server = builder
         .add_service(JournalServer::new(imp.clone()))
         .bind("127.0.0.1:0")
         .await
@@ -99,5 +114,25 @@ async fn no_response_frame_is_sent_for_a_oneway_call() {
     stream.read_exact(&mut answer).await.unwrap();
     // Response (1), id 3, Ok (0), count 1.
     assert_eq!(answer, [0, 0, 0, 4, 1, 3, 0, 1]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn slow_oneway_calls_do_not_take_the_room_of_calls_with_answers() {
+    // A window of one call: the client, which cannot see one-way calls end,
+    // keeps only its answered calls within it.
+    let (server, imp) = journal_with(Server::builder().max_in_flight(1)).await;
+    let client = JournalClient::connect(server.local_addr()).await.unwrap();
+    client.stall().await.unwrap();
+    imp.stalled.acquire().await.unwrap().forget();
+    let quick = client.with_timeout(Duration::from_secs(2));
+    assert_eq!(quick.count().await.unwrap(), 0, "an answered call runs");
+    // And the next one-way call waits for the first, without holding up
+    // answered calls either.
+    client.stall().await.unwrap();
+    assert_eq!(quick.count().await.unwrap(), 0);
+    imp.release.add_permits(2);
+    imp.stalled.acquire().await.unwrap().forget();
+    common::until_idle(&server).await;
     server.shutdown().await;
 }

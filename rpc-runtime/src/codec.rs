@@ -219,6 +219,26 @@ pub(crate) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Body, Rpc
     }))
 }
 
+/// Encodes a response that fails call `id` with `code` and `message`; a
+/// message too long for the caller's `limit` is cut.
+pub(crate) fn encode_refusal(id: u64, code: u32, message: &str, limit: usize) -> Bytes {
+    let room = limit.saturating_sub(RESPONSE_SLACK + 10);
+    let mut end = message.len().min(room);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let header = Message::Response {
+        id,
+        status: Status::Error {
+            code,
+            message: message.get(..end).unwrap_or_default(),
+        },
+    };
+    let mut buf = BytesMut::with_capacity(RESPONSE_SLACK + end);
+    encode_header(&header, &mut buf);
+    buf.freeze()
+}
+
 /// Encodes a response frame payload, in place when the body left room. An
 /// answer larger than the caller's `limit` is replaced by a
 /// `FRAME_TOO_LARGE` error for that call.
@@ -233,16 +253,7 @@ pub(crate) fn encode_response(id: u64, result: Result<Body, RpcError>, limit: us
         Ok(Body(repr)) => body_frame(&ok, repr).unwrap_or_else(|| with_header(&ok, &[])),
         Err(error) => {
             let (code, message) = error_to_wire(&error);
-            let header = Message::Response {
-                id,
-                status: Status::Error {
-                    code,
-                    message: &message,
-                },
-            };
-            let mut buf = BytesMut::with_capacity(RESPONSE_SLACK + message.len());
-            encode_header(&header, &mut buf);
-            return buf.freeze();
+            return encode_refusal(id, code, &message, limit);
         }
     };
     if frame.len() > limit {
@@ -426,7 +437,7 @@ pub(crate) fn error_from_wire(code: u32, message: &str, service: &str, method: &
         code::BAD_REQUEST => RpcError::BadRequest { message },
         code::PANICKED => RpcError::Panicked { message },
         code::SHUTTING_DOWN => RpcError::ShuttingDown,
-        code::PROTOCOL => RpcError::Protocol { message },
+        code::PROTOCOL | code::DUPLICATE_ID => RpcError::Protocol { message },
         code::FRAME_TOO_LARGE => RpcError::ResponseTooLarge { message },
         code::SERVER_BUSY => RpcError::ServerBusy { message },
         code::ENCODE => RpcError::Encode {

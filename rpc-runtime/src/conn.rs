@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{Framed, FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{Framed, FramedParts, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use crate::codec;
@@ -18,12 +18,23 @@ use crate::transport::Io;
 /// Default maximum frame payload, both directions: 16 MiB.
 pub(crate) const DEFAULT_MAX_FRAME_LENGTH: usize = 16 * 1024 * 1024;
 
+/// How long a writer that is being stopped may take to send the control
+/// frames (cancels) still queued.
+const FAREWELL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Frames the writer takes from its queue before it flushes.
 const WRITE_BATCH: usize = 64;
 
+/// The read half of a connection after the greeting.
+pub(crate) type Reader<T> = Framed<ReadHalf<T>, LengthDelimitedCodec>;
+
 /// A connection after the greeting: framed halves and what the peer said.
 pub(crate) struct Established<T: Io> {
-    pub reader: FramedRead<ReadHalf<T>, LengthDelimitedCodec>,
+    /// The read half. A `Framed` (of which only the reading side is used)
+    /// rather than a `FramedRead`, because only `Framed::from_parts` knows
+    /// that bytes already buffered may hold whole frames: frames that came
+    /// in the same read as the greeting are decoded before the next read.
+    pub reader: Reader<T>,
     pub writer: FramedWrite<WriteHalf<T>, LengthDelimitedCodec>,
     /// The largest frame the peer accepts.
     pub peer_max_frame: usize,
@@ -140,9 +151,11 @@ fn split<T: Io>(
     let theirs = peer.max_frame_length as usize;
     let parts = framed.into_parts();
     let (r, w) = tokio::io::split(parts.io);
-    let mut reader = FramedRead::new(r, codec(ours));
-    // Bytes that arrived right behind the greeting belong to the reader.
-    reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
+    // Bytes that arrived right behind the greeting belong to the reader,
+    // which decodes the frames among them before it reads again.
+    let mut read_parts = FramedParts::new::<Bytes>(r, codec(ours));
+    read_parts.read_buf = parts.read_buf;
+    let reader = Framed::from_parts(read_parts);
     let mut writer = FramedWrite::new(w, codec(theirs));
     // The codec starts with an 8 KiB write buffer; start empty instead and
     // grow with the traffic, so an idle connection costs less memory.
@@ -258,7 +271,8 @@ impl Outgoing {
 /// call under load. `control` (cancels, pings, pongs) goes first.
 ///
 /// Ends cleanly (flush, then shut down the write half) when every sender of
-/// both queues is gone; ends at once, without flushing, when `cancel` fires.
+/// both queues is gone; when `cancel` fires it sends only the control frames
+/// still queued (within [`FAREWELL_TIMEOUT`]) and ends.
 pub(crate) async fn write_loop<T: Io>(
     mut sink: FramedWrite<WriteHalf<T>, LengthDelimitedCodec>,
     mut queue: mpsc::Receiver<Outgoing>,
@@ -285,7 +299,20 @@ pub(crate) async fn write_loop<T: Io>(
         }
         tokio::select! {
             biased;
-            () = cancel.cancelled() => return Ok(()),
+            () = cancel.cancelled() => {
+                // The connection is being dropped (its last channel went
+                // away, say): the cancels of the calls dropped with it are
+                // already queued, and the peer must still hear them, or it
+                // runs those calls to their deadlines. Best effort, briefly.
+                let farewell = async {
+                    while let Ok(frame) = control.try_recv() {
+                        sink.feed(frame).await?;
+                    }
+                    SinkExt::<Bytes>::close(&mut sink).await
+                };
+                let _ = tokio::time::timeout(FAREWELL_TIMEOUT, farewell).await;
+                return Ok(());
+            }
             frame = control.recv(), if control_open => match frame {
                 Some(frame) => {
                     sink.feed(frame).await?;

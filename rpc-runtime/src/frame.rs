@@ -215,4 +215,7 @@ pub(crate) mod code {
     pub const UNAUTHENTICATED: u32 = 12;
     /// The caller may not make this call.
     pub const PERMISSION_DENIED: u32 = 13;
+    /// The request's id is that of a call of the caller's still in flight
+    /// on the connection; the request was not run.
+    pub const DUPLICATE_ID: u32 = 14;
 }

@@ -1,6 +1,11 @@
 //! Raw protocol bytes for tests that speak to a server (or play one) by hand;
 //! see docs/PROTOCOL.md.
 
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
 /// A client greeting frame: `RRPC`, role 0 (dialer), version 1, maximum
 /// frame 16 MiB, runs no calls (0).
 pub const CLIENT_HELLO: [u8; 16] = [
@@ -12,3 +17,67 @@ pub const CLIENT_HELLO: [u8; 16] = [
 pub const SERVER_HELLO: [u8; 18] = [
     0, 0, 0, 14, b'R', b'R', b'P', b'C', 1, 1, 0xfc, 0, 0, 0, 1, 0xfb, 0, 4,
 ];
+
+/// How long the raw helpers wait for the server.
+pub const LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A client greeting's payload (without its length prefix).
+pub const HELLO: [u8; 12] = [b'R', b'R', b'P', b'C', 0, 1, 0xfc, 0, 0, 0, 1, 0];
+
+/// A frame: the payload behind its big-endian length.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Reads one frame's payload; `None` when the server closed the connection.
+pub async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    tokio::time::timeout(LIMIT, stream.read_exact(&mut len))
+        .await
+        .expect("the server neither answered nor closed")
+        .ok()?;
+    let mut payload = vec![0; u32::from_be_bytes(len) as usize];
+    tokio::time::timeout(LIMIT, stream.read_exact(&mut payload))
+        .await
+        .expect("the server stalled mid-frame")
+        .ok()?;
+    Some(payload)
+}
+
+/// Asserts the server closes the connection (after at most a goodbye frame,
+/// which is returned).
+pub async fn expect_close(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let goodbye = read_frame(stream).await;
+    if goodbye.is_some() {
+        assert_eq!(
+            read_frame(stream).await,
+            None,
+            "the server kept the connection open"
+        );
+    }
+    goodbye
+}
+
+/// A raw connection that has greeted the server.
+pub async fn greeted(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&frame(&HELLO)).await.unwrap();
+    let hello = read_frame(&mut stream).await.expect("server greeting");
+    assert_eq!(&hello[..5], b"RRPC\x01", "server greeting: {hello:?}");
+    stream
+}
+
+/// A request frame for `<service>.<method>` with request id `id` (< 251),
+/// without a deadline or flags.
+pub fn request_to(service: &str, id: u8, method: &str, body: &[u8]) -> Vec<u8> {
+    let mut payload = vec![0, id, u8::try_from(service.len()).unwrap()];
+    payload.extend_from_slice(service.as_bytes());
+    payload.push(u8::try_from(method.len()).unwrap());
+    payload.extend_from_slice(method.as_bytes());
+    // No deadline (`None`), no flags.
+    payload.extend_from_slice(&[0, 0]);
+    payload.extend_from_slice(body);
+    frame(&payload)
+}

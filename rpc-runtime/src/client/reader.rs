@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use tokio::io::ReadHalf;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::{self};
@@ -28,7 +26,7 @@ use super::*;
 /// still arriving count as hearing from the server: a large answer on a slow
 /// link (with the pong queued behind it) is not a dead server.
 pub(super) async fn read_loop<T: Io>(
-    mut reader: FramedRead<ReadHalf<T>, LengthDelimitedCodec>,
+    mut reader: crate::conn::Reader<T>,
     shared: Arc<Shared>,
     control: mpsc::UnboundedSender<Bytes>,
     stop: CancellationToken,
@@ -78,7 +76,7 @@ pub(super) async fn read_loop<T: Io>(
     let sweep = tokio::time::sleep_until(shared.expire(Instant::now(), sweep_idle, &mut expired));
     tokio::pin!(sweep);
     let reason = loop {
-        let reading = dispatch.as_ref().is_none_or(|d| !d.parked());
+        let reading = dispatch.as_ref().is_none_or(Dispatch::reading);
         let frame = tokio::select! {
             frame = reader.next(), if reading => frame,
             () = async {
@@ -178,14 +176,18 @@ pub(super) async fn read_loop<T: Io>(
                     }
                 }
             }
-            Ok((Message::Request { .. } | Message::End { .. }, _)) => {
-                break RpcError::Protocol {
-                    message: "the server sent a request, but this channel serves no services"
-                        .to_owned(),
-                };
+            // A cancel or a credit for a call that is not running is no
+            // news (section 5.3 of the protocol).
+            Ok((message @ (Message::Cancel { .. } | Message::Credit { .. }), _)) => {
+                tracing::debug!(?message, "a frame about a call this channel does not serve");
             }
             Ok((message, _)) => {
-                tracing::debug!(?message, "a frame about a call this channel does not serve");
+                break RpcError::Protocol {
+                    message: format!(
+                        "the server sent {} for a call of its own, but this channel serves no services",
+                        message.kind()
+                    ),
+                };
             }
             Err(e) => {
                 break RpcError::Protocol {

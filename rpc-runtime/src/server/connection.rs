@@ -141,7 +141,7 @@ async fn serve_connection<T: Io>(
         // Idle: no call of the client's running, and none of this side's
         // (callbacks) waiting.
         let watch_idle = config.idle_timeout.is_some()
-            && dispatch.calls.is_empty()
+            && dispatch.is_idle()
             && !dispatch.draining
             && !dispatch
                 .caller
@@ -158,7 +158,7 @@ async fn serve_connection<T: Io>(
                 dispatch.finished(done);
                 dispatch.unpark().await;
                 active = true;
-                if dispatch.calls.is_empty() {
+                if dispatch.is_idle() {
                     if dispatch.draining {
                         break Some(codec::encode_goodbye(code::SHUTTING_DOWN, "the server is shutting down"));
                     }
@@ -188,7 +188,7 @@ async fn serve_connection<T: Io>(
             () = &mut stopping, if !dispatch.draining => {
                 dispatch.draining = true;
                 dispatch.unpark().await;
-                if dispatch.calls.is_empty() {
+                if dispatch.is_idle() {
                     break Some(codec::encode_goodbye(code::SHUTTING_DOWN, "the server is shutting down"));
                 }
             }
@@ -206,17 +206,20 @@ async fn serve_connection<T: Io>(
                 let message = format!("the connection was idle for {:?}", config.idle_timeout.unwrap_or_default());
                 break Some(codec::encode_goodbye(code::IDLE_TIMEOUT, &message));
             }
-            frame = reader.next(), if reading && dispatch.parked.is_none() => {
+            frame = reader.next(), if reading && dispatch.may_read() => {
                 active = true;
                 let next = match frame {
                     None => {
-                        // The client is done sending; answer what is running.
+                        // The client hung up: nobody waits for the answers
+                        // of its calls any more, so they are stopped (as
+                        // gRPC does); one-way calls may run to completion.
                         // Its answers to this side's calls will not come.
                         reading = false;
+                        dispatch.caller_gone();
                         if let Some(caller) = &dispatch.caller {
                             caller.close(RpcError::connection_lost("the client closed its connection"));
                         }
-                        if dispatch.calls.is_empty() { Next::Stop(None) } else { Next::Continue }
+                        if dispatch.is_idle() { Next::Stop(None) } else { Next::Continue }
                     }
                     Some(Ok(payload)) => dispatch.frame(payload).await,
                     Some(Err(e)) => {

@@ -2,7 +2,7 @@
 //! run inline or as tasks, with their streams, credits and cancels.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::panic::AssertUnwindSafe;
@@ -82,8 +82,17 @@ pub(crate) struct Dispatch<'a, O: Out> {
     pub(super) control: mpsc::UnboundedSender<Bytes>,
     /// Call id → the stream its caller sends, while the call runs.
     pub(super) inboxes: HashMap<u64, Inbox>,
-    /// Every call running on this connection; dropping it aborts them.
-    pub(super) calls: JoinSet<u64>,
+    /// Every call running on this connection, each ending with its id and
+    /// whether it is one-way; dropping it aborts them.
+    pub(super) calls: JoinSet<(u64, bool)>,
+    /// How many of `calls` are one-way.
+    pub(super) oneway_running: usize,
+    /// One-way requests read while every one-way slot was taken, in order,
+    /// and their size in bytes. Reading goes on while they wait (the peer
+    /// cannot see one-way calls end, so it cannot keep them within a
+    /// window); only a full queue stops it.
+    pub(super) waiting: VecDeque<Parked>,
+    pub(super) waiting_bytes: usize,
     /// Request id → its task, for cancels and credits.
     pub(super) running: HashMap<u64, Running>,
     /// Shutting down: answer new requests with `ShuttingDown`.
@@ -119,6 +128,8 @@ pub(super) struct Parked {
     inbox: Option<InboxParts>,
     metadata: Option<Metadata>,
     call: Result<ServiceFuture, RpcError>,
+    /// The request frame's size.
+    size: usize,
 }
 
 /// The connection's end of a stream a caller sends.
@@ -134,6 +145,13 @@ pub(super) struct Running {
     /// For a call that answers with a stream: the caller's credit.
     credit: Option<Arc<Semaphore>>,
 }
+
+/// The most bytes of one-way requests that wait for a slot before the
+/// connection stops being read.
+const ONEWAY_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// One-way requests that may wait for a slot before the connection stops
+/// being read, at least (or the window, if larger).
+const ONEWAY_QUEUE_MIN: usize = 64;
 
 /// The most stream credit a caller can hold at once; grants beyond it are
 /// ignored (the producer is never more than this far ahead anyway).
@@ -163,6 +181,9 @@ impl<'a, O: Out> Dispatch<'a, O> {
             control,
             inboxes: HashMap::new(),
             calls: JoinSet::new(),
+            oneway_running: 0,
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
             running: HashMap::new(),
             draining: false,
             parked: None,
@@ -199,9 +220,11 @@ impl<'a, O: Out> Dispatch<'a, O> {
                     ),
                 }),
                 (Some(caller), _) => caller.frame(message, &payload, used),
+                // Like a cancel or a credit for a call that has ended.
+                (None, Message::Cancel { .. } | Message::Credit { .. }) => Ok(()),
                 (None, _) => Err(RpcError::Protocol {
                     message: format!(
-                        "unexpected {} (id {id}): this side made no such call",
+                        "the peer sent {} for call {id}, but this side makes no calls on this connection",
                         message.kind()
                     ),
                 }),
@@ -246,6 +269,28 @@ impl<'a, O: Out> Dispatch<'a, O> {
                         let frame = codec::encode_response(
                             id,
                             Err(RpcError::ShuttingDown),
+                            self.peer_max_frame,
+                        );
+                        self.send(frame).await;
+                    }
+                    return Next::Continue;
+                }
+                if timeout_micros == Some(0) {
+                    // The caller has given up already: not run, not answered
+                    // (as for a call whose deadline passes while it runs).
+                    tracing::debug!(peer = %self.peer, id, service, method, "a request arrived with no time left; not run");
+                    return Next::Continue;
+                }
+                if self.in_flight(id) {
+                    // Two answers under one id could not be told apart.
+                    if !oneway {
+                        let message = format!(
+                            "request id {id} is already in flight on this connection; this request was not run"
+                        );
+                        let frame = codec::encode_refusal(
+                            id,
+                            code::DUPLICATE_ID,
+                            &message,
                             self.peer_max_frame,
                         );
                         self.send(frame).await;
@@ -322,9 +367,13 @@ impl<'a, O: Out> Dispatch<'a, O> {
                     inbox,
                     metadata,
                     call,
+                    size: payload.len(),
                 };
-                if self.calls.len() < self.max_in_flight {
+                if self.has_room(request.oneway) {
                     self.spawn(request).await;
+                } else if request.oneway {
+                    self.waiting_bytes += request.size;
+                    self.waiting.push_back(request);
                 } else {
                     self.parked = Some(request);
                 }
@@ -394,7 +443,9 @@ impl<'a, O: Out> Dispatch<'a, O> {
             }
             Message::Response { id, .. } => {
                 tracing::info!(peer = %self.peer, id, "closing a connection that sent a response to a call never made");
-                let message = format!("unexpected response (id {id}): this server made no calls");
+                let message = format!(
+                    "the peer sent a response for call {id}, an id of its own calls: no call of this side has it"
+                );
                 Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)))
             }
         }
@@ -405,6 +456,14 @@ impl<'a, O: Out> Dispatch<'a, O> {
     /// Starts the parked request if a slot is free (or refuses it, when
     /// shutting down).
     pub(super) async fn unpark(&mut self) {
+        // One-way requests read before a shutdown began are run all the same.
+        while self.has_room(true) {
+            let Some(next) = self.waiting.pop_front() else {
+                break;
+            };
+            self.waiting_bytes = self.waiting_bytes.saturating_sub(next.size);
+            self.spawn(next).await;
+        }
         if self.draining {
             if let Some(parked) = self.parked.take() {
                 if !parked.oneway {
@@ -416,11 +475,49 @@ impl<'a, O: Out> Dispatch<'a, O> {
                     self.send(frame).await;
                 }
             }
-        } else if self.calls.len() < self.max_in_flight {
+        } else if self
+            .parked
+            .as_ref()
+            .is_some_and(|parked| self.has_room(parked.oneway))
+        {
             if let Some(parked) = self.parked.take() {
                 self.spawn(parked).await;
             }
         }
+    }
+
+    /// Whether another call of this kind may start now. Calls that are
+    /// answered count against the window the peer was told in the greeting
+    /// (and keeps to, so reading never stops for them); one-way calls,
+    /// whose end the peer cannot see, have a window of the same size of
+    /// their own, so they never take the room of the calls it counts.
+    fn has_room(&self, oneway: bool) -> bool {
+        if oneway {
+            self.oneway_running < self.max_in_flight
+        } else {
+            self.calls.len().saturating_sub(self.oneway_running) < self.max_in_flight
+        }
+    }
+
+    /// Whether the connection may be read: no request waits for a slot
+    /// (the peer overran its window), and the one-way queue has room.
+    pub(super) fn may_read(&self) -> bool {
+        self.parked.is_none()
+            && self.waiting.len() < self.max_in_flight.max(ONEWAY_QUEUE_MIN)
+            && self.waiting_bytes < ONEWAY_QUEUE_BYTES
+    }
+
+    /// Whether no call of the peer's runs or waits to run.
+    pub(super) fn is_idle(&self) -> bool {
+        self.calls.is_empty() && self.waiting.is_empty()
+    }
+
+    /// Whether a call of the peer's with this id is running (or waits for
+    /// room, or still sends its stream).
+    fn in_flight(&self, id: u64) -> bool {
+        self.running.contains_key(&id)
+            || self.inboxes.contains_key(&id)
+            || self.parked.as_ref().is_some_and(|parked| parked.id == id)
     }
 
     async fn spawn(&mut self, request: Parked) {
@@ -432,6 +529,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
             inbox,
             metadata,
             call,
+            size: _,
         } = request;
         let mut future = match call {
             Ok(future) => future,
@@ -495,7 +593,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
             let Some(outcome) = outcome else {
                 // The caller has given up: stop, and send nothing.
                 tracing::debug!(id, "deadline passed; the handler was stopped");
-                return id;
+                return (id, oneway);
             };
             let result = outcome.unwrap_or_else(|panic| Err(panicked(&*panic)));
             if !oneway {
@@ -505,9 +603,11 @@ impl<'a, O: Out> Dispatch<'a, O> {
             } else if let Err(error) = result {
                 tracing::info!(id, %error, "a one-way call failed");
             }
-            id
+            (id, oneway)
         });
-        if !oneway {
+        if oneway {
+            self.oneway_running += 1;
+        } else {
             self.running.insert(id, Running { task, credit });
         }
     }
@@ -557,13 +657,24 @@ impl<'a, O: Out> Dispatch<'a, O> {
         }
     }
 
+    /// The peer closed its side: stops every call that would be answered
+    /// (one-way calls run on), and the streams it was sending.
+    pub(super) fn caller_gone(&mut self) {
+        for (id, running) in self.running.drain() {
+            tracing::debug!(peer = %self.peer, id, "call stopped: its caller hung up");
+            running.task.abort();
+        }
+        self.inboxes.clear();
+    }
+
     /// Forgets a finished call.
     pub(super) fn finished(
         &mut self,
-        done: Result<(tokio::task::Id, u64), tokio::task::JoinError>,
+        done: Result<(tokio::task::Id, (u64, bool)), tokio::task::JoinError>,
     ) {
         match done {
-            Ok((task, id)) => {
+            Ok((_, (_, true))) => self.oneway_running = self.oneway_running.saturating_sub(1),
+            Ok((task, (id, false))) => {
                 if self
                     .running
                     .get(&id)
@@ -573,6 +684,8 @@ impl<'a, O: Out> Dispatch<'a, O> {
                     self.inboxes.remove(&id);
                 }
             }
+            // Only tasks in `running` are aborted, and every task catches
+            // its panics: a failed task is never a one-way call.
             Err(e) => {
                 let task = e.id();
                 let inboxes = &mut self.inboxes;
@@ -671,9 +784,9 @@ impl<'a> Dispatch<'a, mpsc::Sender<conn::Outgoing>> {
         !self.calls.is_empty()
     }
 
-    /// Whether a request waits for a slot (then the connection is not read).
-    pub(crate) fn parked(&self) -> bool {
-        self.parked.is_some()
+    /// Whether the connection may be read (see [`Dispatch::may_read`]).
+    pub(crate) fn reading(&self) -> bool {
+        self.may_read()
     }
 
     /// Sends the answer of a call that ran as its own task.
