@@ -7,9 +7,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::identity::PeerIdentity;
-use crate::metadata::Metadata;
 use crate::service::{Service, ServiceFuture};
 use crate::transport::PeerAddr;
+use crate::wire::metadata::Metadata;
 use crate::{CallContext, RpcError};
 
 /// What an [`Interceptor`] sees of a call before it runs.

@@ -45,37 +45,39 @@
 
 extern crate self as rpc_runtime;
 
+pub mod call;
 mod client;
-mod codec;
-mod conn;
-mod context;
-mod depth;
 mod error;
-mod frame;
 mod identity;
 mod intercept;
-mod metadata;
+pub mod link;
 mod server;
 pub mod service;
+mod session;
 mod streaming;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;
+mod wire;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use client::{CallOptions, Channel, ChannelBuilder};
-pub use context::CallContext;
+pub use call::{CallOptions, Invoke};
+pub use client::ChannelBuilder;
 pub use error::RpcError;
-pub use frame::PROTOCOL_VERSION;
 pub use identity::PeerIdentity;
 pub use intercept::{CallInfo, Intercepted, Interceptor};
-pub use metadata::{Metadata, MetadataValue};
 pub use server::{Server, ServerBuilder};
 pub use service::{Body, BodyStream, Service, ServiceFuture};
+pub use session::{CallContext, Channel};
 pub use streaming::Streaming;
+/// What [`Channel::connect`] and a generated client's `connect` take: a
+/// socket address, or a host name and port (`"localhost:7000"`) to resolve.
+pub use tokio::net::ToSocketAddrs;
+pub use wire::frame::PROTOCOL_VERSION;
+pub use wire::metadata::{Metadata, MetadataValue};
 
 /// Turns a trait into an RPC service: a client stub and a server skeleton.
 ///

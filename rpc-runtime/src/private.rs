@@ -6,8 +6,10 @@ pub use ::serde;
 pub use ::std::boxed::Box;
 pub use ::std::sync::Arc;
 
+use crate::call::{CallKind, RawCall};
 use crate::service::ServiceFuture;
-use crate::{codec, RpcError};
+use crate::wire::codec;
+use crate::RpcError;
 
 /// Decodes a call's arguments (a tuple of them).
 ///
@@ -51,8 +53,8 @@ pub fn take_stream<T>() -> Result<crate::Streaming<T>, RpcError>
 where
     T: ::serde::de::DeserializeOwned,
 {
-    match crate::context::take_inbox() {
-        Some(Some(parts)) => Ok(crate::Streaming::inbox(crate::streaming::InboxStream::new(
+    match crate::session::take_inbox() {
+        Some(Some(parts)) => Ok(crate::Streaming::inbox(crate::session::InboxStream::new(
             parts,
         ))),
         _ => Err(RpcError::BadRequest {
@@ -69,7 +71,7 @@ where
 /// # Errors
 /// [`RpcError::BadRequest`] when it does.
 pub fn no_stream() -> Result<(), RpcError> {
-    if crate::context::has_inbox() {
+    if crate::session::has_inbox() {
         return Err(RpcError::BadRequest {
             message: "the call sends a stream, but the method takes none \
                       (do both sides use the same trait?)"
@@ -77,6 +79,113 @@ pub fn no_stream() -> Result<(), RpcError> {
         });
     }
     Ok(())
+}
+
+// The calls of generated clients, over any [`Invoke`](crate::Invoke): the
+// same shapes as `Channel`'s methods of the same names, with the transport
+// first. The arguments are encoded before the future is made, so it
+// borrows only the transport.
+
+/// A call of a method that answers with one value.
+pub fn call_with<'c, C, A, R>(
+    channel: &'c C,
+    options: &crate::CallOptions,
+    service: &'static str,
+    method: &'static str,
+    args: &A,
+) -> impl ::std::future::Future<Output = Result<R, RpcError>> + Send + 'c
+where
+    C: crate::Invoke,
+    A: ::serde::Serialize + ?Sized,
+    R: ::serde::de::DeserializeOwned + 'c,
+{
+    let call = RawCall::new(service, method, CallKind::Unary, options.clone(), args);
+    async move { channel.invoke(call?).await?.into_value() }
+}
+
+/// A one-way call.
+pub fn call_oneway_with<'c, C, A>(
+    channel: &'c C,
+    options: &crate::CallOptions,
+    service: &'static str,
+    method: &'static str,
+    args: &A,
+) -> impl ::std::future::Future<Output = Result<(), RpcError>> + Send + 'c
+where
+    C: crate::Invoke,
+    A: ::serde::Serialize + ?Sized,
+{
+    let call = RawCall::new(service, method, CallKind::OneWay, options.clone(), args);
+    async move { channel.invoke(call?).await?.into_sent() }
+}
+
+/// A call of a method that answers with a stream.
+pub fn call_streaming_with<'c, C, A, R>(
+    channel: &'c C,
+    options: &crate::CallOptions,
+    service: &'static str,
+    method: &'static str,
+    args: &A,
+) -> impl ::std::future::Future<Output = Result<crate::Streaming<R>, RpcError>> + Send + 'c
+where
+    C: crate::Invoke,
+    A: ::serde::Serialize + ?Sized,
+    R: ::serde::de::DeserializeOwned + Send + 'static,
+{
+    let call = RawCall::new(
+        service,
+        method,
+        CallKind::ServerStream,
+        options.clone(),
+        args,
+    );
+    async move { channel.invoke(call?).await?.into_stream() }
+}
+
+/// A call of a method that takes a stream and answers with one value.
+pub fn call_with_stream<'c, C, A, S, R>(
+    channel: &'c C,
+    options: &crate::CallOptions,
+    service: &'static str,
+    method: &'static str,
+    args: &A,
+    items: crate::Streaming<S>,
+) -> impl ::std::future::Future<Output = Result<R, RpcError>> + Send + 'c
+where
+    C: crate::Invoke,
+    A: ::serde::Serialize + ?Sized,
+    S: ::serde::Serialize + Send + 'static,
+    R: ::serde::de::DeserializeOwned + 'c,
+{
+    let call = RawCall::new(
+        service,
+        method,
+        CallKind::ClientStream,
+        options.clone(),
+        args,
+    )
+    .map(|call| call.with_stream(items));
+    async move { channel.invoke(call?).await?.into_value() }
+}
+
+/// A call of a method that takes a stream and answers with one.
+pub fn call_streaming_with_stream<'c, C, A, S, R>(
+    channel: &'c C,
+    options: &crate::CallOptions,
+    service: &'static str,
+    method: &'static str,
+    args: &A,
+    items: crate::Streaming<S>,
+) -> impl ::std::future::Future<Output = Result<crate::Streaming<R>, RpcError>> + Send + 'c
+where
+    C: crate::Invoke,
+    A: ::serde::Serialize + ?Sized,
+    S: ::serde::Serialize + Send + 'static,
+    R: ::serde::de::DeserializeOwned + Send + 'static,
+{
+    let call = RawCall::new(service, method, CallKind::BothWays, options.clone(), args)
+        .map(|call| call.with_stream(items));
+    async move { channel.invoke(call?).await?.into_stream() }
 }
 
 /// The channel back to the caller of the call being served, if any.
@@ -94,15 +203,14 @@ pub fn unknown_method(service: &str, method: &str) -> ServiceFuture {
     };
     Box::pin(::std::future::ready(Err(error)))
 }
-pub use ::tokio::net::ToSocketAddrs;
 
 /// Entry points for the crate's micro-benchmarks (`benches/hot_paths.rs`),
 /// which cannot reach private items otherwise.
 pub mod bench {
     use bytes::Bytes;
 
-    use crate::codec::{self, RequestHeader};
-    use crate::frame::Message;
+    use crate::wire::codec::{self, RequestHeader};
+    use crate::wire::frame::Message;
     use crate::RpcError;
 
     /// Encodes a request frame payload for `args`, as a client does.
@@ -145,15 +253,15 @@ pub mod bench {
     /// Registers `n` calls in a client's table of pending calls and
     /// completes each, as the client and its reader do.
     pub fn pending_round_trips(n: u64) -> usize {
-        crate::client::bench_pending(n)
+        crate::session::bench_pending(n)
     }
 }
 
 /// Entry points for fuzzing (`fuzz/`) and the randomized tests, which feed
 /// them arbitrary bytes: each must return, never panic, whatever it gets.
 pub mod fuzz {
-    use crate::codec;
-    use crate::frame::{flags, Message};
+    use crate::wire::codec;
+    use crate::wire::frame::{flags, Message};
 
     /// Decodes a frame payload as a receiver does: the header, then for a
     /// request its metadata (if flagged); returns whether it decoded.

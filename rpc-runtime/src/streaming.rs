@@ -78,10 +78,13 @@ pub struct Streaming<T> {
 
 enum Inner<T> {
     Local(Pin<Box<dyn Stream<Item = Result<T, RpcError>> + Send + 'static>>),
-    /// An answer stream, on the caller's side.
-    Remote(crate::client::RemoteStream<T>),
+    /// An answer stream, on the caller's side, and how its items decode.
+    Remote(
+        crate::session::RemoteStream,
+        fn(bytes::Bytes) -> Result<T, RpcError>,
+    ),
     /// A caller's stream, on the handler's side.
-    Inbox(InboxStream<T>),
+    Inbox(crate::session::InboxStream<T>),
 }
 
 impl<T: Send + 'static> Streaming<T> {
@@ -130,13 +133,16 @@ impl<T: Send + 'static> Streaming<T> {
 }
 
 impl<T> Streaming<T> {
-    pub(crate) fn remote(remote: crate::client::RemoteStream<T>) -> Self {
+    pub(crate) fn remote(
+        remote: crate::session::RemoteStream,
+        decode: fn(bytes::Bytes) -> Result<T, RpcError>,
+    ) -> Self {
         Streaming {
-            inner: Inner::Remote(remote),
+            inner: Inner::Remote(remote, decode),
         }
     }
 
-    pub(crate) fn inbox(inbox: InboxStream<T>) -> Self {
+    pub(crate) fn inbox(inbox: crate::session::InboxStream<T>) -> Self {
         Streaming {
             inner: Inner::Inbox(inbox),
         }
@@ -149,7 +155,19 @@ impl<T> Stream for Streaming<T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         match &mut self.get_mut().inner {
             Inner::Local(stream) => stream.as_mut().poll_next(cx),
-            Inner::Remote(remote) => remote.poll_next(cx),
+            Inner::Remote(remote, decode) => match remote.poll_next(cx) {
+                Poll::Ready(Some(Ok(bytes))) => {
+                    let item = decode(bytes);
+                    if item.is_err() {
+                        // A reply that does not decode ends the call.
+                        remote.stop();
+                    }
+                    Poll::Ready(Some(item))
+                }
+                Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
             Inner::Inbox(inbox) => inbox.poll_next(cx),
         }
     }
@@ -159,123 +177,14 @@ impl<T> fmt::Debug for Streaming<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
             Inner::Local(_) => f.write_str("Streaming(local)"),
-            Inner::Remote(remote) => f
+            Inner::Remote(remote, _) => f
                 .debug_tuple("Streaming")
                 .field(&format_args!("call {}", remote.id()))
                 .finish(),
             Inner::Inbox(inbox) => f
                 .debug_tuple("Streaming")
-                .field(&format_args!("from the caller of call {}", inbox.parts.id))
+                .field(&format_args!("from the caller of call {}", inbox.id()))
                 .finish(),
-        }
-    }
-}
-
-/// What the connection hands the stream a caller sends with a call.
-pub(crate) enum InboxEvent {
-    Item(bytes::Bytes),
-    /// The last event.
-    End(Result<(), RpcError>),
-}
-
-/// The receiving end of the stream a caller sends with a call, before the
-/// handler takes it (and learns its item type).
-pub(crate) struct InboxParts {
-    pub id: u64,
-    pub events: tokio::sync::mpsc::UnboundedReceiver<InboxEvent>,
-    /// Items the caller may still send; the connection takes one per item.
-    pub credit: std::sync::Arc<std::sync::atomic::AtomicU32>,
-    /// Frames to the caller (credit, and a cancel if the handler drops the
-    /// stream early).
-    pub control: tokio::sync::mpsc::UnboundedSender<bytes::Bytes>,
-}
-
-/// The stream a handler receives from its caller.
-pub(crate) struct InboxStream<T> {
-    parts: InboxParts,
-    consumed: u32,
-    done: bool,
-    decode: fn(&[u8]) -> Result<T, String>,
-}
-
-impl<T: serde::de::DeserializeOwned> InboxStream<T> {
-    pub(crate) fn new(parts: InboxParts) -> Self {
-        InboxStream {
-            parts,
-            consumed: 0,
-            done: false,
-            decode: crate::codec::decode_value::<T>,
-        }
-    }
-}
-
-impl<T> InboxStream<T> {
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, RpcError>>> {
-        use std::sync::atomic::Ordering;
-        if self.done {
-            return Poll::Ready(None);
-        }
-        let event = match self.parts.events.poll_recv(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(event) => event,
-        };
-        match event {
-            Some(InboxEvent::Item(body)) => {
-                self.consumed += 1;
-                if self.consumed >= crate::frame::STREAM_WINDOW / 2 {
-                    let items = std::mem::take(&mut self.consumed);
-                    self.parts.credit.fetch_add(items, Ordering::AcqRel);
-                    let credit = crate::frame::Message::Credit {
-                        id: self.parts.id,
-                        items,
-                    };
-                    // Fails only when the connection is gone.
-                    let _ = self
-                        .parts
-                        .control
-                        .send(crate::codec::encode_control(&credit));
-                }
-                match (self.decode)(&body) {
-                    Ok(item) => Poll::Ready(Some(Ok(item))),
-                    Err(message) => {
-                        self.stop();
-                        Poll::Ready(Some(Err(RpcError::BadRequest { message })))
-                    }
-                }
-            }
-            Some(InboxEvent::End(Ok(()))) => {
-                self.done = true;
-                Poll::Ready(None)
-            }
-            Some(InboxEvent::End(Err(error))) => {
-                self.done = true;
-                Poll::Ready(Some(Err(error)))
-            }
-            None => {
-                self.done = true;
-                Poll::Ready(Some(Err(RpcError::connection_lost(
-                    "the caller's stream broke off before its end",
-                ))))
-            }
-        }
-    }
-
-    /// Tells the caller to send no more.
-    fn stop(&mut self) {
-        self.done = true;
-        let cancel = crate::frame::Message::Cancel { id: self.parts.id };
-        // Fails only when the connection is gone.
-        let _ = self
-            .parts
-            .control
-            .send(crate::codec::encode_control(&cancel));
-    }
-}
-
-impl<T> Drop for InboxStream<T> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.stop();
         }
     }
 }

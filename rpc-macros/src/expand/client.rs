@@ -1,9 +1,12 @@
-//! `<Trait>Client`: a typed view of a `Channel`.
+//! `<Trait>Client<C = Channel>`: a typed view of anything that carries
+//! calls (`C: Invoke`), a `Channel` by default.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::{Ident, Type};
 
-use crate::parse::{Method, Service};
+use super::{spans, CLIPPY_MAX_PARAMS};
+use crate::parse::{streaming_item, Arg, Method, Service};
 
 /// The client struct, its constructors and one method per trait method.
 pub fn generate(service: &Service) -> TokenStream {
@@ -13,29 +16,56 @@ pub fn generate(service: &Service) -> TokenStream {
     let wire_name = &service.wire_name;
     let struct_doc = format!(
         "Client for the [`{trait_ident}`] service.\n\n\
-         Each method sends one call over the underlying [`Channel`](::rpc_runtime::Channel) \
+         Each method sends one call through `C`, by default a [`Channel`](::rpc_runtime::Channel) \
+         (any [`Invoke`](::rpc_runtime::Invoke) will do: a wrapper around a channel, a test double), \
          and returns `Result<T, RpcError>`, where `T` is the trait method's return type. \
          Cloning is cheap; clones share the connection, and calls from many tasks run concurrently."
     );
-    let methods = service.methods.iter().map(method);
+    let methods = service.methods.iter().map(|m| method(wire_name, m));
     quote! {
         #[doc = #struct_doc]
         #[allow(dead_code)]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
-        #vis struct #client {
-            channel: ::rpc_runtime::Channel,
+        #vis struct #client<C = ::rpc_runtime::Channel> {
+            channel: C,
             options: ::rpc_runtime::CallOptions,
         }
 
         #[allow(dead_code)]
-        impl #client {
+        impl #client<::rpc_runtime::Channel> {
             /// The service's name on the wire.
             pub const SERVICE_NAME: &'static str = #wire_name;
 
-            /// A client that sends its calls over `channel`; several clients
-            /// (of different services) can share one channel.
+            /// Opens a new TCP connection to `addr` and returns a client on it.
+            ///
+            /// # Errors
+            ///
+            /// Fails when the server cannot be reached or is not a server of
+            /// this protocol; see [`Channel::connect`](::rpc_runtime::Channel::connect).
+            pub async fn connect(
+                addr: impl ::rpc_runtime::ToSocketAddrs,
+            ) -> ::core::result::Result<Self, ::rpc_runtime::RpcError> {
+                ::core::result::Result::Ok(Self::new(::rpc_runtime::Channel::connect(addr).await?))
+            }
+
+            /// A client for the peer whose call the current task is serving,
+            /// over the connection that call came on: for calling a client
+            /// back from a server's handler (see
+            /// [`CallContext::channel`](::rpc_runtime::CallContext::channel)).
+            /// `None` outside a handler, or when the caller serves nothing on
+            /// its connection.
             #[must_use]
-            pub fn new(channel: ::rpc_runtime::Channel) -> Self {
+            pub fn caller() -> ::core::option::Option<Self> {
+                ::core::option::Option::map(::rpc_runtime::__private::caller_channel(), Self::new)
+            }
+        }
+
+        #[allow(dead_code)]
+        impl<C: ::rpc_runtime::Invoke> #client<C> {
+            /// A client that sends its calls through `channel`; several
+            /// clients (of different services) can share one channel.
+            #[must_use]
+            pub fn new(channel: C) -> Self {
                 Self { channel, options: ::rpc_runtime::CallOptions::new() }
             }
 
@@ -70,32 +100,9 @@ pub fn generate(service: &Service) -> TokenStream {
                 &self.options
             }
 
-            /// Opens a new TCP connection to `addr` and returns a client on it.
-            ///
-            /// # Errors
-            ///
-            /// Fails when the server cannot be reached or is not a server of
-            /// this protocol; see [`Channel::connect`](::rpc_runtime::Channel::connect).
-            pub async fn connect(
-                addr: impl ::rpc_runtime::__private::ToSocketAddrs,
-            ) -> ::core::result::Result<Self, ::rpc_runtime::RpcError> {
-                ::core::result::Result::Ok(Self::new(::rpc_runtime::Channel::connect(addr).await?))
-            }
-
-            /// A client for the peer whose call the current task is serving,
-            /// over the connection that call came on: for calling a client
-            /// back from a server's handler (see
-            /// [`CallContext::channel`](::rpc_runtime::CallContext::channel)).
-            /// `None` outside a handler, or when the caller serves nothing on
-            /// its connection.
+            /// What this client sends its calls through.
             #[must_use]
-            pub fn caller() -> ::core::option::Option<Self> {
-                ::core::option::Option::map(::rpc_runtime::__private::caller_channel(), Self::new)
-            }
-
-            /// The channel this client sends its calls over.
-            #[must_use]
-            pub fn channel(&self) -> &::rpc_runtime::Channel {
+            pub fn channel(&self) -> &C {
                 &self.channel
             }
 
@@ -104,7 +111,7 @@ pub fn generate(service: &Service) -> TokenStream {
     }
 }
 
-fn method(method: &Method) -> TokenStream {
+fn method(service_name: &str, method: &Method) -> TokenStream {
     let ident = &method.ident;
     let wire_name = &method.wire_name;
     let attrs = method.forwarded_attrs();
@@ -114,19 +121,16 @@ fn method(method: &Method) -> TokenStream {
         quote!(#ident: #ty)
     });
     let stream_arg = method.stream_arg();
-    let refs = method
+    let encoded: Vec<&Arg> = method
         .args
         .iter()
         .enumerate()
         .filter(|(i, _)| Some(*i) != stream_arg)
-        .map(|(_, arg)| {
-            let ident = &arg.ident;
-            quote!(&#ident,)
-        })
-        .collect::<Vec<_>>();
-    let sent = stream_arg
-        .and_then(|i| method.args.get(i))
-        .map(|arg| &arg.ident);
+        .map(|(_, arg)| arg)
+        .collect();
+    let (args_item, args) = encoded_args(&encoded);
+    let sent = stream_arg.and_then(|i| method.args.get(i));
+    let sent_item = sent.map(|arg| streaming_item(&arg.ty).unwrap_or(&arg.ty));
     let semantics_doc = if method.stream_item.is_some() && sent.is_some() {
         quote! {
             #[doc = ""]
@@ -155,32 +159,63 @@ fn method(method: &Method) -> TokenStream {
     } else {
         quote!()
     };
-    let call = if let (Some(sent), true) = (sent, method.stream_item.is_some()) {
-        quote!(self.channel.call_streaming_with_stream(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*), #sent).await)
-    } else if let Some(sent) = sent {
-        quote!(self.channel.call_with_stream(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*), #sent).await)
-    } else if method.stream_item.is_some() {
-        quote!(self.channel.call_streaming_with(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*)).await)
-    } else if method.oneway.is_some() {
-        quote!(self.channel.call_oneway_with(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*)).await)
-    } else if method.idempotent.is_some() {
-        quote! {
-            self.channel
-                .call_with(
-                    &::core::clone::Clone::clone(&self.options).idempotent(true),
-                    Self::SERVICE_NAME,
-                    #wire_name,
-                    &(#(#refs)*),
-                )
-                .await
-        }
-    } else {
-        quote!(self.channel.call_with(&self.options, Self::SERVICE_NAME, #wire_name, &(#(#refs)*)).await)
+    let function = match (sent.is_some(), method.stream_item.is_some()) {
+        (true, true) => "call_streaming_with_stream",
+        (true, false) => "call_with_stream",
+        (false, true) => "call_streaming_with",
+        (false, false) if method.oneway.is_some() => "call_oneway_with",
+        (false, false) => "call_with",
     };
+    let options = if method.idempotent.is_some() {
+        quote!(&::core::clone::Clone::clone(&self.options).idempotent(true))
+    } else {
+        quote!(&self.options)
+    };
+    // Where rustc reports the call itself: a bound of the call's own that no
+    // argument carries is reported there, and so is, again from the call and
+    // from its `.await`, any bound on a type the future they return captures.
+    // Both get one span, so that such an error is reported once.
+    let (first, last) = if let Some(item) = sent_item {
+        // The sent stream's items must be `Serialize`, and rustc blames the
+        // stream for it: one token, and the call on the same token.
+        let point = spans::point(item);
+        (point, point)
+    } else if method.oneway.is_some() {
+        // Nothing to decode.
+        (Span::call_site(), Span::call_site())
+    } else {
+        // What the call decodes must be `DeserializeOwned`.
+        spans::ends(method.stream_item.as_ref().unwrap_or(output))
+    };
+    let sent = sent.map(|arg| {
+        let sent = spans::located_at(&arg.ident, first);
+        quote!(, #sent)
+    });
+    let function = Ident::new(function, last);
+    let call_args = quote!(&self.channel, #options, #service_name, #wire_name, #args #sent);
+    let head = quote_spanned!(first=> ::);
+    let call = quote_spanned!(last=> rpc_runtime::__private::#function(#call_args).await);
+    let mut call = quote!(#head #call);
+    // With the call on the sent items, the answer is decoded as a local type
+    // whose `Deserialize` requires the return type's, where the return type is
+    // written. A returned stream cannot be wrapped so: a method streaming both
+    // ways reports its answer items not being `DeserializeOwned` at the sent
+    // items.
+    let mut reply_item = quote!();
+    if sent_item.is_some() && method.stream_item.is_none() {
+        reply_item = decoded_reply(output);
+        call = quote!(::core::result::Result::map(#call, |__Reply(reply)| reply));
+    }
     let errors_doc = if method.attrs.iter().any(|a| a.path().is_ident("doc")) {
         quote! {
             #[doc = ""]
         }
+    } else {
+        quote!()
+    };
+    // `&self` and the arguments.
+    let allow_many_args = if 1 + method.args.len() > CLIPPY_MAX_PARAMS {
+        quote!(#[allow(clippy::too_many_arguments)])
     } else {
         quote!()
     };
@@ -191,9 +226,79 @@ fn method(method: &Method) -> TokenStream {
         #[doc = " # Errors"]
         #[doc = ""]
         #[doc = " Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely."]
-        #[allow(clippy::too_many_arguments)]
+        #allow_many_args
         pub async fn #ident(&self, #(#params),*) -> ::core::result::Result<#output, ::rpc_runtime::RpcError> {
+            #args_item
+            #reply_item
             #call
+        }
+    }
+}
+
+/// The arguments a request carries, as the tuple `(a, b, ...)` of them (`()`
+/// for none), which the server decodes: an item to declare first, and the
+/// expression to pass.
+///
+/// The tuple is written by a local struct whose `Serialize` does exactly what
+/// the tuple's would, one element after the other. Each element then requires
+/// `Serialize` on its own, through the argument's type as written, so that a
+/// type that is not `Serialize` is reported there, once; required through
+/// the tuple, it would be reported at the attribute.
+fn encoded_args(args: &[&Arg]) -> (TokenStream, TokenStream) {
+    if args.is_empty() {
+        return (quote!(), quote!(&()));
+    }
+    let types: Vec<&Type> = args.iter().map(|arg| &arg.ty).collect();
+    let idents = args.iter().map(|arg| &arg.ident);
+    let indices = (0..args.len()).map(syn::Index::from);
+    let len = Literal::usize_unsuffixed(args.len());
+    let item = quote! {
+        struct __Args<'__a>(#(&'__a #types),*);
+
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple =
+                    ::rpc_runtime::__private::serde::Serializer::serialize_tuple(serializer, #len)?;
+                #(
+                    ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<#types>(
+                        &mut tuple,
+                        self.#indices,
+                    )?;
+                )*
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+    };
+    (item, quote!(&__Args(#(&#idents),*)))
+}
+
+/// A local `__Reply` that decodes as `output` does: as the answer a call
+/// decodes, it is `DeserializeOwned` whatever `output` is, and requires
+/// `output: Deserialize` itself, where `output` is written.
+fn decoded_reply(output: &Type) -> TokenStream {
+    quote! {
+        struct __Reply(#output);
+
+        impl<'__de> ::rpc_runtime::__private::serde::Deserialize<'__de> for __Reply {
+            fn deserialize<__D>(
+                deserializer: __D,
+            ) -> ::core::result::Result<Self, __D::Error>
+            where
+                __D: ::rpc_runtime::__private::serde::Deserializer<'__de>,
+            {
+                ::core::result::Result::map(
+                    <#output as ::rpc_runtime::__private::serde::Deserialize<'__de>>::deserialize(
+                        deserializer,
+                    ),
+                    __Reply,
+                )
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 mod client;
 mod server;
 mod service_trait;
+mod spans;
 
 use std::collections::HashSet;
 
@@ -14,6 +15,10 @@ use crate::attr;
 use crate::ctxt::Ctxt;
 use crate::parse::{Service, UnrawString};
 use crate::valid;
+
+/// Clippy's `too_many_arguments` fires on a function with more parameters
+/// than this (its default threshold), `self` included.
+const CLIPPY_MAX_PARAMS: usize = 7;
 
 /// Parses, validates and generates; on any error, emits the errors beside the
 /// trait as written, so the rest of the user's crate still type-checks.

@@ -1,9 +1,11 @@
 //! `<Trait>Server<T>`: routes calls to an implementation of the trait.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::{Ident, Type};
 
-use crate::parse::{Method, Service};
+use super::{spans, CLIPPY_MAX_PARAMS};
+use crate::parse::{streaming_item, Method, Service};
 
 /// The server struct and its `Service` impl.
 pub fn generate(service: &Service) -> TokenStream {
@@ -92,24 +94,46 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     // The stream the caller sends is not in the encoded arguments: it is
     // taken from the call's context.
     let stream_arg = method.stream_arg();
-    let decoded = bindings
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| Some(*i) != stream_arg)
-        .map(|(_, binding)| binding);
-    let take_stream = match stream_arg.and_then(|i| bindings.get(i)) {
-        Some(binding) => quote!(let #binding = ::rpc_runtime::__private::take_stream()?;),
-        None => quote!(::rpc_runtime::__private::no_stream()?;),
-    };
+    let mut take_stream = quote!(::rpc_runtime::__private::no_stream()?;);
+    let mut decoded: Vec<(&Ident, &Type)> = Vec::new();
+    for (i, (binding, arg)) in bindings.iter().zip(&method.args).enumerate() {
+        if Some(i) == stream_arg {
+            // Its items must be `DeserializeOwned`, a bound of the call's
+            // own: the call is spanned as the item type.
+            let item = streaming_item(&arg.ty).unwrap_or(&arg.ty);
+            let (first, last) = spans::ends(item);
+            let head = quote_spanned!(first=> ::);
+            let tail = quote_spanned!(last=> rpc_runtime::__private::take_stream());
+            take_stream = quote!(let #binding = #head #tail?;);
+        } else {
+            decoded.push((binding, &arg.ty));
+        }
+    }
+    let decode = decode(ident, &decoded);
     let allow_deprecated = if method.is_deprecated() {
         quote!(#[allow(deprecated)])
     } else {
         quote!()
     };
-    let encode = if method.stream_item.is_some() {
-        quote!(::rpc_runtime::__private::encode_stream(reply))
-    } else {
-        quote!(::rpc_runtime::__private::encode_reply(&reply))
+    // The reply is the argument rustc blames when it is not `Serialize`: it
+    // is declared, and passed, with the return type's spans (the item type's,
+    // for a stream); the encoder, "required by a bound introduced by this
+    // call", with the method's name.
+    let (reply, encode) = match &method.stream_item {
+        Some(item) => {
+            let reply = Ident::new("reply", spans::point(item));
+            let encode = quote_spanned!(ident.span()=> ::rpc_runtime::__private::encode_stream);
+            let encode = quote!(#encode(#reply));
+            (reply, encode)
+        }
+        None => {
+            let (first, last) = spans::ends(&method.output);
+            let reply = Ident::new("reply", last);
+            let borrow = quote_spanned!(first=> &);
+            let encode = quote_spanned!(ident.span()=> ::rpc_runtime::__private::encode_reply);
+            let encode = quote!(#encode(#borrow #reply));
+            (reply, encode)
+        }
     };
     quote! {
         #(#cfgs)*
@@ -117,11 +141,62 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
             let implementation = ::core::clone::Clone::clone(&self.inner);
             ::rpc_runtime::__private::Box::pin(async move {
                 #take_stream
-                let (#(#decoded,)*) = ::rpc_runtime::__private::decode_args(&args)?;
+                #decode
                 #allow_deprecated
-                let reply = <T as #trait_ident>::#ident(&*implementation, #(#bindings),*).await;
+                let #reply = <T as #trait_ident>::#ident(&*implementation, #(#bindings),*).await;
                 #encode
             })
         }
+    }
+}
+
+/// `let (arg0, arg1, ...) = ...?;`: decodes the arguments a request carries,
+/// the tuple of them.
+///
+/// Through a local function that requires `DeserializeOwned` of each
+/// argument on its own (the tuple's follows), each introduced by a marker
+/// argument spanned as the argument's type: a type that is not
+/// `DeserializeOwned` is reported there, once. Required of the tuple, it
+/// would be reported at the attribute. (The types are not named here: inside
+/// `impl<T>`, a user's type called `T` would be taken for the parameter.)
+fn decode(method: &Ident, decoded: &[(&Ident, &Type)]) -> TokenStream {
+    if decoded.is_empty() {
+        return quote!(let () = ::rpc_runtime::__private::decode_args(&args)?;);
+    }
+    let bindings = decoded.iter().map(|(binding, _)| binding);
+    let params: Vec<Ident> = (0..decoded.len())
+        .map(|i| format_ident!("A{}", i))
+        .collect();
+    let markers = decoded.iter().map(|(_, ty)| {
+        let (first, last) = spans::ends(ty);
+        let head = quote_spanned!(first=> ::);
+        let tail = quote_spanned!(last=> core::marker::PhantomData);
+        quote!(#head #tail)
+    });
+    // "required by a bound introduced by this call", at the method's name.
+    let function = Ident::new(
+        "decode_arguments",
+        Span::call_site().located_at(method.span()),
+    );
+    // The bytes and a marker per argument.
+    let allow_many_args = if 1 + decoded.len() > CLIPPY_MAX_PARAMS {
+        quote!(#[allow(clippy::too_many_arguments)])
+    } else {
+        quote!()
+    };
+    quote! {
+        let (#(#bindings,)*) = {
+            #allow_many_args
+            fn decode_arguments<#(#params),*>(
+                args: &::rpc_runtime::__private::Bytes,
+                #(_: ::core::marker::PhantomData<#params>,)*
+            ) -> ::core::result::Result<(#(#params,)*), ::rpc_runtime::RpcError>
+            where
+                #(#params: ::rpc_runtime::__private::serde::de::DeserializeOwned,)*
+            {
+                ::rpc_runtime::__private::decode_args(args)
+            }
+            #function(&args, #(#markers),*)?
+        };
     }
 }

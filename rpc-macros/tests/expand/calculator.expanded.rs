@@ -47,21 +47,50 @@ pub trait Calculator {
 }
 /**Client for the [`Calculator`] service.
 
-Each method sends one call over the underlying [`Channel`](::rpc_runtime::Channel) and returns `Result<T, RpcError>`, where `T` is the trait method's return type. Cloning is cheap; clones share the connection, and calls from many tasks run concurrently.*/
+Each method sends one call through `C`, by default a [`Channel`](::rpc_runtime::Channel) (any [`Invoke`](::rpc_runtime::Invoke) will do: a wrapper around a channel, a test double), and returns `Result<T, RpcError>`, where `T` is the trait method's return type. Cloning is cheap; clones share the connection, and calls from many tasks run concurrently.*/
 #[allow(dead_code)]
 #[derive(::core::clone::Clone, ::core::fmt::Debug)]
-pub struct CalculatorClient {
-    channel: ::rpc_runtime::Channel,
+pub struct CalculatorClient<C = ::rpc_runtime::Channel> {
+    channel: C,
     options: ::rpc_runtime::CallOptions,
 }
 #[allow(dead_code)]
-impl CalculatorClient {
+impl CalculatorClient<::rpc_runtime::Channel> {
     /// The service's name on the wire.
     pub const SERVICE_NAME: &'static str = "Calculator";
-    /// A client that sends its calls over `channel`; several clients
-    /// (of different services) can share one channel.
+    /// Opens a new TCP connection to `addr` and returns a client on it.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the server cannot be reached or is not a server of
+    /// this protocol; see [`Channel::connect`](::rpc_runtime::Channel::connect).
+    pub async fn connect(
+        addr: impl ::rpc_runtime::ToSocketAddrs,
+    ) -> ::core::result::Result<Self, ::rpc_runtime::RpcError> {
+        ::core::result::Result::Ok(
+            Self::new(::rpc_runtime::Channel::connect(addr).await?),
+        )
+    }
+    /// A client for the peer whose call the current task is serving,
+    /// over the connection that call came on: for calling a client
+    /// back from a server's handler (see
+    /// [`CallContext::channel`](::rpc_runtime::CallContext::channel)).
+    /// `None` outside a handler, or when the caller serves nothing on
+    /// its connection.
     #[must_use]
-    pub fn new(channel: ::rpc_runtime::Channel) -> Self {
+    pub fn caller() -> ::core::option::Option<Self> {
+        ::core::option::Option::map(
+            ::rpc_runtime::__private::caller_channel(),
+            Self::new,
+        )
+    }
+}
+#[allow(dead_code)]
+impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
+    /// A client that sends its calls through `channel`; several
+    /// clients (of different services) can share one channel.
+    #[must_use]
+    pub fn new(channel: C) -> Self {
         Self {
             channel,
             options: ::rpc_runtime::CallOptions::new(),
@@ -99,35 +128,9 @@ impl CalculatorClient {
     pub fn options(&self) -> &::rpc_runtime::CallOptions {
         &self.options
     }
-    /// Opens a new TCP connection to `addr` and returns a client on it.
-    ///
-    /// # Errors
-    ///
-    /// Fails when the server cannot be reached or is not a server of
-    /// this protocol; see [`Channel::connect`](::rpc_runtime::Channel::connect).
-    pub async fn connect(
-        addr: impl ::rpc_runtime::__private::ToSocketAddrs,
-    ) -> ::core::result::Result<Self, ::rpc_runtime::RpcError> {
-        ::core::result::Result::Ok(
-            Self::new(::rpc_runtime::Channel::connect(addr).await?),
-        )
-    }
-    /// A client for the peer whose call the current task is serving,
-    /// over the connection that call came on: for calling a client
-    /// back from a server's handler (see
-    /// [`CallContext::channel`](::rpc_runtime::CallContext::channel)).
-    /// `None` outside a handler, or when the caller serves nothing on
-    /// its connection.
+    /// What this client sends its calls through.
     #[must_use]
-    pub fn caller() -> ::core::option::Option<Self> {
-        ::core::option::Option::map(
-            ::rpc_runtime::__private::caller_channel(),
-            Self::new,
-        )
-    }
-    /// The channel this client sends its calls over.
-    #[must_use]
-    pub fn channel(&self) -> &::rpc_runtime::Channel {
+    pub fn channel(&self) -> &C {
         &self.channel
     }
     /// Adds two numbers.
@@ -135,27 +138,81 @@ impl CalculatorClient {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    #[allow(clippy::too_many_arguments)]
     pub async fn add(
         &self,
         a: i64,
         b: i64,
     ) -> ::core::result::Result<i64, ::rpc_runtime::RpcError> {
-        self.channel.call_with(&self.options, Self::SERVICE_NAME, "add", &(&a, &b)).await
+        struct __Args<'__a>(&'__a i64, &'__a i64);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    2,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    i64,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    i64,
+                >(&mut tuple, self.1)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::call_with(
+                &self.channel,
+                &self.options,
+                "Calculator",
+                "add",
+                &__Args(&a, &b),
+            )
+            .await
     }
     /// Divides `a` by `b`; dividing by zero is an application error.
     ///
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    #[allow(clippy::too_many_arguments)]
     pub async fn divide(
         &self,
         a: i64,
         b: i64,
     ) -> ::core::result::Result<Result<i64, MathError>, ::rpc_runtime::RpcError> {
-        self.channel
-            .call_with(&self.options, Self::SERVICE_NAME, "divide", &(&a, &b))
+        struct __Args<'__a>(&'__a i64, &'__a i64);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    2,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    i64,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    i64,
+                >(&mut tuple, self.1)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::call_with(
+                &self.channel,
+                &self.options,
+                "Calculator",
+                "divide",
+                &__Args(&a, &b),
+            )
             .await
     }
     /// Does nothing, remotely.
@@ -163,23 +220,55 @@ impl CalculatorClient {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    #[allow(clippy::too_many_arguments)]
     pub async fn ping(&self) -> ::core::result::Result<(), ::rpc_runtime::RpcError> {
-        self.channel.call_with(&self.options, Self::SERVICE_NAME, "ping", &()).await
+        ::rpc_runtime::__private::call_with(
+                &self.channel,
+                &self.options,
+                "Calculator",
+                "ping",
+                &(),
+            )
+            .await
     }
     /// Returns the name and how many tags came with it.
     ///
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    #[allow(clippy::too_many_arguments)]
     pub async fn echo(
         &self,
         name: String,
         tags: Vec<String>,
     ) -> ::core::result::Result<(String, usize), ::rpc_runtime::RpcError> {
-        self.channel
-            .call_with(&self.options, Self::SERVICE_NAME, "echo", &(&name, &tags))
+        struct __Args<'__a>(&'__a String, &'__a Vec<String>);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    2,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    String,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    Vec<String>,
+                >(&mut tuple, self.1)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::call_with(
+                &self.channel,
+                &self.options,
+                "Calculator",
+                "echo",
+                &__Args(&name, &tags),
+            )
             .await
     }
     /// Renamed on the wire.
@@ -187,13 +276,36 @@ impl CalculatorClient {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    #[allow(clippy::too_many_arguments)]
     pub async fn total(
         &self,
         values: Vec<i64>,
     ) -> ::core::result::Result<i64, ::rpc_runtime::RpcError> {
-        self.channel
-            .call_with(&self.options, Self::SERVICE_NAME, "sum", &(&values,))
+        struct __Args<'__a>(&'__a Vec<i64>);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    1,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    Vec<i64>,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::call_with(
+                &self.channel,
+                &self.options,
+                "Calculator",
+                "sum",
+                &__Args(&values),
+            )
             .await
     }
     /// Safe to run twice.
@@ -203,17 +315,35 @@ impl CalculatorClient {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    #[allow(clippy::too_many_arguments)]
     pub async fn get(
         &self,
         key: String,
     ) -> ::core::result::Result<Option<i64>, ::rpc_runtime::RpcError> {
-        self.channel
-            .call_with(
+        struct __Args<'__a>(&'__a String);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    1,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    String,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::call_with(
+                &self.channel,
                 &::core::clone::Clone::clone(&self.options).idempotent(true),
-                Self::SERVICE_NAME,
+                "Calculator",
                 "get",
-                &(&key,),
+                &__Args(&key),
             )
             .await
     }
@@ -224,13 +354,36 @@ impl CalculatorClient {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    #[allow(clippy::too_many_arguments)]
     pub async fn log(
         &self,
         line: String,
     ) -> ::core::result::Result<(), ::rpc_runtime::RpcError> {
-        self.channel
-            .call_oneway_with(&self.options, Self::SERVICE_NAME, "log", &(&line,))
+        struct __Args<'__a>(&'__a String);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    1,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    String,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::call_oneway_with(
+                &self.channel,
+                &self.options,
+                "Calculator",
+                "log",
+                &__Args(&line),
+            )
             .await
     }
     /// The running total of `values`, one item per value.
@@ -240,15 +393,14 @@ impl CalculatorClient {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    #[allow(clippy::too_many_arguments)]
     pub async fn totals(
         &self,
         values: rpc_runtime::Streaming<i64>,
     ) -> ::core::result::Result<rpc_runtime::Streaming<i64>, ::rpc_runtime::RpcError> {
-        self.channel
-            .call_streaming_with_stream(
+        ::rpc_runtime::__private::call_streaming_with_stream(
+                &self.channel,
                 &self.options,
-                Self::SERVICE_NAME,
+                "Calculator",
                 "totals",
                 &(),
                 values,
@@ -314,7 +466,24 @@ where
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
-                    let (arg0, arg1) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let (arg0, arg1) = {
+                        fn decode_arguments<A0, A1>(
+                            args: &::rpc_runtime::__private::Bytes,
+                            _: ::core::marker::PhantomData<A0>,
+                            _: ::core::marker::PhantomData<A1>,
+                        ) -> ::core::result::Result<(A0, A1), ::rpc_runtime::RpcError>
+                        where
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                            A1: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                        {
+                            ::rpc_runtime::__private::decode_args(args)
+                        }
+                        decode_arguments(
+                            &args,
+                            ::core::marker::PhantomData,
+                            ::core::marker::PhantomData,
+                        )?
+                    };
                     let reply = <T as Calculator>::add(&*implementation, arg0, arg1)
                         .await;
                     ::rpc_runtime::__private::encode_reply(&reply)
@@ -324,7 +493,24 @@ where
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
-                    let (arg0, arg1) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let (arg0, arg1) = {
+                        fn decode_arguments<A0, A1>(
+                            args: &::rpc_runtime::__private::Bytes,
+                            _: ::core::marker::PhantomData<A0>,
+                            _: ::core::marker::PhantomData<A1>,
+                        ) -> ::core::result::Result<(A0, A1), ::rpc_runtime::RpcError>
+                        where
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                            A1: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                        {
+                            ::rpc_runtime::__private::decode_args(args)
+                        }
+                        decode_arguments(
+                            &args,
+                            ::core::marker::PhantomData,
+                            ::core::marker::PhantomData,
+                        )?
+                    };
                     let reply = <T as Calculator>::divide(&*implementation, arg0, arg1)
                         .await;
                     ::rpc_runtime::__private::encode_reply(&reply)
@@ -343,7 +529,24 @@ where
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
-                    let (arg0, arg1) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let (arg0, arg1) = {
+                        fn decode_arguments<A0, A1>(
+                            args: &::rpc_runtime::__private::Bytes,
+                            _: ::core::marker::PhantomData<A0>,
+                            _: ::core::marker::PhantomData<A1>,
+                        ) -> ::core::result::Result<(A0, A1), ::rpc_runtime::RpcError>
+                        where
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                            A1: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                        {
+                            ::rpc_runtime::__private::decode_args(args)
+                        }
+                        decode_arguments(
+                            &args,
+                            ::core::marker::PhantomData,
+                            ::core::marker::PhantomData,
+                        )?
+                    };
                     let reply = <T as Calculator>::echo(&*implementation, arg0, arg1)
                         .await;
                     ::rpc_runtime::__private::encode_reply(&reply)
@@ -353,7 +556,18 @@ where
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
-                    let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let (arg0,) = {
+                        fn decode_arguments<A0>(
+                            args: &::rpc_runtime::__private::Bytes,
+                            _: ::core::marker::PhantomData<A0>,
+                        ) -> ::core::result::Result<(A0,), ::rpc_runtime::RpcError>
+                        where
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                        {
+                            ::rpc_runtime::__private::decode_args(args)
+                        }
+                        decode_arguments(&args, ::core::marker::PhantomData)?
+                    };
                     let reply = <T as Calculator>::total(&*implementation, arg0).await;
                     ::rpc_runtime::__private::encode_reply(&reply)
                 })
@@ -362,7 +576,18 @@ where
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
-                    let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let (arg0,) = {
+                        fn decode_arguments<A0>(
+                            args: &::rpc_runtime::__private::Bytes,
+                            _: ::core::marker::PhantomData<A0>,
+                        ) -> ::core::result::Result<(A0,), ::rpc_runtime::RpcError>
+                        where
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                        {
+                            ::rpc_runtime::__private::decode_args(args)
+                        }
+                        decode_arguments(&args, ::core::marker::PhantomData)?
+                    };
                     let reply = <T as Calculator>::get(&*implementation, arg0).await;
                     ::rpc_runtime::__private::encode_reply(&reply)
                 })
@@ -371,7 +596,18 @@ where
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
-                    let (arg0,) = ::rpc_runtime::__private::decode_args(&args)?;
+                    let (arg0,) = {
+                        fn decode_arguments<A0>(
+                            args: &::rpc_runtime::__private::Bytes,
+                            _: ::core::marker::PhantomData<A0>,
+                        ) -> ::core::result::Result<(A0,), ::rpc_runtime::RpcError>
+                        where
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                        {
+                            ::rpc_runtime::__private::decode_args(args)
+                        }
+                        decode_arguments(&args, ::core::marker::PhantomData)?
+                    };
                     let reply = <T as Calculator>::log(&*implementation, arg0).await;
                     ::rpc_runtime::__private::encode_reply(&reply)
                 })

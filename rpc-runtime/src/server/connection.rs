@@ -10,16 +10,17 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::client::{CallerHalf, Reverse};
-use crate::codec;
-use crate::conn::{self, HandshakeError};
-use crate::frame::code;
 use crate::identity::PeerIdentity;
+use crate::link::greeting::{self, HandshakeError};
+use crate::link::{ByteLink, Link};
+use crate::session::{CallDefaults, CallerHalf, Dispatch, Next, Out, Reverse};
 use crate::transport::{Io, PeerAddr};
+use crate::wire::codec;
+use crate::wire::frame::code;
 use crate::RpcError;
 
-use super::dispatch::{Dispatch, Next, Out};
-use super::{Counted, ServerState, RESPONSE_QUEUE};
+use super::{ServerState, RESPONSE_QUEUE};
+use crate::session::Counted;
 
 /// Serves one accepted connection, after a TLS handshake if the server
 /// has TLS.
@@ -33,13 +34,13 @@ pub(super) async fn open_connection<T: Io>(
     if let Some(acceptor) = state.tls.clone() {
         let accepted = tokio::select! {
             r = tokio::time::timeout(state.config.handshake_timeout, acceptor.accept(io)) => r,
-            () = state.kill.cancelled() => return,
+            () = state.serving.kill.cancelled() => return,
             () = state.shutdown.cancelled() => return,
         };
         match accepted {
             Ok(Ok(stream)) => {
                 let identity = crate::tls::identity(stream.get_ref().1.peer_certificates());
-                return serve_connection(stream, peer, identity, state, guard).await;
+                return serve_connection(ByteLink::new(stream), peer, identity, state, guard).await;
             }
             Ok(Err(e)) => {
                 tracing::info!(%peer, error = %e, "closed a connection whose TLS handshake failed");
@@ -51,11 +52,13 @@ pub(super) async fn open_connection<T: Io>(
             }
         }
     }
-    serve_connection(io, peer, None, state, guard).await;
+    serve_connection(ByteLink::new(io), peer, None, state, guard).await;
 }
 
-async fn serve_connection<T: Io>(
-    io: T,
+/// Serves one link: its greeting, then the loop that reads, dispatches and
+/// writes until it ends.
+pub(super) async fn serve_connection<L: Link>(
+    link: L,
     peer: PeerAddr,
     identity: Option<Arc<PeerIdentity>>,
     state: Arc<ServerState>,
@@ -63,8 +66,8 @@ async fn serve_connection<T: Io>(
 ) {
     let config = state.config;
     let greeting = tokio::select! {
-        r = tokio::time::timeout(config.handshake_timeout, conn::accept(io, config.max_frame_length, config.max_in_flight)) => r,
-        () = state.kill.cancelled() => return,
+        r = tokio::time::timeout(config.handshake_timeout, greeting::accept(link, config.max_frame_length, config.max_in_flight)) => r,
+        () = state.serving.kill.cancelled() => return,
         () = state.shutdown.cancelled() => return,
     };
     let established = match greeting {
@@ -83,7 +86,7 @@ async fn serve_connection<T: Io>(
         }
     };
     tracing::debug!(%peer, "connection established");
-    let conn::Established {
+    let greeting::Established {
         mut reader,
         writer,
         peer_max_frame,
@@ -91,8 +94,14 @@ async fn serve_connection<T: Io>(
     } = established;
     // A client that serves services of its own (it said so in its greeting)
     // can be called back on this connection.
-    let reverse = (peer_max_in_flight > 0)
-        .then(|| Reverse::new(peer.to_string(), peer_max_frame, peer_max_in_flight));
+    let reverse = (peer_max_in_flight > 0).then(|| {
+        Reverse::new(
+            peer.to_string(),
+            CallDefaults::default(),
+            peer_max_frame,
+            peer_max_in_flight,
+        )
+    });
     let (peer_channel, caller, mut reverse_queue, mut reverse_control) = match reverse {
         Some(Reverse {
             channel,
@@ -110,7 +119,15 @@ async fn serve_connection<T: Io>(
         caller,
         peer_channel,
         identity,
-        ..Dispatch::new(&state, &peer, peer_max_frame, writer, responses, control, 0)
+        ..Dispatch::new(
+            &state.serving,
+            &peer,
+            peer_max_frame,
+            writer,
+            responses,
+            control,
+            0,
+        )
     };
     let mut reading = true;
     // Activity (a frame, a call finishing) since the idle timer last looked,
@@ -122,7 +139,7 @@ async fn serve_connection<T: Io>(
     let mut quiet_since = Instant::now();
 
     // Made once, not per frame: a waiter on each token, and the idle timer.
-    let killed = state.kill.cancelled();
+    let killed = state.serving.kill.cancelled();
     tokio::pin!(killed);
     let stopping = state.shutdown.cancelled();
     tokio::pin!(stopping);

@@ -1,10 +1,9 @@
 //! The server side: an accept loop, and one dispatch loop per connection.
 
 mod connection;
-mod dispatch;
+mod incoming;
 
-use connection::open_connection;
-pub(crate) use dispatch::Dispatch;
+use incoming::{Incoming, Links, Source};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,20 +19,19 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::conn::{self, DEFAULT_MAX_FRAME_LENGTH};
-use crate::frame::code;
 use crate::intercept::Interceptor;
+use crate::link::greeting;
+use crate::link::LinkListener;
 use crate::service::Service;
-use crate::transport::{Io, Listener, PeerAddr};
+use crate::session::{Counted, Serving, DEFAULT_MAX_METADATA, DEFAULT_WRITE_TIMEOUT};
+use crate::transport::{Listener, PeerAddr};
+use crate::wire::frame::code;
+use crate::wire::frame::DEFAULT_MAX_FRAME_LENGTH;
 
 /// Default time a new connection has to send its greeting.
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of calls one connection may have running at once.
 const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
-/// Default largest metadata block a call may carry.
-const DEFAULT_MAX_METADATA: usize = 8 * 1024;
-/// Default time answers may wait for a peer that reads nothing.
-const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Encoded responses that may wait for a connection's writer.
 const RESPONSE_QUEUE: usize = 256;
 /// Pause after a failed `accept` (e.g. out of file descriptors).
@@ -319,24 +317,52 @@ impl ServerBuilder {
     /// When two services share a name, or the listener cannot tell its
     /// address.
     pub fn serve<L: Listener>(self, listener: L) -> io::Result<Server<L::Addr>> {
-        self.check()?;
         let local_addr = listener.local_addr()?;
-        let state = Arc::new(ServerState {
+        self.start(listener, local_addr)
+    }
+
+    /// Serves the links of a [`LinkListener`]: connections over a
+    /// transport that carries whole frames (see [`link`](crate::link)).
+    /// TLS, if set, does not apply: such a transport brings its own.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (listener, addr) = rpc_runtime::link::memory::listener();
+    /// let server = rpc_runtime::Server::builder().serve_links(listener)?;
+    /// # server.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`serve`](Self::serve).
+    pub fn serve_links<L: LinkListener>(self, listener: L) -> io::Result<Server<L::Addr>> {
+        let local_addr = listener.local_addr()?;
+        self.start(Links(listener), local_addr)
+    }
+
+    fn start<S: Source, A>(self, source: S, local_addr: A) -> io::Result<Server<A>> {
+        self.check()?;
+        let serving = Arc::new(Serving {
             services: self.services,
             interceptor: self.interceptor,
+            max_in_flight: self.config.max_in_flight,
+            max_metadata: self.config.max_metadata,
+            write_timeout: self.config.write_timeout,
+            kill: CancellationToken::new(),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        });
+        let state = Arc::new(ServerState {
+            serving,
             #[cfg(feature = "tls")]
             tls: self.tls,
             config: self.config,
             shutdown: CancellationToken::new(),
-            kill: CancellationToken::new(),
             tracker: TaskTracker::new(),
             connections: Arc::new(AtomicUsize::new(0)),
-            in_flight: Arc::new(AtomicUsize::new(0)),
             busy_replies: Arc::new(Semaphore::new(BUSY_REPLIES)),
         });
-        state
-            .tracker
-            .spawn(accept_loop(listener, Arc::clone(&state)));
+        state.tracker.spawn(accept_loop(source, Arc::clone(&state)));
         Ok(Server { local_addr, state })
     }
 
@@ -352,22 +378,19 @@ impl ServerBuilder {
 }
 
 pub(crate) struct ServerState {
-    services: HashMap<String, Arc<dyn Service>>,
-    /// Runs before every call is dispatched.
-    interceptor: Option<Arc<dyn Interceptor>>,
+    /// The services, and what dispatch needs: its `kill` stops every
+    /// connection and running call at once, and it counts the calls running
+    /// over all connections.
+    serving: Arc<Serving>,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
     config: Config,
     /// Graceful: stop accepting and reading, finish running calls.
     shutdown: CancellationToken,
-    /// Immediate: drop every connection and running call.
-    kill: CancellationToken,
     /// The accept loop and every connection.
     tracker: TaskTracker,
     /// Connections being served.
     connections: Arc<AtomicUsize>,
-    /// Calls running, over all connections.
-    in_flight: Arc<AtomicUsize>,
     /// Limits the connections being told "busy" at once.
     busy_replies: Arc<Semaphore>,
 }
@@ -386,7 +409,10 @@ impl<A: fmt::Debug> fmt::Debug for Server<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("local_addr", &self.local_addr)
-            .field("services", &self.state.services.keys().collect::<Vec<_>>())
+            .field(
+                "services",
+                &self.state.serving.services.keys().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -432,7 +458,7 @@ impl<A: Clone> Server<A> {
                     ?grace,
                     "calls still running after the grace period; closing their connections"
                 );
-                state.kill.cancel();
+                state.serving.kill.cancel();
                 state.tracker.wait().await;
             }
         }
@@ -456,7 +482,7 @@ impl<A: Clone> Server<A> {
     ///
     /// Like [`shutdown`](Self::shutdown), it begins when called.
     pub fn abort(self) -> impl Future<Output = ()> + Send + 'static {
-        self.state.kill.cancel();
+        self.state.serving.kill.cancel();
         self.state.tracker.close();
         let state = self.state;
         async move { state.tracker.wait().await }
@@ -465,7 +491,7 @@ impl<A: Clone> Server<A> {
     /// Calls running now, over all connections.
     #[must_use]
     pub fn in_flight(&self) -> usize {
-        self.state.in_flight.load(Ordering::Relaxed)
+        self.state.serving.in_flight.load(Ordering::Relaxed)
     }
 
     /// Connections open now.
@@ -475,55 +501,39 @@ impl<A: Clone> Server<A> {
     }
 }
 
-async fn accept_loop<L: Listener>(mut listener: L, state: Arc<ServerState>) {
+async fn accept_loop<S: Source>(mut source: S, state: Arc<ServerState>) {
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = source.next() => accepted,
             () = state.shutdown.cancelled() => break,
-            () = state.kill.cancelled() => break,
+            () = state.serving.kill.cancelled() => break,
         };
         match accepted {
-            Ok((io, peer)) => {
+            Ok((conn, peer)) => {
                 if state.connections.load(Ordering::Relaxed) >= state.config.max_connections {
-                    refuse_busy(io, peer, &state);
+                    refuse_busy(conn, peer, &state);
                     continue;
                 }
                 let guard = Counted::new(&state.connections);
                 state
                     .tracker
-                    .spawn(open_connection(io, peer, Arc::clone(&state), guard));
+                    .spawn(conn.serve(peer, Arc::clone(&state), guard));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accepting a connection failed");
                 tokio::select! {
                     () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
                     () = state.shutdown.cancelled() => break,
-                    () = state.kill.cancelled() => break,
+                    () = state.serving.kill.cancelled() => break,
                 }
             }
         }
     }
 }
 
-/// Decrements a counter when dropped.
-struct Counted(Arc<AtomicUsize>);
-
-impl Counted {
-    fn new(counter: &Arc<AtomicUsize>) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Counted(Arc::clone(counter))
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Tells a connection over the limit that the server is busy, if not too
 /// many are being told already; closes it either way.
-fn refuse_busy<T: Io>(io: T, peer: PeerAddr, state: &Arc<ServerState>) {
+fn refuse_busy<C: Incoming>(conn: C, peer: PeerAddr, state: &Arc<ServerState>) {
     let Ok(permit) = Arc::clone(&state.busy_replies).try_acquire_owned() else {
         tracing::debug!(%peer, "closed a connection over the limit without a reply");
         return;
@@ -535,36 +545,11 @@ fn refuse_busy<T: Io>(io: T, peer: PeerAddr, state: &Arc<ServerState>) {
     let timeout = state.config.handshake_timeout;
     state.tracker.spawn(async move {
         let _permit: OwnedSemaphorePermit = permit;
-        let refused =
-            tokio::time::timeout(timeout, conn::refuse(io, code::SERVER_BUSY, &message)).await;
+        let refused = tokio::time::timeout(
+            timeout,
+            greeting::refuse(conn.into_link(), code::SERVER_BUSY, &message),
+        )
+        .await;
         tracing::info!(%peer, ?refused, "refused a connection: at the connection limit");
     });
-}
-
-impl ServerState {
-    /// What a client that serves services needs of a server: the services,
-    /// the window it announces, and a token that stops its calls.
-    pub(crate) fn for_channel(
-        services: HashMap<String, Arc<dyn Service>>,
-        max_in_flight: usize,
-        kill: CancellationToken,
-    ) -> Arc<Self> {
-        let config = Config {
-            max_in_flight,
-            ..ServerBuilder::default().config
-        };
-        Arc::new(ServerState {
-            services,
-            interceptor: None,
-            #[cfg(feature = "tls")]
-            tls: None,
-            config,
-            shutdown: CancellationToken::new(),
-            kill,
-            tracker: TaskTracker::new(),
-            connections: Arc::new(AtomicUsize::new(0)),
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            busy_replies: Arc::new(Semaphore::new(1)),
-        })
-    }
 }

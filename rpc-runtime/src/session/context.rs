@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::inbox::InboxParts;
+use super::Channel;
 use crate::identity::PeerIdentity;
-use crate::metadata::Metadata;
-use crate::streaming::InboxParts;
 use crate::transport::PeerAddr;
-use crate::Channel;
+use crate::wire::metadata::Metadata;
 
 tokio::task_local! {
     static CURRENT: CallContext;

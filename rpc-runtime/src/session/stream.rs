@@ -8,18 +8,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::codec::{self};
-use crate::conn::Outgoing;
-use crate::frame::{Message, STREAM_WINDOW};
-use crate::streaming::Streaming;
+use crate::wire::codec::{self};
+use crate::wire::frame::{Message, STREAM_WINDOW};
 use crate::RpcError;
 
-use super::*;
+use super::pending::{Reply, Sending, StreamEvent};
+use super::writer::Outgoing;
+use super::Connection;
+use crate::service::BodyStream;
 
 /// A streaming call whose request is ready to go.
 pub(super) struct Opened {
@@ -32,7 +31,7 @@ pub(super) struct Opened {
 impl Opened {
     /// The consuming end of the call's answer stream; it holds the request
     /// until it is queued, and cancels the call if dropped.
-    pub(super) fn into_stream<R: DeserializeOwned>(
+    pub(super) fn into_stream(
         self,
         events: mpsc::UnboundedReceiver<StreamEvent>,
         swept: bool,
@@ -40,7 +39,7 @@ impl Opened {
         timeout: Duration,
         service: &str,
         method: &str,
-    ) -> RemoteStream<R> {
+    ) -> RemoteStream {
         RemoteStream {
             connection: self.connection,
             id: self.id,
@@ -51,7 +50,6 @@ impl Opened {
             done: false,
             service: service.into(),
             method: method.into(),
-            decode: codec::decode_value::<R>,
             request: Request(Some(self.frame)),
             _slot: self.slot,
         }
@@ -112,9 +110,9 @@ pub(super) async fn wait_reply(
 /// Sends the stream a call carries: each item as the server's credit
 /// allows, then the end. Stops (dropping `items`) as soon as the call ends
 /// or the server cancels the stream.
-pub(super) async fn send_stream<S: Serialize>(
+pub(super) async fn send_stream(
     id: u64,
-    mut items: Streaming<S>,
+    mut items: BodyStream,
     sending: Sending,
     queue: mpsc::Sender<Outgoing>,
     limit: usize,
@@ -127,8 +125,7 @@ pub(super) async fn send_stream<S: Serialize>(
             }
             match items.next().await {
                 Some(Ok(item)) => {
-                    let frame = codec::encode_value(&item)
-                        .and_then(|body| codec::encode_item(id, body, limit));
+                    let frame = codec::encode_item(id, item, limit);
                     match frame {
                         Ok(frame) => {
                             if queue.send(Outgoing::frame(frame)).await.is_err() {
@@ -152,8 +149,9 @@ pub(super) async fn send_stream<S: Serialize>(
     }
 }
 
-/// The consuming end of a streaming call (inside a [`Streaming`]).
-pub(crate) struct RemoteStream<T> {
+/// The consuming end of a streaming call: its encoded items (inside a
+/// [`RawStream`](crate::call::RawStream), then a [`Streaming`]).
+pub(crate) struct RemoteStream {
     pub(super) connection: Arc<Connection>,
     pub(super) id: u64,
     pub(super) events: mpsc::UnboundedReceiver<StreamEvent>,
@@ -167,14 +165,13 @@ pub(crate) struct RemoteStream<T> {
     pub(super) done: bool,
     pub(super) service: Box<str>,
     pub(super) method: Box<str>,
-    pub(super) decode: fn(&[u8]) -> Result<T, String>,
     /// The request, until it is queued.
     pub(super) request: Request,
     /// The call's place in the server's window, for as long as it streams.
     pub(super) _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
-impl<T> RemoteStream<T> {
+impl RemoteStream {
     pub(crate) fn id(&self) -> u64 {
         self.id
     }
@@ -182,7 +179,7 @@ impl<T> RemoteStream<T> {
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<T, RpcError>>> {
+    ) -> std::task::Poll<Option<Result<Bytes, RpcError>>> {
         use std::task::Poll;
         if self.done {
             return Poll::Ready(None);
@@ -211,13 +208,7 @@ impl<T> RemoteStream<T> {
                     // then ends this stream.
                     let _ = self.connection.control.send(codec::encode_control(&credit));
                 }
-                match (self.decode)(&body) {
-                    Ok(item) => Poll::Ready(Some(Ok(item))),
-                    Err(message) => {
-                        self.stop();
-                        Poll::Ready(Some(Err(RpcError::BadResponse { message })))
-                    }
-                }
+                Poll::Ready(Some(Ok(body)))
             }
             Some(StreamEvent::End(reply)) => {
                 self.done = true;
@@ -240,7 +231,7 @@ impl<T> RemoteStream<T> {
     }
 
     /// Ends the stream from this side: the server is told to stop the call.
-    pub(super) fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.done = true;
         if self.connection.shared.forget(self.id) {
             let cancel = codec::encode_control(&Message::Cancel { id: self.id });
@@ -250,7 +241,7 @@ impl<T> RemoteStream<T> {
     }
 }
 
-impl<T> Drop for RemoteStream<T> {
+impl Drop for RemoteStream {
     fn drop(&mut self) {
         if !self.done {
             self.stop();

@@ -125,7 +125,7 @@ impl Metadata {
         let encoded = if entries.is_empty() {
             Bytes::new()
         } else {
-            crate::codec::encode_metadata(&entries)
+            crate::wire::codec::encode_metadata(&entries)
         };
         Metadata {
             entries: Arc::new(entries),

@@ -10,11 +10,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::codec::{self};
-use crate::frame::{Message, Status, STREAM_WINDOW};
+use crate::wire::codec::{self};
+use crate::wire::frame::{Message, Status, STREAM_WINDOW};
 use crate::RpcError;
 
-use super::*;
+use super::Connection;
 
 /// The part of the connection the reader task shares with callers.
 pub(super) struct Shared {
@@ -100,18 +100,16 @@ pub(crate) enum StreamEvent {
 }
 
 impl Reply {
-    /// How a call ends, once no more attempts are to be made: its decoded
+    /// How a call ends, once no more attempts are to be made: its encoded
     /// value, or the error.
-    pub(super) fn into_result<R: DeserializeOwned>(
+    pub(super) fn into_result(
         self,
         timeout: Duration,
         service: &str,
         method: &str,
-    ) -> Result<R, RpcError> {
+    ) -> Result<Bytes, RpcError> {
         match self {
-            Reply::Ok(body) => {
-                codec::decode_value::<R>(&body).map_err(|message| RpcError::BadResponse { message })
-            }
+            Reply::Ok(body) => Ok(body),
             Reply::Remote { code, message } => {
                 Err(codec::error_from_wire(code, &message, service, method))
             }
@@ -296,6 +294,10 @@ impl Shared {
         self.lock().pending.remove(&id).is_some()
     }
 
+    pub(super) fn pending(&self) -> usize {
+        self.lock().pending.len()
+    }
+
     pub(super) fn has_pending(&self) -> bool {
         !self.lock().pending.is_empty()
     }
@@ -393,6 +395,10 @@ pub(crate) struct CallerHalf {
 }
 
 impl CallerHalf {
+    pub(super) fn new(shared: Arc<Shared>, control: mpsc::UnboundedSender<Bytes>) -> Self {
+        CallerHalf { shared, control }
+    }
+
     /// Handles a frame about one of this side's calls; `Err` when the frame
     /// breaks the protocol and the connection must close.
     pub(crate) fn frame(
@@ -467,7 +473,12 @@ pub(crate) fn bench_pending(n: u64) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use tokio::time::Instant;
+
+    use super::{Reply, Shared};
 
     #[test]
     pub(super) fn sweeps_fail_calls_past_their_deadline_and_cover_later_ones() {

@@ -14,6 +14,9 @@ pub(crate) const MAGIC: [u8; 4] = *b"RRPC";
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// Default maximum frame payload, both directions: 16 MiB.
+pub(crate) const DEFAULT_MAX_FRAME_LENGTH: usize = 16 * 1024 * 1024;
+
 /// The largest greeting accepted. A peer whose first frame claims more is not
 /// speaking this protocol (an HTTP response, for instance, reads as ~1.2 GB).
 pub(crate) const MAX_HELLO_LEN: usize = 64;

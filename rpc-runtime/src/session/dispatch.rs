@@ -1,40 +1,36 @@
 //! The dispatch loop's state for one connection: the calls the peer makes,
 //! run inline or as tasks, with their streams, credits and cancels.
 
-use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use futures::{FutureExt, SinkExt, StreamExt};
-use tokio::io::WriteHalf;
+use bytes::Bytes;
+use futures::SinkExt;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
-use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
 
-use crate::client::CallerHalf;
-use crate::codec;
-use crate::conn::{self};
-use crate::context::CallContext;
-use crate::frame::{code, flags, Message, STREAM_WINDOW};
 use crate::identity::PeerIdentity;
-use crate::intercept::CallInfo;
-use crate::metadata::Metadata;
-use crate::service::{Body, BodyRepr, BodyStream, ServiceFuture};
-use crate::streaming::{InboxEvent, InboxParts};
-use crate::transport::{Io, PeerAddr};
-use crate::{Channel, RpcError};
+use crate::link::FrameWrite;
+use crate::service::{Body, ServiceFuture};
+use crate::transport::PeerAddr;
+use crate::wire::codec;
+use crate::wire::frame::{code, Message};
+use crate::wire::metadata::Metadata;
+use crate::RpcError;
 
-use super::{Counted, ServerState};
+use super::inbox::{InboxEvent, InboxParts};
+use super::pending::CallerHalf;
+use super::request::RequestHead;
+use super::serving::Serving;
+use super::writer::Outgoing;
+use super::Channel;
 
 /// What the dispatch loop does after a frame.
-pub(super) enum Next {
+pub(crate) enum Next {
     Continue,
     /// Stop reading and close; send this goodbye (if any) first.
     Stop(Option<Bytes>),
@@ -46,16 +42,19 @@ pub(crate) trait Out: Send {
     fn feed(&mut self, frame: Bytes) -> impl Future<Output = io::Result<()>> + Send;
 }
 
-impl<T: Io> Out for FramedWrite<WriteHalf<T>, LengthDelimitedCodec> {
+impl<W: FrameWrite> Out for W {
     fn feed(&mut self, frame: Bytes) -> impl Future<Output = io::Result<()>> + Send {
         SinkExt::feed(self, frame)
     }
 }
 
 /// A client's writer task, for the calls a client serves.
-impl Out for mpsc::Sender<conn::Outgoing> {
+pub(crate) struct QueueOut(mpsc::Sender<Outgoing>);
+
+impl Out for QueueOut {
     async fn feed(&mut self, frame: Bytes) -> io::Result<()> {
-        self.send(conn::Outgoing::frame(frame))
+        self.0
+            .send(Outgoing::frame(frame))
             .await
             .map_err(|_| io::Error::other("the connection's writer is gone"))
     }
@@ -63,87 +62,87 @@ impl Out for mpsc::Sender<conn::Outgoing> {
 
 /// What one connection's dispatch loop keeps: the calls the peer makes.
 pub(crate) struct Dispatch<'a, O: Out> {
-    pub(super) state: &'a Arc<ServerState>,
-    pub(super) peer: &'a PeerAddr,
-    pub(super) peer_max_frame: usize,
+    pub(crate) state: &'a Serving,
+    pub(crate) peer: &'a PeerAddr,
+    pub(crate) peer_max_frame: usize,
     /// The way out. On a server, the connection's write half, written by
     /// this task alone: answers to calls that finished inline go straight
     /// into its buffer, and it is flushed when there is nothing left to
     /// read, so one write system call carries the answers to everything one
     /// read brought in.
-    pub(super) writer: O,
+    pub(crate) writer: O,
     /// Something was written to `writer` since its last flush.
-    pub(super) unflushed: bool,
+    pub(crate) unflushed: bool,
     /// Writing failed: the connection is gone.
-    pub(super) write_failed: Option<io::Error>,
+    pub(crate) write_failed: Option<io::Error>,
     /// Answers of calls that run as their own tasks.
-    pub(super) responses: mpsc::Sender<Bytes>,
+    pub(crate) responses: mpsc::Sender<Bytes>,
     /// Credits and cancels from handlers that read their caller's stream.
-    pub(super) control: mpsc::UnboundedSender<Bytes>,
+    pub(crate) control: mpsc::UnboundedSender<Bytes>,
     /// Call id → the stream its caller sends, while the call runs.
-    pub(super) inboxes: HashMap<u64, Inbox>,
+    pub(crate) inboxes: HashMap<u64, Inbox>,
     /// Every call running on this connection, each ending with its id and
     /// whether it is one-way; dropping it aborts them.
-    pub(super) calls: JoinSet<(u64, bool)>,
+    pub(crate) calls: JoinSet<(u64, bool)>,
     /// How many of `calls` are one-way.
-    pub(super) oneway_running: usize,
+    pub(crate) oneway_running: usize,
     /// One-way requests read while every one-way slot was taken, in order,
     /// and their size in bytes. Reading goes on while they wait (the peer
     /// cannot see one-way calls end, so it cannot keep them within a
     /// window); only a full queue stops it.
-    pub(super) waiting: VecDeque<Parked>,
-    pub(super) waiting_bytes: usize,
+    pub(crate) waiting: VecDeque<Parked>,
+    pub(crate) waiting_bytes: usize,
     /// Request id → its task, for cancels and credits.
-    pub(super) running: HashMap<u64, Running>,
+    pub(crate) running: HashMap<u64, Running>,
     /// Shutting down: answer new requests with `ShuttingDown`.
-    pub(super) draining: bool,
+    pub(crate) draining: bool,
     /// A request read while every slot was taken, waiting for one. While it
     /// waits the connection is not read: that is the backpressure. A client
     /// that keeps within the window announced in the greeting only gets
     /// here for a moment (a slot it freed by cancelling is not yet reaped),
     /// so it never stops the server from seeing its cancels and pings.
-    pub(super) parked: Option<Parked>,
-    pub(super) max_in_flight: usize,
+    pub(crate) parked: Option<Parked>,
+    pub(crate) max_in_flight: usize,
     /// Ids of calls this side makes have this parity (0 on a server, whose
     /// calls back to the client have even ids; 1 on a client).
-    pub(super) own_parity: u64,
+    pub(crate) own_parity: u64,
     /// Frames about the calls this side makes go here (a server's calls
     /// back to a client that serves).
-    pub(super) caller: Option<CallerHalf>,
+    pub(crate) caller: Option<CallerHalf>,
     /// Handed to handlers (`CallContext::channel`) for calling the peer
     /// back, when the peer serves.
-    pub(super) peer_channel: Option<Channel>,
+    pub(crate) peer_channel: Option<Channel>,
     /// Who the peer proved to be (mutual TLS).
-    pub(super) identity: Option<Arc<PeerIdentity>>,
+    pub(crate) identity: Option<Arc<PeerIdentity>>,
 }
 
 /// A request waiting for a slot.
-pub(super) struct Parked {
-    id: u64,
-    deadline: Option<Instant>,
-    oneway: bool,
+pub(crate) struct Parked {
+    pub(super) id: u64,
+    pub(super) deadline: Option<Instant>,
+    pub(super) oneway: bool,
     /// The caller wants the answer as a stream.
-    stream: bool,
+    pub(super) stream: bool,
     /// The stream the caller sends with the call.
-    inbox: Option<InboxParts>,
-    metadata: Option<Metadata>,
-    call: Result<ServiceFuture, RpcError>,
+    pub(super) inbox: Option<InboxParts>,
+    pub(super) metadata: Option<Metadata>,
+    pub(super) call: Result<ServiceFuture, RpcError>,
     /// The request frame's size.
-    size: usize,
+    pub(super) size: usize,
 }
 
 /// The connection's end of a stream a caller sends.
-pub(super) struct Inbox {
-    events: mpsc::UnboundedSender<InboxEvent>,
+pub(crate) struct Inbox {
+    pub(super) events: mpsc::UnboundedSender<InboxEvent>,
     /// Items the caller may still send; the handler's side adds to it.
-    credit: Arc<AtomicU32>,
+    pub(super) credit: Arc<AtomicU32>,
 }
 
 /// A call running as its own task.
-pub(super) struct Running {
-    task: AbortHandle,
+pub(crate) struct Running {
+    pub(super) task: AbortHandle,
     /// For a call that answers with a stream: the caller's credit.
-    credit: Option<Arc<Semaphore>>,
+    pub(super) credit: Option<Arc<Semaphore>>,
 }
 
 /// The most bytes of one-way requests that wait for a slot before the
@@ -161,8 +160,8 @@ impl<'a, O: Out> Dispatch<'a, O> {
     /// A connection's dispatch state with no call yet, no caller half, no
     /// way back to the peer and no identity; `own_parity` is that of this
     /// side's call ids.
-    pub(super) fn new(
-        state: &'a Arc<ServerState>,
+    pub(crate) fn new(
+        state: &'a Serving,
         peer: &'a PeerAddr,
         peer_max_frame: usize,
         writer: O,
@@ -187,7 +186,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
             running: HashMap::new(),
             draining: false,
             parked: None,
-            max_in_flight: state.config.max_in_flight,
+            max_in_flight: state.max_in_flight,
             own_parity,
             caller: None,
             peer_channel: None,
@@ -196,8 +195,8 @@ impl<'a, O: Out> Dispatch<'a, O> {
     }
 
     /// Handles one frame from the client.
-    pub(super) async fn frame(&mut self, payload: BytesMut) -> Next {
-        self.frame_bytes(payload.freeze()).await
+    pub(crate) async fn frame(&mut self, payload: Bytes) -> Next {
+        self.frame_bytes(payload).await
     }
 
     /// [`frame`](Self::frame), for a frame already frozen.
@@ -248,136 +247,14 @@ impl<'a, O: Out> Dispatch<'a, O> {
                 timeout_micros,
                 flags,
             } => {
-                let oneway = flags & flags::ONEWAY != 0;
-                let stream = flags & flags::STREAM_OUT != 0;
-                let sends = flags & flags::STREAM_IN != 0;
-                if flags & !flags::KNOWN != 0 || (oneway && (stream || sends)) {
-                    if !oneway {
-                        let message =
-                            format!("request flags {flags:#04x} are not supported by this server");
-                        let frame = codec::encode_response(
-                            id,
-                            Err(RpcError::BadRequest { message }),
-                            self.peer_max_frame,
-                        );
-                        self.send(frame).await;
-                    }
-                    return Next::Continue;
-                }
-                if self.draining {
-                    if !oneway {
-                        let frame = codec::encode_response(
-                            id,
-                            Err(RpcError::ShuttingDown),
-                            self.peer_max_frame,
-                        );
-                        self.send(frame).await;
-                    }
-                    return Next::Continue;
-                }
-                if timeout_micros == Some(0) {
-                    // The caller has given up already: not run, not answered
-                    // (as for a call whose deadline passes while it runs).
-                    tracing::debug!(peer = %self.peer, id, service, method, "a request arrived with no time left; not run");
-                    return Next::Continue;
-                }
-                if self.in_flight(id) {
-                    // Two answers under one id could not be told apart.
-                    if !oneway {
-                        let message = format!(
-                            "request id {id} is already in flight on this connection; this request was not run"
-                        );
-                        let frame = codec::encode_refusal(
-                            id,
-                            code::DUPLICATE_ID,
-                            &message,
-                            self.peer_max_frame,
-                        );
-                        self.send(frame).await;
-                    }
-                    return Next::Continue;
-                }
-                let deadline =
-                    // A deadline too far away to represent is no deadline.
-                    timeout_micros.and_then(|micros| Instant::now().checked_add(Duration::from_micros(micros)));
-                // The metadata, if any, comes first in the body; decoded
-                // within the server's limit, so an oversized block fails
-                // without being allocated.
-                let mut args_at = used;
-                let metadata = if flags & flags::METADATA != 0 {
-                    let limit = self.state.config.max_metadata;
-                    let body = payload.get(used..).unwrap_or_default();
-                    match codec::decode_metadata(body.get(..limit).unwrap_or(body)) {
-                        Ok((entries, n)) => {
-                            args_at += n;
-                            Some(Metadata::received(entries))
-                        }
-                        Err(e) => {
-                            let message = format!(
-                                "the call's metadata did not decode within the server's limit of {limit} bytes: {e}"
-                            );
-                            self.answer(id, oneway, Err(RpcError::BadRequest { message }))
-                                .await;
-                            return Next::Continue;
-                        }
-                    }
-                } else {
-                    None
-                };
-                if let Some(interceptor) = &self.state.interceptor {
-                    let info = CallInfo {
-                        service,
-                        method,
-                        metadata: metadata.as_ref().unwrap_or_else(|| Metadata::empty()),
-                        peer: self.peer,
-                        identity: self.identity.as_deref(),
-                    };
-                    let verdict =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| interceptor.intercept(&info)))
-                            .unwrap_or_else(|panic| Err(panicked(&*panic)));
-                    if let Err(error) = verdict {
-                        tracing::debug!(peer = %self.peer, service, method, %error, "an interceptor refused a call");
-                        self.answer(id, oneway, Err(error)).await;
-                        return Next::Continue;
-                    }
-                }
-                let call = start_call(self.state, service, method, payload.slice(args_at..));
-                let inbox = sends.then(|| {
-                    let (events, receiver) = mpsc::unbounded_channel();
-                    let credit = Arc::new(AtomicU32::new(STREAM_WINDOW));
-                    self.inboxes.insert(
-                        id,
-                        Inbox {
-                            events,
-                            credit: Arc::clone(&credit),
-                        },
-                    );
-                    InboxParts {
-                        id,
-                        events: receiver,
-                        credit,
-                        control: self.control.clone(),
-                    }
-                });
-                let request = Parked {
+                let header = RequestHead {
                     id,
-                    deadline,
-                    oneway,
-                    stream,
-                    inbox,
-                    metadata,
-                    call,
-                    size: payload.len(),
+                    service,
+                    method,
+                    timeout_micros,
+                    flags,
                 };
-                if self.has_room(request.oneway) {
-                    self.spawn(request).await;
-                } else if request.oneway {
-                    self.waiting_bytes += request.size;
-                    self.waiting.push_back(request);
-                } else {
-                    self.parked = Some(request);
-                }
-                Next::Continue
+                self.request(header, &payload, used).await
             }
             Message::Cancel { id } => {
                 self.inboxes.remove(&id);
@@ -420,8 +297,8 @@ impl<'a, O: Out> Dispatch<'a, O> {
             Message::End { id, status } => {
                 if let Some(inbox) = self.inboxes.remove(&id) {
                     let end = match status {
-                        crate::frame::Status::Ok => Ok(()),
-                        crate::frame::Status::Error { code, message } => {
+                        crate::wire::frame::Status::Ok => Ok(()),
+                        crate::wire::frame::Status::Error { code, message } => {
                             Err(codec::error_from_wire(code, message, "", ""))
                         }
                     };
@@ -451,11 +328,9 @@ impl<'a, O: Out> Dispatch<'a, O> {
         }
     }
 
-    /// Runs one call as its own task: within its deadline, with its
-    /// context, catching panics; answers unless it is one-way.
     /// Starts the parked request if a slot is free (or refuses it, when
     /// shutting down).
-    pub(super) async fn unpark(&mut self) {
+    pub(crate) async fn unpark(&mut self) {
         // One-way requests read before a shutdown began are run all the same.
         while self.has_room(true) {
             let Some(next) = self.waiting.pop_front() else {
@@ -491,7 +366,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
     /// (and keeps to, so reading never stops for them); one-way calls,
     /// whose end the peer cannot see, have a window of the same size of
     /// their own, so they never take the room of the calls it counts.
-    fn has_room(&self, oneway: bool) -> bool {
+    pub(super) fn has_room(&self, oneway: bool) -> bool {
         if oneway {
             self.oneway_running < self.max_in_flight
         } else {
@@ -501,119 +376,27 @@ impl<'a, O: Out> Dispatch<'a, O> {
 
     /// Whether the connection may be read: no request waits for a slot
     /// (the peer overran its window), and the one-way queue has room.
-    pub(super) fn may_read(&self) -> bool {
+    pub(crate) fn may_read(&self) -> bool {
         self.parked.is_none()
             && self.waiting.len() < self.max_in_flight.max(ONEWAY_QUEUE_MIN)
             && self.waiting_bytes < ONEWAY_QUEUE_BYTES
     }
 
     /// Whether no call of the peer's runs or waits to run.
-    pub(super) fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.calls.is_empty() && self.waiting.is_empty()
     }
 
     /// Whether a call of the peer's with this id is running (or waits for
     /// room, or still sends its stream).
-    fn in_flight(&self, id: u64) -> bool {
+    pub(super) fn in_flight(&self, id: u64) -> bool {
         self.running.contains_key(&id)
             || self.inboxes.contains_key(&id)
             || self.parked.as_ref().is_some_and(|parked| parked.id == id)
     }
 
-    async fn spawn(&mut self, request: Parked) {
-        let Parked {
-            id,
-            deadline,
-            oneway,
-            stream,
-            inbox,
-            metadata,
-            call,
-            size: _,
-        } = request;
-        let mut future = match call {
-            Ok(future) => future,
-            Err(error) => {
-                self.inboxes.remove(&id);
-                return self.answer(id, oneway, Err(error)).await;
-            }
-        };
-        let context = CallContext::new(id, deadline, self.peer.clone())
-            .with_inbox(inbox)
-            .with_channel(self.peer_channel.clone())
-            .with_identity(self.identity.clone())
-            .with_metadata(metadata);
-        // Most handlers finish without waiting: run them once right here, on
-        // the connection's task, and skip the cost of a task of their own. A
-        // handler that waits (for I/O, a timer, a lock) moves to its own task
-        // at its first wait, so it never holds up the calls behind it.
-        let first = context.clone().sync_scope(|| {
-            std::panic::catch_unwind(AssertUnwindSafe(|| (&mut future).now_or_never()))
-        });
-        let body = match first {
-            Ok(Some(result)) => match shaped(result, stream) {
-                // A stream is driven by a task of its own.
-                Ok(Body(BodyRepr::Stream(items))) => Some(items),
-                result => {
-                    self.inboxes.remove(&id);
-                    return self.answer(id, oneway, result).await;
-                }
-            },
-            Err(panic) => {
-                self.inboxes.remove(&id);
-                return self.answer(id, oneway, Err(panicked(&*panic))).await;
-            }
-            Ok(None) => None,
-        };
-        let credit = stream.then(|| Arc::new(Semaphore::new(STREAM_WINDOW as usize)));
-        let in_flight = Counted::new(&self.state.in_flight);
-        let responses = self.responses.clone();
-        let peer_max_frame = self.peer_max_frame;
-        let stream_credit = credit.clone();
-        let task = self.calls.spawn(async move {
-            let _in_flight = in_flight;
-            let work = async {
-                let items = match body {
-                    Some(items) => items,
-                    None => match shaped(future.await, stream)? {
-                        Body(BodyRepr::Stream(items)) => items,
-                        body => return Ok(body),
-                    },
-                };
-                let credit = stream_credit.ok_or_else(|| RpcError::Protocol {
-                    message: "a stream without credit".to_owned(),
-                })?;
-                drive_stream(id, items, &credit, &responses, peer_max_frame).await
-            };
-            let run = context.scope(AssertUnwindSafe(work).catch_unwind());
-            let outcome = match deadline {
-                Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok(),
-                None => Some(run.await),
-            };
-            let Some(outcome) = outcome else {
-                // The caller has given up: stop, and send nothing.
-                tracing::debug!(id, "deadline passed; the handler was stopped");
-                return (id, oneway);
-            };
-            let result = outcome.unwrap_or_else(|panic| Err(panicked(&*panic)));
-            if !oneway {
-                let frame = codec::encode_response(id, result, peer_max_frame);
-                // Fails only when the connection is gone.
-                let _ = responses.send(frame).await;
-            } else if let Err(error) = result {
-                tracing::info!(id, %error, "a one-way call failed");
-            }
-            (id, oneway)
-        });
-        if oneway {
-            self.oneway_running += 1;
-        } else {
-            self.running.insert(id, Running { task, credit });
-        }
-    }
-
     /// Sends the answer to a call that finished on the connection's task.
-    async fn answer(&mut self, id: u64, oneway: bool, result: Result<Body, RpcError>) {
+    pub(super) async fn answer(&mut self, id: u64, oneway: bool, result: Result<Body, RpcError>) {
         if oneway {
             if let Err(error) = result {
                 tracing::info!(id, %error, "a one-way call failed");
@@ -629,7 +412,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
     /// waits, and the connection is not read meanwhile: that is the
     /// backpressure that keeps a client which sends without reading from
     /// growing the server's memory.
-    pub(super) async fn send(&mut self, frame: Bytes) {
+    pub(crate) async fn send(&mut self, frame: Bytes) {
         if self.write_failed.is_some() {
             return;
         }
@@ -640,7 +423,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
         let fed = match futures::FutureExt::now_or_never(&mut feed) {
             Some(fed) => fed,
             None => {
-                let limit = self.state.config.write_timeout;
+                let limit = self.state.write_timeout;
                 tokio::select! {
                     fed = &mut feed => fed,
                     () = tokio::time::sleep(limit) => Err(io::Error::new(
@@ -659,7 +442,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
 
     /// The peer closed its side: stops every call that would be answered
     /// (one-way calls run on), and the streams it was sending.
-    pub(super) fn caller_gone(&mut self) {
+    pub(crate) fn caller_gone(&mut self) {
         for (id, running) in self.running.drain() {
             tracing::debug!(peer = %self.peer, id, "call stopped: its caller hung up");
             running.task.abort();
@@ -668,7 +451,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
     }
 
     /// Forgets a finished call.
-    pub(super) fn finished(
+    pub(crate) fn finished(
         &mut self,
         done: Result<(tokio::task::Id, (u64, bool)), tokio::task::JoinError>,
     ) {
@@ -701,65 +484,26 @@ impl<'a, O: Out> Dispatch<'a, O> {
     }
 }
 
-/// Checks that a handler answers the way the call asked: a stream for a
-/// streaming call, one value otherwise.
-fn shaped(result: Result<Body, RpcError>, stream: bool) -> Result<Body, RpcError> {
-    match result {
-        Ok(body) if body.is_stream() && !stream => Err(RpcError::BadRequest {
-            message: "the method answers with a stream, but the call asked for one value \
-                      (do both sides use the same trait?)"
-                .to_owned(),
-        }),
-        Ok(body) if !body.is_stream() && stream => Err(RpcError::BadRequest {
-            message: "the method answers with one value, but the call asked for a stream \
-                      (do both sides use the same trait?)"
-                .to_owned(),
-        }),
-        result => result,
-    }
-}
-
-/// Sends the items of an answer stream as the caller's credit allows, and
-/// returns how the call ends: an empty body after the last item, or the
-/// error that ended the stream. The producer is polled only when there is
-/// credit for what it yields, so it never runs ahead of the window.
-async fn drive_stream(
-    id: u64,
-    mut items: BodyStream,
-    credit: &Semaphore,
-    responses: &mpsc::Sender<Bytes>,
-    limit: usize,
-) -> Result<Body, RpcError> {
-    loop {
-        match credit.acquire().await {
-            Ok(permit) => permit.forget(),
-            Err(_) => return Err(RpcError::connection_lost("the stream's credit was closed")),
-        }
-        match items.next().await {
-            Some(Ok(item)) => {
-                let frame = codec::encode_item(id, item, limit)?;
-                if responses.send(frame).await.is_err() {
-                    return Err(RpcError::connection_lost("the connection closed"));
-                }
-            }
-            Some(Err(error)) => return Err(error),
-            None => return Ok(Body::from(Bytes::new())),
-        }
-    }
-}
-
-impl<'a> Dispatch<'a, mpsc::Sender<conn::Outgoing>> {
+impl<'a> Dispatch<'a, QueueOut> {
     /// The calls a server makes to a client that serves, dispatched by the
     /// client's reader: answers go to the client's writer task.
     pub(crate) fn for_channel(
-        state: &'a Arc<ServerState>,
+        state: &'a Serving,
         peer: &'a PeerAddr,
         peer_max_frame: usize,
-        writer: mpsc::Sender<conn::Outgoing>,
+        writer: mpsc::Sender<Outgoing>,
         responses: mpsc::Sender<Bytes>,
         control: mpsc::UnboundedSender<Bytes>,
     ) -> Self {
-        Dispatch::new(state, peer, peer_max_frame, writer, responses, control, 1)
+        Dispatch::new(
+            state,
+            peer,
+            peer_max_frame,
+            QueueOut(writer),
+            responses,
+            control,
+            1,
+        )
     }
 
     /// Handles a frame about a call the server made; `Err` with a goodbye
@@ -797,31 +541,4 @@ impl<'a> Dispatch<'a, mpsc::Sender<conn::Outgoing>> {
             None => Ok(()),
         }
     }
-}
-
-fn start_call(
-    state: &ServerState,
-    service: &str,
-    method: &str,
-    args: Bytes,
-) -> Result<ServiceFuture, RpcError> {
-    let Some(target) = state.services.get(service) else {
-        return Err(RpcError::UnknownService {
-            service: service.to_owned(),
-        });
-    };
-    // `call` should only pick a method, but a hand-written one might panic.
-    std::panic::catch_unwind(AssertUnwindSafe(|| target.call(method, args)))
-        .map_err(|panic| panicked(&*panic))
-}
-
-fn panicked(panic: &(dyn Any + Send)) -> RpcError {
-    let message = if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_owned()
-    };
-    RpcError::Panicked { message }
 }

@@ -1,7 +1,7 @@
 //! Every bincode call of the crate lives here, so the serialization format can
 //! be swapped in one place.
 //!
-//! Every decode also limits nesting to [`depth::MAX_DEPTH`](crate::depth::MAX_DEPTH)
+//! Every decode also limits nesting to [`depth::MAX_DEPTH`](crate::wire::depth::MAX_DEPTH)
 //! levels, so a recursive type cannot be nested deep enough to overflow the
 //! stack, and the number of values to a multiple of the input's length, so
 //! zero-sized elements cannot make it loop for ever (see `depth.rs`).
@@ -24,9 +24,9 @@ use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::frame::{code, Hello, Message, Status};
-use crate::metadata::MetadataValue;
 use crate::service::{Body, BodyRepr};
+use crate::wire::frame::{code, Hello, Message, Status};
+use crate::wire::metadata::MetadataValue;
 use crate::RpcError;
 
 type Standard = Configuration;
@@ -80,8 +80,8 @@ pub(crate) struct RequestBody {
     fresh: Option<BytesMut>,
     headroom: usize,
     sent: Option<Bytes>,
-    /// The body starts with a metadata block.
-    metadata: bool,
+    /// The body starts with a metadata block this long.
+    metadata_len: usize,
 }
 
 /// What a request frame says besides its body.
@@ -113,7 +113,7 @@ pub(crate) fn encode_args<A: Serialize + ?Sized>(
         fresh: Some(buf),
         headroom,
         sent: None,
-        metadata: !metadata.is_empty(),
+        metadata_len: metadata.len(),
     })
 }
 
@@ -129,6 +129,17 @@ fn place_header(buf: &mut BytesMut, headroom: usize, header: &Message<'_>) -> Op
 }
 
 impl RequestBody {
+    /// The encoded arguments, without the metadata block.
+    pub(crate) fn args(&self) -> &[u8] {
+        let body = match (&self.fresh, &self.sent) {
+            (Some(fresh), _) => fresh.get(self.headroom..),
+            (None, Some(sent)) => Some(&sent[..]),
+            (None, None) => None,
+        };
+        body.and_then(|body| body.get(self.metadata_len..))
+            .unwrap_or_default()
+    }
+
     /// The request frame's payload for one attempt.
     ///
     /// `limit` is the receiver's maximum frame length; a larger request fails
@@ -143,8 +154,8 @@ impl RequestBody {
             service: header.service,
             method: header.method,
             timeout_micros: header.timeout_micros,
-            flags: if self.metadata {
-                header.flags | crate::frame::flags::METADATA
+            flags: if self.metadata_len > 0 {
+                header.flags | crate::wire::frame::flags::METADATA
             } else {
                 header.flags
             },
@@ -336,7 +347,7 @@ macro_rules! bounded_decode {
         macro_rules! rung {
             ($bits:literal) => {
                 bincode::serde::seed_decode_from_slice(
-                    crate::depth::Limited::<$ty>::new(input.len()),
+                    crate::wire::depth::Limited::<$ty>::new(input.len()),
                     input,
                     standard().with_limit::<{ 1usize << $bits }>(),
                 )
@@ -455,7 +466,7 @@ mod metadata_tests {
     /// The example in `docs/PROTOCOL.md`, section 5.0.
     #[test]
     fn the_documented_metadata_block() {
-        let doc = include_str!("../../docs/PROTOCOL.md");
+        let doc = include_str!("../../../docs/PROTOCOL.md");
         let marker = "the single entry `authorization` = `Bearer t` is";
         let start = doc.find(marker).expect("the example") + marker.len();
         let open = start + doc[start..].find("```hex").expect("a hex block") + "```hex".len();

@@ -10,14 +10,17 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::codec::{self};
-use crate::conn::Outgoing;
-use crate::frame::{code, Message};
-use crate::server::{Dispatch, ServerState};
-use crate::transport::{Io, PeerAddr};
+use crate::link::FrameRead;
+use crate::transport::PeerAddr;
+use crate::wire::codec::{self};
+use crate::wire::frame::{code, Message};
 use crate::RpcError;
 
-use super::*;
+use super::dispatch::Dispatch;
+use super::goodbye_error;
+use super::pending::{CallerHalf, Shared};
+use super::serving::Serving;
+use super::writer::Outgoing;
 
 /// Matches responses to pending calls until the connection ends, then fails
 /// whatever is still pending. With keepalive on, pings a server that has
@@ -25,20 +28,20 @@ use super::*;
 /// nothing arrives within `timeout` of the ping. Bytes of a frame that is
 /// still arriving count as hearing from the server: a large answer on a slow
 /// link (with the pong queued behind it) is not a dead server.
-pub(super) async fn read_loop<T: Io>(
-    mut reader: crate::conn::Reader<T>,
+pub(super) async fn read_loop<R: FrameRead>(
+    mut reader: R,
     shared: Arc<Shared>,
     control: mpsc::UnboundedSender<Bytes>,
     stop: CancellationToken,
     keepalive: Option<(Duration, Duration)>,
-    serving: Option<Serving>,
+    serving: Option<ReaderServing>,
     sweep_idle: Duration,
 ) {
     // Calls from the server, when this side serves.
     let (responses, mut answers) = mpsc::channel::<Bytes>(256);
     let mut dispatch = serving.as_ref().map(|serving| {
         Dispatch::for_channel(
-            &serving.state,
+            &serving.serving,
             &serving.peer,
             serving.peer_max_frame,
             serving.queue.clone(),
@@ -55,7 +58,7 @@ pub(super) async fn read_loop<T: Io>(
     let mut ping_sent: Option<Instant> = None;
     let mut nonce = 0u64;
     // Bytes buffered (of a frame not yet complete) when last looked at.
-    let mut buffered = reader.read_buffer().len();
+    let mut buffered = reader.partial();
     let mut not_run = false;
     // Made once, not per frame: the stop waiter, and the keepalive timer.
     let stopped = stop.cancelled();
@@ -105,7 +108,7 @@ pub(super) async fn read_loop<T: Io>(
             }
             () = &mut timer, if keepalive.is_some() => {
                 let now = Instant::now();
-                let now_buffered = reader.read_buffer().len();
+                let now_buffered = reader.partial();
                 if std::mem::take(&mut heard) || now_buffered != buffered {
                     buffered = now_buffered;
                     last_heard = now;
@@ -138,13 +141,13 @@ pub(super) async fn read_loop<T: Io>(
         };
         heard = true;
         ping_sent = None;
-        buffered = reader.read_buffer().len();
+        buffered = reader.partial();
         let payload = match frame {
             None => break RpcError::connection_lost("the server closed the connection"),
             Some(Err(e)) => {
                 break RpcError::connection_lost(format!("reading from the server failed: {e}"))
             }
-            Some(Ok(payload)) => payload.freeze(),
+            Some(Ok(payload)) => payload,
         };
         match codec::decode_message(&payload) {
             Ok((Message::Goodbye { code, message }, _)) => {
@@ -202,8 +205,8 @@ pub(super) async fn read_loop<T: Io>(
 }
 
 /// What a client's reader needs to serve the server's calls.
-pub(super) struct Serving {
-    pub(super) state: Arc<ServerState>,
+pub(super) struct ReaderServing {
+    pub(super) serving: Arc<Serving>,
     /// The server, as the handlers see it.
     pub(super) peer: PeerAddr,
     /// The writer's queue, for answers.

@@ -1,0 +1,409 @@
+//! The call seam: how a call travels, as generated clients see it.
+//!
+//! A generated client, `CalculatorClient<C = Channel>`, turns each method
+//! call into a [`RawCall`] (the service and method names, the kind of call,
+//! its [`CallOptions`] and its encoded arguments), hands it to `C`'s
+//! [`Invoke::invoke`], and decodes the [`RawReply`] it gets back. Anything
+//! that implements [`Invoke`] can carry calls: a [`Channel`](crate::Channel)
+//! over one connection, and wrappers around one (logging, metrics, a test
+//! double, a balancer over several channels).
+//!
+//! A logging wrapper around a channel:
+//!
+//! ```
+//! use rpc_runtime::call::{Invoke, RawCall, RawReply};
+//! use rpc_runtime::{rpc_service, Channel, RpcError, Server};
+//!
+//! #[rpc_service]
+//! pub trait Greeter {
+//!     /// Says hello.
+//!     async fn hello(&self, name: String) -> String;
+//! }
+//!
+//! struct English;
+//! impl Greeter for English {
+//!     async fn hello(&self, name: String) -> String {
+//!         format!("Hello, {name}!")
+//!     }
+//! }
+//!
+//! /// Prints every call and how it ended, then lets `inner` carry it.
+//! #[derive(Clone)]
+//! struct Logged<C> {
+//!     inner: C,
+//! }
+//!
+//! impl<C: Invoke> Invoke for Logged<C> {
+//!     async fn invoke(&self, call: RawCall) -> Result<RawReply, RpcError> {
+//!         let name = format!("{}.{}", call.service(), call.method());
+//!         let reply = self.inner.invoke(call).await;
+//!         println!("{name}: {}", if reply.is_ok() { "ok" } else { "failed" });
+//!         reply
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Server::builder()
+//!     .add_service(GreeterServer::new(English))
+//!     .bind("127.0.0.1:0")
+//!     .await?;
+//! let channel = Channel::connect(server.local_addr()).await?;
+//! let client = GreeterClient::new(Logged { inner: channel });
+//! assert_eq!(client.hello("Ada".into()).await?, "Hello, Ada!");
+//! # server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::service::{Body, BodyStream};
+use crate::wire::codec::{self, RequestBody};
+use crate::{RpcError, Streaming};
+
+mod options;
+
+pub use options::CallOptions;
+
+/// Something that carries calls: the seam generated clients are generic
+/// over (see the [module docs](self) for an example).
+///
+/// An implementation must keep each call's semantics: answer a
+/// [`CallKind::OneWay`] call with [`RawReply::Sent`] once it is on its
+/// way, a call that answers with a stream with [`RawReply::Stream`], and
+/// every other call with [`RawReply::Value`]; keep to the deadline of the
+/// call's options; and send a call again only when that is safe (it is
+/// [`idempotent`](CallOptions::idempotent), or it was never run).
+pub trait Invoke: Clone + Send + Sync + 'static {
+    /// Sends `call` and returns its answer.
+    fn invoke(&self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send;
+}
+
+impl<C: Invoke> Invoke for Arc<C> {
+    fn invoke(&self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
+        C::invoke(self, call)
+    }
+}
+
+/// What a call sends and what it expects back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallKind {
+    /// Arguments in, one value out.
+    Unary,
+    /// Arguments in, nothing out: the caller learns only that it was sent.
+    OneWay,
+    /// Arguments in, a stream of values out.
+    ServerStream,
+    /// Arguments and a stream of values in, one value out.
+    ClientStream,
+    /// Arguments and a stream of values in, a stream of values out.
+    BothWays,
+}
+
+impl CallKind {
+    /// Whether the caller sends a stream with the arguments.
+    #[must_use]
+    pub fn sends_stream(self) -> bool {
+        matches!(self, CallKind::ClientStream | CallKind::BothWays)
+    }
+
+    /// Whether the answer is a stream.
+    #[must_use]
+    pub fn answers_stream(self) -> bool {
+        matches!(self, CallKind::ServerStream | CallKind::BothWays)
+    }
+}
+
+/// One call, encoded and ready to travel: what a generated client hands to
+/// [`Invoke::invoke`].
+///
+/// The arguments are encoded when the call is made (so a value that fails
+/// to encode fails there, before anything is sent), with room in front for
+/// the request's header, so the transport builds its frame without a copy.
+pub struct RawCall {
+    service: Cow<'static, str>,
+    method: Cow<'static, str>,
+    kind: CallKind,
+    options: CallOptions,
+    args: RequestBody,
+    stream: Option<BodyStream>,
+}
+
+impl RawCall {
+    /// A call of `service.method` with `args` (a tuple of the arguments:
+    /// `&(a, b)`, `&(a,)`, `&()`), encoded now.
+    ///
+    /// For a kind that [sends a stream](CallKind::sends_stream), add it
+    /// with [`with_stream`](Self::with_stream).
+    ///
+    /// # Errors
+    /// [`RpcError::Encode`] when an argument fails to encode.
+    pub fn new<A: Serialize + ?Sized>(
+        service: impl Into<Cow<'static, str>>,
+        method: impl Into<Cow<'static, str>>,
+        kind: CallKind,
+        options: CallOptions,
+        args: &A,
+    ) -> Result<Self, RpcError> {
+        let (service, method) = (service.into(), method.into());
+        let args = codec::encode_args(args, &service, &method, options.get_metadata().encoded())?;
+        Ok(RawCall {
+            service,
+            method,
+            kind,
+            options,
+            args,
+            stream: None,
+        })
+    }
+
+    /// This call, sending `items` with its arguments, each encoded as the
+    /// receiver takes it; an item that fails to encode ends the stream with
+    /// [`RpcError::Encode`].
+    #[must_use]
+    pub fn with_stream<S>(mut self, items: Streaming<S>) -> Self
+    where
+        S: Serialize + Send + 'static,
+    {
+        let encoded = items.map(|item| item.and_then(|value| codec::encode_value(&value)));
+        self.stream = Some(Box::pin(encoded));
+        self
+    }
+
+    /// The service's wire name.
+    #[must_use]
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The method's wire name.
+    #[must_use]
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// What the call sends and expects back.
+    #[must_use]
+    pub fn kind(&self) -> CallKind {
+        self.kind
+    }
+
+    /// The call's options: its timeout, whether it is idempotent, and the
+    /// metadata it carries (fixed when the call was made).
+    #[must_use]
+    pub fn options(&self) -> &CallOptions {
+        &self.options
+    }
+
+    /// The encoded arguments (without metadata).
+    #[must_use]
+    pub fn args(&self) -> &[u8] {
+        self.args.args()
+    }
+
+    /// Takes the stream the call sends, if any (a transport takes it once,
+    /// to send it).
+    pub fn take_stream(&mut self) -> Option<BodyStream> {
+        self.stream.take()
+    }
+
+    /// The parts a channel sends.
+    pub(crate) fn into_parts(self) -> CallParts {
+        CallParts {
+            service: self.service,
+            method: self.method,
+            kind: self.kind,
+            options: self.options,
+            args: self.args,
+            stream: self.stream,
+        }
+    }
+}
+
+/// A [`RawCall`] taken apart, for the channel that sends it.
+pub(crate) struct CallParts {
+    pub service: Cow<'static, str>,
+    pub method: Cow<'static, str>,
+    pub kind: CallKind,
+    pub options: CallOptions,
+    pub args: RequestBody,
+    pub stream: Option<BodyStream>,
+}
+
+impl fmt::Debug for RawCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawCall")
+            .field("service", &self.service)
+            .field("method", &self.method)
+            .field("kind", &self.kind)
+            .field("options", &self.options)
+            .field("args", &self.args().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a call was answered, before decoding.
+#[non_exhaustive]
+pub enum RawReply {
+    /// The encoded return value.
+    Value(Bytes),
+    /// The answer stream, item by item (encoded).
+    Stream(RawStream),
+    /// A one-way call is on its way.
+    Sent,
+}
+
+impl RawReply {
+    /// A reply holding `value`, encoded: for transports that answer calls
+    /// themselves (a test double, a cache).
+    ///
+    /// # Errors
+    /// [`RpcError::Encode`] when the value fails to encode.
+    pub fn value<T: Serialize + ?Sized>(value: &T) -> Result<Self, RpcError> {
+        Ok(RawReply::Value(codec::encode_value(value)?.into_bytes()))
+    }
+
+    /// Decodes the value of a call that answers with one.
+    ///
+    /// # Errors
+    /// [`RpcError::BadResponse`] when it does not decode as `R`, or the
+    /// reply is not a value.
+    pub fn into_value<R: DeserializeOwned>(self) -> Result<R, RpcError> {
+        match self {
+            RawReply::Value(bytes) => {
+                codec::decode_value(&bytes).map_err(|message| RpcError::BadResponse { message })
+            }
+            other => Err(other.mismatch("one value")),
+        }
+    }
+
+    /// The answer stream of a streaming call, decoding each item as `R`.
+    ///
+    /// # Errors
+    /// [`RpcError::BadResponse`] when the reply is not a stream.
+    pub fn into_stream<R: DeserializeOwned + Send + 'static>(
+        self,
+    ) -> Result<Streaming<R>, RpcError> {
+        match self {
+            RawReply::Stream(stream) => Ok(stream.decode()),
+            other => Err(other.mismatch("a stream")),
+        }
+    }
+
+    /// Checks that a one-way call was sent.
+    ///
+    /// # Errors
+    /// [`RpcError::BadResponse`] when the reply is something else.
+    pub fn into_sent(self) -> Result<(), RpcError> {
+        match self {
+            RawReply::Sent => Ok(()),
+            other => Err(other.mismatch("nothing (a one-way call)")),
+        }
+    }
+
+    fn mismatch(&self, expected: &str) -> RpcError {
+        let got = match self {
+            RawReply::Value(_) => "one value",
+            RawReply::Stream(_) => "a stream",
+            RawReply::Sent => "nothing",
+        };
+        RpcError::BadResponse {
+            message: format!(
+                "the transport answered with {got}, where the call expects {expected}"
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for RawReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RawReply::Value(bytes) => f.debug_tuple("Value").field(&bytes.len()).finish(),
+            RawReply::Stream(_) => f.write_str("Stream"),
+            RawReply::Sent => f.write_str("Sent"),
+        }
+    }
+}
+
+/// An answer stream before decoding: the encoded items, and any failure of
+/// the call as the last item. Dropping it cancels the call.
+pub struct RawStream(RawInner);
+
+enum RawInner {
+    Remote(crate::session::RemoteStream),
+    Local(Pin<Box<dyn Stream<Item = Result<Bytes, RpcError>> + Send + 'static>>),
+}
+
+impl RawStream {
+    /// A stream of encoded items from elsewhere (a test double, a relay).
+    pub fn from_stream<S>(items: S) -> Self
+    where
+        S: Stream<Item = Result<Bytes, RpcError>> + Send + 'static,
+    {
+        RawStream(RawInner::Local(Box::pin(items)))
+    }
+
+    pub(crate) fn remote(remote: crate::session::RemoteStream) -> Self {
+        RawStream(RawInner::Remote(remote))
+    }
+
+    /// The typed stream: each item decoded as `R` (a failure to decode ends
+    /// it with [`RpcError::BadResponse`] and cancels the call).
+    pub(crate) fn decode<R: DeserializeOwned + Send + 'static>(self) -> Streaming<R> {
+        match self.0 {
+            RawInner::Remote(remote) => Streaming::remote(remote, decode_item::<R>),
+            RawInner::Local(items) => {
+                Streaming::try_from_stream(items.map(|item| item.and_then(|b| decode_item(b))))
+            }
+        }
+    }
+}
+
+fn decode_item<R: DeserializeOwned>(bytes: Bytes) -> Result<R, RpcError> {
+    codec::decode_value(&bytes).map_err(|message| RpcError::BadResponse { message })
+}
+
+impl Stream for RawStream {
+    type Item = Result<Bytes, RpcError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match &mut self.get_mut().0 {
+            RawInner::Remote(remote) => remote.poll_next(cx),
+            RawInner::Local(items) => items.as_mut().poll_next(cx),
+        }
+    }
+}
+
+impl fmt::Debug for RawStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RawStream")
+    }
+}
+
+/// Lets a [`Body`] answer-stream item be read as bytes.
+impl Body {
+    /// The encoded value, as bytes (a stream has none: empty).
+    pub(crate) fn into_bytes(self) -> Bytes {
+        use crate::service::BodyRepr;
+        match self.0 {
+            BodyRepr::Headroom { mut buf, headroom } => {
+                let value = buf.split_off(headroom.min(buf.len()));
+                value.freeze()
+            }
+            BodyRepr::Plain(bytes) => bytes,
+            BodyRepr::Stream(_) => Bytes::new(),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! A [`Channel`] as the call seam: how a [`RawCall`] goes over it, and the
+//! typed calls for code that has no generated client.
+
+use std::future::Future;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::call::{CallKind, CallOptions, CallParts, Invoke, RawCall, RawReply, RawStream};
+use crate::session::Channel;
+use crate::streaming::Streaming;
+use crate::RpcError;
+
+impl Channel {
+    /// Calls `service.method` with `args` and decodes the answer as `R`, with
+    /// the channel's default options.
+    ///
+    /// Generated clients do the same through [`Invoke`]; use this to call a
+    /// service without its trait. `args` is encoded the way generated
+    /// clients encode a method's arguments: as a tuple, `&(a, b)` for two
+    /// arguments, `&(a,)` for one, `&()` for none. The arguments are encoded
+    /// before this returns, so the future borrows only `self`.
+    ///
+    /// # Errors
+    /// Any [`RpcError`]: the call failed on the way, on the server, or the
+    /// connection did.
+    pub fn call<'a, A, R>(
+        &'a self,
+        service: &str,
+        method: &str,
+        args: &A,
+    ) -> impl Future<Output = Result<R, RpcError>> + Send + 'a
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + 'a,
+    {
+        self.call_with(&CallOptions::default(), service, method, args)
+    }
+
+    /// [`call`](Self::call) with per-call options.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn call_with<'a, A, R>(
+        &'a self,
+        options: &CallOptions,
+        service: &str,
+        method: &str,
+        args: &A,
+    ) -> impl Future<Output = Result<R, RpcError>> + Send + 'a
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + 'a,
+    {
+        let call = raw(service, method, CallKind::Unary, options, args);
+        async move { self.invoke(call?).await?.into_value() }
+    }
+
+    /// Sends a one-way call: returns once the request has been written to
+    /// the connection; the server runs it and sends no answer, so its
+    /// outcome is never known here. Never retried.
+    ///
+    /// # Errors
+    /// When the request cannot be encoded or written (the connection is gone,
+    /// or the deadline passed first).
+    pub fn call_oneway_with<'a, A>(
+        &'a self,
+        options: &CallOptions,
+        service: &str,
+        method: &str,
+        args: &A,
+    ) -> impl Future<Output = Result<(), RpcError>> + Send + 'a
+    where
+        A: Serialize + ?Sized,
+    {
+        let call = raw(service, method, CallKind::OneWay, options, args);
+        async move { self.invoke(call?).await?.into_sent() }
+    }
+
+    /// Starts a call whose answer is a stream (see [`Streaming`]): returns
+    /// once the request is queued for writing, without waiting for the
+    /// server; the stream yields the items as they arrive, and any failure
+    /// of the call (an unknown method, the deadline, a lost connection) as
+    /// its last item. Never sent again.
+    ///
+    /// # Errors
+    /// When the request cannot be encoded or sent: no connection, or the
+    /// deadline passed while waiting for one or for room in the window.
+    pub fn call_streaming_with<'a, A, R>(
+        &'a self,
+        options: &CallOptions,
+        service: &str,
+        method: &str,
+        args: &A,
+    ) -> impl Future<Output = Result<Streaming<R>, RpcError>> + Send + 'a
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let call = raw(service, method, CallKind::ServerStream, options, args);
+        async move { self.invoke(call?).await?.into_stream() }
+    }
+
+    /// Starts a call that sends `items` as a stream with its arguments
+    /// (a client stream) and waits for its one answer. The items are taken
+    /// from `items` as the server's credit allows; the server can stop the
+    /// stream early (then `items` is dropped). Never sent again.
+    ///
+    /// # Errors
+    /// As [`call_with`](Self::call_with); an error item of `items` reaches
+    /// the server's handler as the last item of its stream.
+    pub fn call_with_stream<'a, A, S, R>(
+        &'a self,
+        options: &CallOptions,
+        service: &str,
+        method: &str,
+        args: &A,
+        items: Streaming<S>,
+    ) -> impl Future<Output = Result<R, RpcError>> + Send + 'a
+    where
+        A: Serialize + ?Sized,
+        S: Serialize + Send + 'static,
+        R: DeserializeOwned + 'a,
+    {
+        let call = raw(service, method, CallKind::ClientStream, options, args);
+        async move { self.invoke(call?.with_stream(items)).await?.into_value() }
+    }
+
+    /// Starts a call that sends `items` as a stream and answers with a
+    /// stream (both ways at once): [`call_with_stream`](Self::call_with_stream)
+    /// and [`call_streaming_with`](Self::call_streaming_with) together.
+    /// Dropping the returned stream cancels the call, and with it `items`.
+    ///
+    /// # Errors
+    /// As [`call_streaming_with`](Self::call_streaming_with).
+    pub fn call_streaming_with_stream<'a, A, S, R>(
+        &'a self,
+        options: &CallOptions,
+        service: &str,
+        method: &str,
+        args: &A,
+        items: Streaming<S>,
+    ) -> impl Future<Output = Result<Streaming<R>, RpcError>> + Send + 'a
+    where
+        A: Serialize + ?Sized,
+        S: Serialize + Send + 'static,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let call = raw(service, method, CallKind::BothWays, options, args);
+        async move { self.invoke(call?.with_stream(items)).await?.into_stream() }
+    }
+}
+
+/// A call of the channel's own methods, whose names are borrowed.
+fn raw<A: Serialize + ?Sized>(
+    service: &str,
+    method: &str,
+    kind: CallKind,
+    options: &CallOptions,
+    args: &A,
+) -> Result<RawCall, RpcError> {
+    RawCall::new(
+        service.to_owned(),
+        method.to_owned(),
+        kind,
+        options.clone(),
+        args,
+    )
+}
+
+impl Invoke for Channel {
+    fn invoke(&self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
+        send(self, call)
+    }
+}
+
+/// Sends a call made elsewhere (see [`Invoke`]).
+async fn send(channel: &Channel, call: RawCall) -> Result<RawReply, RpcError> {
+    let CallParts {
+        service,
+        method,
+        kind,
+        options,
+        args,
+        stream,
+    } = call.into_parts();
+    let (service, method) = (&*service, &*method);
+    let (deadline, timeout) = channel.deadline(options.get_timeout());
+    let missing = || RpcError::Encode {
+        what: "request",
+        message: format!("a {kind:?} call needs a stream to send (RawCall::with_stream)"),
+    };
+    match kind {
+        CallKind::OneWay => channel
+            .oneway(args, service, method, deadline, timeout)
+            .await
+            .map(|()| RawReply::Sent),
+        CallKind::ServerStream => channel
+            .streaming(args, None, service, method, deadline, timeout)
+            .await
+            .map(|stream| RawReply::Stream(RawStream::remote(stream))),
+        CallKind::BothWays => {
+            let items = stream.ok_or_else(missing)?;
+            channel
+                .streaming(args, Some(items), service, method, deadline, timeout)
+                .await
+                .map(|stream| RawReply::Stream(RawStream::remote(stream)))
+        }
+        CallKind::ClientStream => {
+            let items = stream.ok_or_else(missing)?;
+            channel
+                .sending(args, items, service, method, deadline, timeout)
+                .await
+                .map(RawReply::Value)
+        }
+        // `Unary`, and kinds added later that answer with one value.
+        _ => channel
+            .unary(
+                args,
+                options.is_idempotent(),
+                service,
+                method,
+                deadline,
+                timeout,
+            )
+            .await
+            .map(RawReply::Value),
+    }
+}

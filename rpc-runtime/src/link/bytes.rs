@@ -1,0 +1,105 @@
+//! A byte stream as a link: 4-byte big-endian length prefixes.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures::{SinkExt, Stream, StreamExt};
+use tokio::io::{ReadHalf, WriteHalf};
+use tokio_util::codec::{Framed, FramedParts, FramedWrite, LengthDelimitedCodec};
+
+use super::{FrameRead, Link};
+use crate::transport::Io;
+
+/// The length-delimited codec of the protocol, for frames of at most `max`.
+fn codec(max: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .length_field_length(4)
+        .big_endian()
+        .max_frame_length(max)
+        .new_codec()
+}
+
+/// Any byte stream, framed as the protocol frames it (section 1 of
+/// `docs/PROTOCOL.md`).
+#[derive(Debug)]
+pub struct ByteLink<T: Io> {
+    framed: Framed<T, LengthDelimitedCodec>,
+}
+
+impl<T: Io> ByteLink<T> {
+    /// Frames `io`.
+    pub fn new(io: T) -> Self {
+        ByteLink {
+            framed: Framed::new(io, codec(u32::MAX as usize)),
+        }
+    }
+}
+
+impl<T: Io> Link for ByteLink<T> {
+    type Read = ByteReader<T>;
+    type Write = FramedWrite<WriteHalf<T>, LengthDelimitedCodec>;
+
+    async fn send(&mut self, frame: Bytes) -> io::Result<()> {
+        self.framed
+            .codec_mut()
+            .set_max_frame_length(u32::MAX as usize);
+        self.framed.send(frame).await
+    }
+
+    async fn recv(&mut self, limit: usize) -> io::Result<Option<Bytes>> {
+        self.framed.codec_mut().set_max_frame_length(limit);
+        self.framed
+            .next()
+            .await
+            .transpose()
+            .map(|f| f.map(BytesMut::freeze))
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        SinkExt::<Bytes>::close(&mut self.framed).await
+    }
+
+    fn buffered(&self) -> &[u8] {
+        self.framed.read_buffer()
+    }
+
+    fn split(self, max_in: usize, max_out: usize) -> (ByteReader<T>, Self::Write) {
+        let parts = self.framed.into_parts();
+        let (r, w) = tokio::io::split(parts.io);
+        // Bytes that arrived right behind the greeting belong to the reader.
+        // Only `Framed::from_parts` knows that they may hold whole frames
+        // (a `FramedRead` would wait for the next read before decoding
+        // them), hence a `Framed` of which only the reading side is used.
+        let mut read = FramedParts::new::<Bytes>(r, codec(max_in));
+        read.read_buf = parts.read_buf;
+        let reader = ByteReader(Framed::from_parts(read));
+        let mut writer = FramedWrite::new(w, codec(max_out));
+        // The codec starts with an 8 KiB write buffer; start empty instead
+        // and grow with the traffic, so an idle connection costs less.
+        *writer.write_buffer_mut() = BytesMut::new();
+        (reader, writer)
+    }
+}
+
+/// The reading half of a [`ByteLink`].
+#[derive(Debug)]
+pub struct ByteReader<T: Io>(Framed<ReadHalf<T>, LengthDelimitedCodec>);
+
+impl<T: Io> Stream for ByteReader<T> {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut()
+            .0
+            .poll_next_unpin(cx)
+            .map(|frame| frame.map(|frame| frame.map(BytesMut::freeze)))
+    }
+}
+
+impl<T: Io> FrameRead for ByteReader<T> {
+    fn partial(&self) -> usize {
+        self.0.read_buffer().len()
+    }
+}

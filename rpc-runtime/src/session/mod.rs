@@ -1,0 +1,223 @@
+//! The session: what both ends of a connection share once the greeting is
+//! done. Calls this side makes (the table of pending calls, deadlines,
+//! cancels, answer streams), calls the peer makes (dispatch to services,
+//! the streams they send and receive), credit, keepalive and goodbyes.
+//! Either side can call and either side can serve: a client that serves
+//! callbacks runs the same dispatch as a server.
+//!
+//! A session runs over a [`Link`](crate::link::Link) and knows nothing of
+//! sockets, dialing or accepting: the client end dials and reconnects, the
+//! server end accepts and limits, and both hand their links here.
+
+mod channel;
+mod context;
+mod dispatch;
+mod inbox;
+mod pending;
+mod reader;
+mod request;
+mod run;
+mod serving;
+mod stream;
+mod writer;
+
+pub use channel::Channel;
+pub(crate) use channel::{current_of, CallDefaults, Redial};
+pub use context::CallContext;
+pub(crate) use context::{has_inbox, take_inbox};
+pub(crate) use dispatch::{Dispatch, Next, Out};
+pub(crate) use inbox::InboxStream;
+pub(crate) use pending::{bench_pending, CallerHalf};
+pub(crate) use serving::{Counted, Serving, DEFAULT_MAX_METADATA, DEFAULT_WRITE_TIMEOUT};
+pub(crate) use stream::RemoteStream;
+pub(crate) use writer::Outgoing;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::link::greeting::Established;
+use crate::link::Link;
+use crate::service::Service;
+use crate::transport::PeerAddr;
+use crate::wire::frame::code;
+use crate::RpcError;
+
+use pending::Shared;
+use reader::{read_loop, ReaderServing};
+
+/// Encoded calls that may wait for the writer of a callback's way back.
+const REVERSE_WRITE_QUEUE: usize = 1024;
+
+/// The calling side of one session: where a [`Channel`] sends its calls.
+pub(crate) struct Connection {
+    queue: mpsc::Sender<Outgoing>,
+    control: mpsc::UnboundedSender<Bytes>,
+    shared: Arc<Shared>,
+    /// The next request id: odd numbers counting up from 1 on a dialer's
+    /// connection, even from 2 on a listener's (callbacks), so an id says
+    /// whose call it is.
+    next_id: AtomicU64,
+    peer_max_frame: usize,
+    /// One permit per call the peer said it runs at once: calls beyond
+    /// that wait here, so the peer never has to stop reading (and always
+    /// sees cancels and pings).
+    slots: Arc<tokio::sync::Semaphore>,
+    /// Stops the reader and the writer when the connection is dropped.
+    _stop: DropGuard,
+}
+
+impl Connection {
+    /// Whether the session has ended.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// Why the session ended (or a generic reason if it has not).
+    pub(crate) fn closed_reason(&self) -> RpcError {
+        self.shared.closed_reason()
+    }
+
+    /// How many calls wait for their answers.
+    pub(crate) fn pending(&self) -> usize {
+        self.shared.pending()
+    }
+}
+
+/// How a dialer's session runs.
+pub(crate) struct SessionConfig {
+    /// Encoded calls that may wait for the writer.
+    pub write_queue: usize,
+    /// Ping after this much quiet with calls pending, and give up if
+    /// nothing arrives within the second duration after the ping.
+    pub keepalive: Option<(Duration, Duration)>,
+    /// With nothing pending, how often the reader looks for expired calls.
+    pub sweep_idle: Duration,
+    /// Services this side serves to the peer (callbacks), and how many of
+    /// their calls run at once.
+    pub services: HashMap<String, Arc<dyn Service>>,
+    pub serve_in_flight: usize,
+}
+
+/// Starts a dialer's session over an established link: a writer task, and
+/// a reader task that also serves the peer's calls when this side serves.
+pub(crate) fn start<L: Link>(
+    established: Established<L>,
+    peer: PeerAddr,
+    config: &SessionConfig,
+) -> Arc<Connection> {
+    let Established {
+        reader,
+        writer,
+        peer_max_frame,
+        peer_max_in_flight,
+    } = established;
+    let shared = Arc::new(Shared::new(Instant::now()));
+    let stop = CancellationToken::new();
+    let (queue, queue_rx) = mpsc::channel(config.write_queue);
+    let (control, control_rx) = mpsc::unbounded_channel();
+
+    let writer_shared = Arc::clone(&shared);
+    let writer_stop = stop.clone();
+    tokio::spawn(async move {
+        if let Err(e) = writer::write_loop(writer, queue_rx, control_rx, writer_stop.clone()).await
+        {
+            writer_shared.close(
+                RpcError::connection_lost(format!("writing to the server failed: {e}")),
+                false,
+            );
+            writer_stop.cancel();
+        }
+    });
+    let serving = (!config.services.is_empty()).then(|| ReaderServing {
+        serving: Serving::for_channel(
+            config.services.clone(),
+            config.serve_in_flight,
+            stop.clone(),
+        ),
+        peer,
+        queue: queue.clone(),
+        peer_max_frame,
+    });
+    tokio::spawn(read_loop(
+        reader,
+        Arc::clone(&shared),
+        control.clone(),
+        stop.clone(),
+        config.keepalive,
+        serving,
+        config.sweep_idle,
+    ));
+
+    Arc::new(Connection {
+        queue,
+        control,
+        shared,
+        next_id: AtomicU64::new(1),
+        peer_max_frame,
+        slots: Arc::new(tokio::sync::Semaphore::new(
+            peer_max_in_flight.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+        )),
+        _stop: stop.drop_guard(),
+    })
+}
+
+/// The error a peer's goodbye means for the calls pending on it.
+pub(crate) fn goodbye_error(code: u32, message: &str) -> RpcError {
+    match code {
+        code::SHUTTING_DOWN => RpcError::ShuttingDown,
+        code::SERVER_BUSY => RpcError::ServerBusy {
+            message: message.to_owned(),
+        },
+        _ => RpcError::connection_lost(format!("the server closed the connection: {message}")),
+    }
+}
+
+/// A channel for calls from a server's handlers back to the client, on the
+/// client's own connection: the server's connection loop writes what
+/// `queue` and `control` carry and hands frames about these calls to
+/// `caller`.
+pub(crate) struct Reverse {
+    pub channel: Channel,
+    pub caller: CallerHalf,
+    pub queue: mpsc::Receiver<Outgoing>,
+    pub control: mpsc::UnboundedReceiver<Bytes>,
+}
+
+impl Reverse {
+    pub(crate) fn new(
+        peer: String,
+        defaults: CallDefaults,
+        peer_max_frame: usize,
+        peer_max_in_flight: usize,
+    ) -> Self {
+        // No reader sweeps this table: every call keeps its own deadline.
+        let never = Instant::now() + Duration::from_secs(86_400 * 365 * 30);
+        let shared = Arc::new(Shared::new(never));
+        let (queue, queue_rx) = mpsc::channel(REVERSE_WRITE_QUEUE);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let connection = Arc::new(Connection {
+            queue,
+            control: control.clone(),
+            shared: Arc::clone(&shared),
+            next_id: AtomicU64::new(2),
+            peer_max_frame,
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                peer_max_in_flight.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            )),
+            _stop: CancellationToken::new().drop_guard(),
+        });
+        Reverse {
+            channel: Channel::new(peer, defaults, connection, None),
+            caller: CallerHalf::new(shared, control),
+            queue: queue_rx,
+            control: control_rx,
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! A request from the peer: its flags, deadline and metadata checked, its
+//! interceptor run, and the call started, queued or refused.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::intercept::CallInfo;
+use crate::wire::codec;
+use crate::wire::frame::{code, flags, STREAM_WINDOW};
+use crate::wire::metadata::Metadata;
+use crate::RpcError;
+
+use super::dispatch::{Dispatch, Inbox, Next, Out, Parked};
+use super::inbox::InboxParts;
+use super::run::{panicked, start_call};
+
+/// A request's header, as decoded.
+pub(super) struct RequestHead<'m> {
+    pub id: u64,
+    pub service: &'m str,
+    pub method: &'m str,
+    pub timeout_micros: Option<u64>,
+    pub flags: u8,
+}
+
+impl<O: Out> Dispatch<'_, O> {
+    /// Handles a request whose header is `head`; its body starts at `used`
+    /// in `payload`.
+    pub(super) async fn request(
+        &mut self,
+        head: RequestHead<'_>,
+        payload: &Bytes,
+        used: usize,
+    ) -> Next {
+        let RequestHead {
+            id,
+            service,
+            method,
+            timeout_micros,
+            flags,
+        } = head;
+        let oneway = flags & flags::ONEWAY != 0;
+        let stream = flags & flags::STREAM_OUT != 0;
+        let sends = flags & flags::STREAM_IN != 0;
+        if flags & !flags::KNOWN != 0 || (oneway && (stream || sends)) {
+            if !oneway {
+                let message =
+                    format!("request flags {flags:#04x} are not supported by this server");
+                let frame = codec::encode_response(
+                    id,
+                    Err(RpcError::BadRequest { message }),
+                    self.peer_max_frame,
+                );
+                self.send(frame).await;
+            }
+            return Next::Continue;
+        }
+        if self.draining {
+            if !oneway {
+                let frame =
+                    codec::encode_response(id, Err(RpcError::ShuttingDown), self.peer_max_frame);
+                self.send(frame).await;
+            }
+            return Next::Continue;
+        }
+        if timeout_micros == Some(0) {
+            // The caller has given up already: not run, not answered
+            // (as for a call whose deadline passes while it runs).
+            tracing::debug!(peer = %self.peer, id, service, method, "a request arrived with no time left; not run");
+            return Next::Continue;
+        }
+        if self.in_flight(id) {
+            // Two answers under one id could not be told apart.
+            if !oneway {
+                let message = format!(
+                    "request id {id} is already in flight on this connection; this request was not run"
+                );
+                let frame =
+                    codec::encode_refusal(id, code::DUPLICATE_ID, &message, self.peer_max_frame);
+                self.send(frame).await;
+            }
+            return Next::Continue;
+        }
+        let deadline =
+            // A deadline too far away to represent is no deadline.
+            timeout_micros.and_then(|micros| Instant::now().checked_add(Duration::from_micros(micros)));
+        // The metadata, if any, comes first in the body; decoded
+        // within the server's limit, so an oversized block fails
+        // without being allocated.
+        let mut args_at = used;
+        let metadata = if flags & flags::METADATA != 0 {
+            let limit = self.state.max_metadata;
+            let body = payload.get(used..).unwrap_or_default();
+            match codec::decode_metadata(body.get(..limit).unwrap_or(body)) {
+                Ok((entries, n)) => {
+                    args_at += n;
+                    Some(Metadata::received(entries))
+                }
+                Err(e) => {
+                    let message = format!(
+                        "the call's metadata did not decode within the server's limit of {limit} bytes: {e}"
+                    );
+                    self.answer(id, oneway, Err(RpcError::BadRequest { message }))
+                        .await;
+                    return Next::Continue;
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(interceptor) = &self.state.interceptor {
+            let info = CallInfo {
+                service,
+                method,
+                metadata: metadata.as_ref().unwrap_or_else(|| Metadata::empty()),
+                peer: self.peer,
+                identity: self.identity.as_deref(),
+            };
+            let verdict =
+                std::panic::catch_unwind(AssertUnwindSafe(|| interceptor.intercept(&info)))
+                    .unwrap_or_else(|panic| Err(panicked(&*panic)));
+            if let Err(error) = verdict {
+                tracing::debug!(peer = %self.peer, service, method, %error, "an interceptor refused a call");
+                self.answer(id, oneway, Err(error)).await;
+                return Next::Continue;
+            }
+        }
+        let call = start_call(self.state, service, method, payload.slice(args_at..));
+        let inbox = sends.then(|| {
+            let (events, receiver) = mpsc::unbounded_channel();
+            let credit = Arc::new(AtomicU32::new(STREAM_WINDOW));
+            self.inboxes.insert(
+                id,
+                Inbox {
+                    events,
+                    credit: Arc::clone(&credit),
+                },
+            );
+            InboxParts {
+                id,
+                events: receiver,
+                credit,
+                control: self.control.clone(),
+            }
+        });
+        let request = Parked {
+            id,
+            deadline,
+            oneway,
+            stream,
+            inbox,
+            metadata,
+            call,
+            size: payload.len(),
+        };
+        if self.has_room(request.oneway) {
+            self.spawn(request).await;
+        } else if request.oneway {
+            self.waiting_bytes += request.size;
+            self.waiting.push_back(request);
+        } else {
+            self.parked = Some(request);
+        }
+        Next::Continue
+    }
+}

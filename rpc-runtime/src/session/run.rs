@@ -1,0 +1,191 @@
+//! Running one call of the peer's: the first poll on the session's own
+//! task, then a task of its own if it waits; its deadline, its panics, the
+//! shape of its answer, and the stream it answers with.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::service::{Body, BodyRepr, BodyStream, ServiceFuture};
+use crate::wire::codec;
+use crate::wire::frame::STREAM_WINDOW;
+use crate::RpcError;
+
+use super::context::CallContext;
+use super::dispatch::{Dispatch, Out, Parked, Running};
+use super::serving::{Counted, Serving};
+
+impl<O: Out> Dispatch<'_, O> {
+    /// Runs one call: once, right here, and as its own task if it waits;
+    /// within its deadline, with its context, catching panics; answers
+    /// unless it is one-way.
+    pub(super) async fn spawn(&mut self, request: Parked) {
+        let Parked {
+            id,
+            deadline,
+            oneway,
+            stream,
+            inbox,
+            metadata,
+            call,
+            size: _,
+        } = request;
+        let mut future = match call {
+            Ok(future) => future,
+            Err(error) => {
+                self.inboxes.remove(&id);
+                return self.answer(id, oneway, Err(error)).await;
+            }
+        };
+        let context = CallContext::new(id, deadline, self.peer.clone())
+            .with_inbox(inbox)
+            .with_channel(self.peer_channel.clone())
+            .with_identity(self.identity.clone())
+            .with_metadata(metadata);
+        // Most handlers finish without waiting: run them once right here, on
+        // the connection's task, and skip the cost of a task of their own. A
+        // handler that waits (for I/O, a timer, a lock) moves to its own task
+        // at its first wait, so it never holds up the calls behind it.
+        let first = context.clone().sync_scope(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| (&mut future).now_or_never()))
+        });
+        let body = match first {
+            Ok(Some(result)) => match shaped(result, stream) {
+                // A stream is driven by a task of its own.
+                Ok(Body(BodyRepr::Stream(items))) => Some(items),
+                result => {
+                    self.inboxes.remove(&id);
+                    return self.answer(id, oneway, result).await;
+                }
+            },
+            Err(panic) => {
+                self.inboxes.remove(&id);
+                return self.answer(id, oneway, Err(panicked(&*panic))).await;
+            }
+            Ok(None) => None,
+        };
+        let credit = stream.then(|| Arc::new(Semaphore::new(STREAM_WINDOW as usize)));
+        let in_flight = Counted::new(&self.state.in_flight);
+        let responses = self.responses.clone();
+        let peer_max_frame = self.peer_max_frame;
+        let stream_credit = credit.clone();
+        let task = self.calls.spawn(async move {
+            let _in_flight = in_flight;
+            let work = async {
+                let items = match body {
+                    Some(items) => items,
+                    None => match shaped(future.await, stream)? {
+                        Body(BodyRepr::Stream(items)) => items,
+                        body => return Ok(body),
+                    },
+                };
+                let credit = stream_credit.ok_or_else(|| RpcError::Protocol {
+                    message: "a stream without credit".to_owned(),
+                })?;
+                drive_stream(id, items, &credit, &responses, peer_max_frame).await
+            };
+            let run = context.scope(AssertUnwindSafe(work).catch_unwind());
+            let outcome = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok(),
+                None => Some(run.await),
+            };
+            let Some(outcome) = outcome else {
+                // The caller has given up: stop, and send nothing.
+                tracing::debug!(id, "deadline passed; the handler was stopped");
+                return (id, oneway);
+            };
+            let result = outcome.unwrap_or_else(|panic| Err(panicked(&*panic)));
+            if !oneway {
+                let frame = codec::encode_response(id, result, peer_max_frame);
+                // Fails only when the connection is gone.
+                let _ = responses.send(frame).await;
+            } else if let Err(error) = result {
+                tracing::info!(id, %error, "a one-way call failed");
+            }
+            (id, oneway)
+        });
+        if oneway {
+            self.oneway_running += 1;
+        } else {
+            self.running.insert(id, Running { task, credit });
+        }
+    }
+}
+
+/// Checks that a handler answers the way the call asked: a stream for a
+/// streaming call, one value otherwise.
+fn shaped(result: Result<Body, RpcError>, stream: bool) -> Result<Body, RpcError> {
+    match result {
+        Ok(body) if body.is_stream() && !stream => Err(RpcError::BadRequest {
+            message: "the method answers with a stream, but the call asked for one value \
+                      (do both sides use the same trait?)"
+                .to_owned(),
+        }),
+        Ok(body) if !body.is_stream() && stream => Err(RpcError::BadRequest {
+            message: "the method answers with one value, but the call asked for a stream \
+                      (do both sides use the same trait?)"
+                .to_owned(),
+        }),
+        result => result,
+    }
+}
+
+/// Sends the items of an answer stream as the caller's credit allows, and
+/// returns how the call ends: an empty body after the last item, or the
+/// error that ended the stream. The producer is polled only when there is
+/// credit for what it yields, so it never runs ahead of the window.
+async fn drive_stream(
+    id: u64,
+    mut items: BodyStream,
+    credit: &Semaphore,
+    responses: &mpsc::Sender<Bytes>,
+    limit: usize,
+) -> Result<Body, RpcError> {
+    loop {
+        match credit.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return Err(RpcError::connection_lost("the stream's credit was closed")),
+        }
+        match items.next().await {
+            Some(Ok(item)) => {
+                let frame = codec::encode_item(id, item, limit)?;
+                if responses.send(frame).await.is_err() {
+                    return Err(RpcError::connection_lost("the connection closed"));
+                }
+            }
+            Some(Err(error)) => return Err(error),
+            None => return Ok(Body::from(Bytes::new())),
+        }
+    }
+}
+
+pub(super) fn start_call(
+    state: &Serving,
+    service: &str,
+    method: &str,
+    args: Bytes,
+) -> Result<ServiceFuture, RpcError> {
+    let Some(target) = state.services.get(service) else {
+        return Err(RpcError::UnknownService {
+            service: service.to_owned(),
+        });
+    };
+    // `call` should only pick a method, but a hand-written one might panic.
+    std::panic::catch_unwind(AssertUnwindSafe(|| target.call(method, args)))
+        .map_err(|panic| panicked(&*panic))
+}
+
+pub(super) fn panicked(panic: &(dyn Any + Send)) -> RpcError {
+    let message = if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    };
+    RpcError::Panicked { message }
+}

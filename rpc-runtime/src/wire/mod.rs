@@ -1,0 +1,8 @@
+//! The wire: frames and the messages they carry, the bincode codec, decode
+//! limits, and the encoding of metadata. It knows nothing of connections;
+//! `docs/PROTOCOL.md` is its normative description.
+
+pub(crate) mod codec;
+pub(crate) mod depth;
+pub(crate) mod frame;
+pub(crate) mod metadata;
