@@ -389,7 +389,10 @@ async fn a_client_that_never_reads_is_disconnected_after_the_write_timeout() {
 async fn a_reused_request_id_and_a_stray_cancel_harm_nobody() {
     let (server, honest) = strict_server(|b| b).await;
     let mut stream = greeted(server.local_addr()).await;
-    // Two calls with the same id at once: both are answered.
+    // Two calls with the same id in one write: the first finishes without
+    // waiting, so its id is free again when the second is read, and both
+    // are answered. (A reuse while the first still runs is refused:
+    // tests/protocol_edges.rs.)
     let mut both = request(7, "add", &[2, 2]);
     both.extend_from_slice(&request(7, "add", &[4, 4]));
     stream.write_all(&both).await.unwrap();
