@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::error::RpcError;
 use crate::identity::PeerIdentity;
 use crate::service::{Service, ServiceFuture};
+use crate::session::CallContext;
 use crate::transport::PeerAddr;
 use crate::wire::metadata::Metadata;
-use crate::{CallContext, RpcError};
 
 /// What an [`Interceptor`] sees of a call before it runs.
 #[derive(Debug, Clone, Copy)]

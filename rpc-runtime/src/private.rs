@@ -7,9 +7,9 @@ pub use ::std::boxed::Box;
 pub use ::std::sync::Arc;
 
 use crate::call::{CallKind, RawCall};
+use crate::error::RpcError;
 use crate::service::ServiceFuture;
 use crate::wire::codec;
-use crate::RpcError;
 
 /// Decodes a call's arguments (a tuple of them).
 ///
@@ -34,7 +34,9 @@ pub fn encode_reply<T: ::serde::Serialize + ?Sized>(
 /// # Errors
 /// Never itself; an item that fails to encode ends the stream with
 /// [`RpcError::Encode`].
-pub fn encode_stream<T>(items: crate::Streaming<T>) -> Result<crate::service::Body, RpcError>
+pub fn encode_stream<T>(
+    items: crate::streaming::Streaming<T>,
+) -> Result<crate::service::Body, RpcError>
 where
     T: ::serde::Serialize + Send + 'static,
 {
@@ -49,14 +51,14 @@ where
 /// # Errors
 /// [`RpcError::BadRequest`] when the call sends no stream (the two sides
 /// disagree about the method).
-pub fn take_stream<T>() -> Result<crate::Streaming<T>, RpcError>
+pub fn take_stream<T>() -> Result<crate::streaming::Streaming<T>, RpcError>
 where
     T: ::serde::de::DeserializeOwned,
 {
     match crate::session::take_inbox() {
-        Some(Some(parts)) => Ok(crate::Streaming::inbox(crate::session::InboxStream::new(
-            parts,
-        ))),
+        Some(Some(parts)) => Ok(crate::streaming::Streaming::inbox(
+            crate::session::InboxStream::new(parts),
+        )),
         _ => Err(RpcError::BadRequest {
             message: "the method takes a stream, but the call sends none \
                       (do both sides use the same trait?)"
@@ -89,13 +91,13 @@ pub fn no_stream() -> Result<(), RpcError> {
 /// A call of a method that answers with one value.
 pub fn call_with<'c, C, A, R>(
     channel: &'c C,
-    options: &crate::CallOptions,
+    options: &crate::call::CallOptions,
     service: &'static str,
     method: &'static str,
     args: &A,
 ) -> impl ::std::future::Future<Output = Result<R, RpcError>> + Send + 'c
 where
-    C: crate::Invoke,
+    C: crate::call::Invoke,
     A: ::serde::Serialize + ?Sized,
     R: ::serde::de::DeserializeOwned + 'c,
 {
@@ -106,13 +108,13 @@ where
 /// A one-way call.
 pub fn call_oneway_with<'c, C, A>(
     channel: &'c C,
-    options: &crate::CallOptions,
+    options: &crate::call::CallOptions,
     service: &'static str,
     method: &'static str,
     args: &A,
 ) -> impl ::std::future::Future<Output = Result<(), RpcError>> + Send + 'c
 where
-    C: crate::Invoke,
+    C: crate::call::Invoke,
     A: ::serde::Serialize + ?Sized,
 {
     let call = RawCall::new(service, method, CallKind::OneWay, options.clone(), args);
@@ -122,13 +124,13 @@ where
 /// A call of a method that answers with a stream.
 pub fn call_streaming_with<'c, C, A, R>(
     channel: &'c C,
-    options: &crate::CallOptions,
+    options: &crate::call::CallOptions,
     service: &'static str,
     method: &'static str,
     args: &A,
-) -> impl ::std::future::Future<Output = Result<crate::Streaming<R>, RpcError>> + Send + 'c
+) -> impl ::std::future::Future<Output = Result<crate::streaming::Streaming<R>, RpcError>> + Send + 'c
 where
-    C: crate::Invoke,
+    C: crate::call::Invoke,
     A: ::serde::Serialize + ?Sized,
     R: ::serde::de::DeserializeOwned + Send + 'static,
 {
@@ -145,14 +147,14 @@ where
 /// A call of a method that takes a stream and answers with one value.
 pub fn call_with_stream<'c, C, A, S, R>(
     channel: &'c C,
-    options: &crate::CallOptions,
+    options: &crate::call::CallOptions,
     service: &'static str,
     method: &'static str,
     args: &A,
-    items: crate::Streaming<S>,
+    items: crate::streaming::Streaming<S>,
 ) -> impl ::std::future::Future<Output = Result<R, RpcError>> + Send + 'c
 where
-    C: crate::Invoke,
+    C: crate::call::Invoke,
     A: ::serde::Serialize + ?Sized,
     S: ::serde::Serialize + Send + 'static,
     R: ::serde::de::DeserializeOwned + 'c,
@@ -171,14 +173,14 @@ where
 /// A call of a method that takes a stream and answers with one.
 pub fn call_streaming_with_stream<'c, C, A, S, R>(
     channel: &'c C,
-    options: &crate::CallOptions,
+    options: &crate::call::CallOptions,
     service: &'static str,
     method: &'static str,
     args: &A,
-    items: crate::Streaming<S>,
-) -> impl ::std::future::Future<Output = Result<crate::Streaming<R>, RpcError>> + Send + 'c
+    items: crate::streaming::Streaming<S>,
+) -> impl ::std::future::Future<Output = Result<crate::streaming::Streaming<R>, RpcError>> + Send + 'c
 where
-    C: crate::Invoke,
+    C: crate::call::Invoke,
     A: ::serde::Serialize + ?Sized,
     S: ::serde::Serialize + Send + 'static,
     R: ::serde::de::DeserializeOwned + Send + 'static,
@@ -190,8 +192,8 @@ where
 
 /// The channel back to the caller of the call being served, if any.
 #[must_use]
-pub fn caller_channel() -> Option<crate::Channel> {
-    crate::CallContext::current().and_then(|cx| cx.channel())
+pub fn caller_channel() -> Option<crate::session::Channel> {
+    crate::session::CallContext::current().and_then(|cx| cx.channel())
 }
 
 /// The answer to a method the service does not have.
@@ -209,9 +211,9 @@ pub fn unknown_method(service: &str, method: &str) -> ServiceFuture {
 pub mod bench {
     use bytes::Bytes;
 
+    use crate::error::RpcError;
     use crate::wire::codec::{self, RequestHeader};
     use crate::wire::frame::Message;
-    use crate::RpcError;
 
     /// Encodes a request frame payload for `args`, as a client does.
     ///

@@ -7,7 +7,7 @@ use futures::Stream;
 
 pub use bytes::Bytes;
 
-use crate::RpcError;
+use crate::error::RpcError;
 
 /// The future a [`Service`] returns for one call: the encoded return value,
 /// or the reason the call failed.

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use futures::stream::{self, Stream, StreamExt};
 
-use crate::RpcError;
+use crate::error::RpcError;
 
 /// A stream of `T`s that crosses the connection: returned by a method (a
 /// server stream), taken as an argument (a client stream), or both.

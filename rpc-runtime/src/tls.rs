@@ -50,8 +50,8 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 
+use crate::error::RpcError;
 use crate::identity::PeerIdentity;
-use crate::RpcError;
 
 /// Reads every certificate in a PEM file.
 ///

@@ -68,9 +68,10 @@ use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::error::RpcError;
 use crate::service::{Body, BodyStream};
+use crate::streaming::Streaming;
 use crate::wire::codec::{self, RequestBody};
-use crate::{RpcError, Streaming};
 
 mod options;
 

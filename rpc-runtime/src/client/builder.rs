@@ -5,11 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "tls")]
+use crate::error::RpcError;
 use crate::service::Service;
 use crate::session::CallDefaults;
 use crate::wire::frame::DEFAULT_MAX_FRAME_LENGTH;
-#[cfg(feature = "tls")]
-use crate::RpcError;
 
 /// Default time allowed to dial and greet a server.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

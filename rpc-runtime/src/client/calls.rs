@@ -7,9 +7,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::call::{CallKind, CallOptions, CallParts, Invoke, RawCall, RawReply, RawStream};
+use crate::error::RpcError;
 use crate::session::Channel;
 use crate::streaming::Streaming;
-use crate::RpcError;
 
 impl Channel {
     /// Calls `service.method` with `args` and decodes the answer as `R`, with

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::net::ToSocketAddrs;
 
+use crate::error::RpcError;
 use crate::link::greeting::{self, HandshakeError};
 use crate::link::{memory::MemoryLinkAddr, ByteLink, Link};
 use crate::session::{
@@ -17,7 +18,6 @@ use crate::session::{
 };
 use crate::transport::{memory::MemoryAddr, Io, PeerAddr};
 use crate::wire::frame::PROTOCOL_VERSION;
-use crate::RpcError;
 
 use super::builder::ChannelBuilder;
 use super::reconnect::{Backoff, Connector, Redialer};

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::error::RpcError;
 use crate::session::{current_of, Connection, Redial};
-use crate::RpcError;
 
 /// Opens a new connection (for the first one, and to reconnect).
 pub(super) type Connector = Box<

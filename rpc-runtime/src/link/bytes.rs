@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, Stream, StreamExt};
 use tokio::io::{ReadHalf, WriteHalf};
-use tokio_util::codec::{Framed, FramedParts, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, Framed, FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use super::{FrameRead, Link};
 use crate::transport::Io;
@@ -69,37 +69,67 @@ impl<T: Io> Link for ByteLink<T> {
         let parts = self.framed.into_parts();
         let (r, w) = tokio::io::split(parts.io);
         // Bytes that arrived right behind the greeting belong to the reader.
-        // Only `Framed::from_parts` knows that they may hold whole frames
-        // (a `FramedRead` would wait for the next read before decoding
-        // them), hence a `Framed` of which only the reading side is used.
-        let mut read = FramedParts::new::<Bytes>(r, codec(max_in));
-        read.read_buf = parts.read_buf;
-        let reader = ByteReader(Framed::from_parts(read));
+        let mut reader = FramedRead::new(r, codec(max_in));
+        reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
+        let primed = parts.read_buf.is_empty();
         let mut writer = FramedWrite::new(w, codec(max_out));
         // The codec starts with an 8 KiB write buffer; start empty instead
         // and grow with the traffic, so an idle connection costs less.
         *writer.write_buffer_mut() = BytesMut::new();
-        (reader, writer)
+        (
+            ByteReader {
+                inner: reader,
+                primed,
+            },
+            writer,
+        )
     }
 }
 
 /// The reading half of a [`ByteLink`].
 #[derive(Debug)]
-pub struct ByteReader<T: Io>(Framed<ReadHalf<T>, LengthDelimitedCodec>);
+pub struct ByteReader<T: Io> {
+    inner: FramedRead<ReadHalf<T>, LengthDelimitedCodec>,
+    /// Whether the frames that came in with the greeting have been taken.
+    /// A `FramedRead` reads before it decodes what was put in its buffer,
+    /// so until then they are decoded here: a frame that arrived in the
+    /// same read as the greeting is answered without waiting for another.
+    primed: bool,
+}
 
 impl<T: Io> Stream for ByteReader<T> {
     type Item = io::Result<Bytes>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut()
-            .0
+        let this = self.get_mut();
+        if !this.primed {
+            match decode_buffered(&mut this.inner) {
+                Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame.freeze()))),
+                Ok(None) => this.primed = true,
+                Err(e) => {
+                    this.primed = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+        this.inner
             .poll_next_unpin(cx)
             .map(|frame| frame.map(|frame| frame.map(BytesMut::freeze)))
     }
 }
 
+/// Decodes a whole frame already in `reader`'s buffer, if there is one.
+fn decode_buffered<T: Io>(
+    reader: &mut FramedRead<ReadHalf<T>, LengthDelimitedCodec>,
+) -> io::Result<Option<BytesMut>> {
+    let mut buffer = std::mem::take(reader.read_buffer_mut());
+    let decoded = reader.decoder_mut().decode(&mut buffer);
+    *reader.read_buffer_mut() = buffer;
+    decoded
+}
+
 impl<T: Io> FrameRead for ByteReader<T> {
     fn partial(&self) -> usize {
-        self.0.read_buffer().len()
+        self.inner.read_buffer().len()
     }
 }

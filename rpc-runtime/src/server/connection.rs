@@ -1,26 +1,15 @@
-//! One accepted connection: its TLS handshake and greeting, then the loop
-//! that reads, dispatches and writes until it ends.
+//! One accepted connection: its TLS handshake and greeting; then the
+//! session serves it (`session::serve_listener`).
 
-use std::io;
 use std::sync::Arc;
-use std::time::Duration;
-
-use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use crate::identity::PeerIdentity;
 use crate::link::greeting::{self, HandshakeError};
 use crate::link::{ByteLink, Link};
-use crate::session::{CallDefaults, CallerHalf, Dispatch, Next, Out, Reverse};
+use crate::session::{self, Counted};
 use crate::transport::{Io, PeerAddr};
-use crate::wire::codec;
-use crate::wire::frame::code;
-use crate::RpcError;
 
-use super::{ServerState, RESPONSE_QUEUE};
-use crate::session::Counted;
+use super::ServerState;
 
 /// Serves one accepted connection, after a TLS handshake if the server
 /// has TLS.
@@ -86,227 +75,14 @@ pub(super) async fn serve_connection<L: Link>(
         }
     };
     tracing::debug!(%peer, "connection established");
-    let greeting::Established {
-        mut reader,
-        writer,
-        peer_max_frame,
-        peer_max_in_flight,
-    } = established;
-    // A client that serves services of its own (it said so in its greeting)
-    // can be called back on this connection.
-    let reverse = (peer_max_in_flight > 0).then(|| {
-        Reverse::new(
-            peer.to_string(),
-            CallDefaults::default(),
-            peer_max_frame,
-            peer_max_in_flight,
-        )
-    });
-    let (peer_channel, caller, mut reverse_queue, mut reverse_control) = match reverse {
-        Some(Reverse {
-            channel,
-            caller,
-            queue,
-            control,
-        }) => (Some(channel), Some(caller), Some(queue), Some(control)),
-        None => (None, None, None, None),
-    };
-
-    let (responses, mut queue) = mpsc::channel::<Bytes>(RESPONSE_QUEUE);
-    let (control, mut control_queue) = mpsc::unbounded_channel::<Bytes>();
-    // Calls this side makes (callbacks) have even ids.
-    let mut dispatch = Dispatch {
-        caller,
-        peer_channel,
+    session::serve_listener(
+        established,
+        peer,
         identity,
-        ..Dispatch::new(
-            &state.serving,
-            &peer,
-            peer_max_frame,
-            writer,
-            responses,
-            control,
-            0,
-        )
-    };
-    let mut reading = true;
-    // Activity (a frame, a call finishing) since the idle timer last looked,
-    // and since when the connection has been quiet as far as it knows. A
-    // frame only sets the flag: no clock read per frame. The timer looks
-    // four times per idle timeout, so a quiet connection closes between
-    // one and one and a quarter timeouts after its last activity.
-    let mut active = false;
-    let mut quiet_since = Instant::now();
-
-    // Made once, not per frame: a waiter on each token, and the idle timer.
-    let killed = state.serving.kill.cancelled();
-    tokio::pin!(killed);
-    let stopping = state.shutdown.cancelled();
-    tokio::pin!(stopping);
-    let far = Duration::from_secs(86_400 * 365);
-    let idle_check = config
-        .idle_timeout
-        .map_or(far, |idle| (idle / 4).max(Duration::from_millis(1)));
-    let idle_timer = tokio::time::sleep_until(
-        quiet_since
-            .checked_add(idle_check)
-            .unwrap_or_else(|| quiet_since + far),
-    );
-    tokio::pin!(idle_timer);
-
-    let goodbye = loop {
-        // Idle: no call of the client's running, and none of this side's
-        // (callbacks) waiting.
-        let watch_idle = config.idle_timeout.is_some()
-            && dispatch.is_idle()
-            && !dispatch.draining
-            && !dispatch
-                .caller
-                .as_ref()
-                .is_some_and(CallerHalf::has_pending);
-        if let Some(e) = dispatch.write_failed.take() {
-            tracing::debug!(%peer, error = %e, "writing to a client failed");
-            return;
-        }
-        tokio::select! {
-            biased;
-            () = &mut killed => return,
-            Some(done) = dispatch.calls.join_next_with_id(), if !dispatch.calls.is_empty() => {
-                dispatch.finished(done);
-                dispatch.unpark().await;
-                active = true;
-                if dispatch.is_idle() {
-                    if dispatch.draining {
-                        break Some(codec::encode_goodbye(code::SHUTTING_DOWN, "the server is shutting down"));
-                    }
-                    if !reading {
-                        break None;
-                    }
-                }
-            }
-            // Only handlers reading their caller's stream send here; polled
-            // (and so woken) only while there are such streams, or frames.
-            Some(frame) = control_queue.recv(), if !dispatch.inboxes.is_empty() || !control_queue.is_empty() => {
-                dispatch.send(frame).await;
-            }
-            Some(frame) = async {
-                match &mut reverse_control {
-                    Some(control) => control.recv().await,
-                    None => std::future::pending().await,
-                }
-            }, if reverse_control.is_some() => dispatch.send(frame).await,
-            Some(out) = recv_or_never(&mut reverse_queue), if reverse_queue.is_some() => {
-                dispatch.send(out.frame).await;
-                if let Some(written) = out.written {
-                    let _ = written.send(());
-                }
-            }
-            Some(answer) = queue.recv() => dispatch.send(answer).await,
-            () = &mut stopping, if !dispatch.draining => {
-                dispatch.draining = true;
-                dispatch.unpark().await;
-                if dispatch.is_idle() {
-                    break Some(codec::encode_goodbye(code::SHUTTING_DOWN, "the server is shutting down"));
-                }
-            }
-            () = &mut idle_timer, if watch_idle => {
-                let now = Instant::now();
-                if std::mem::take(&mut active) {
-                    quiet_since = now;
-                }
-                let idle = config.idle_timeout.unwrap_or(far);
-                if now.saturating_duration_since(quiet_since) < idle {
-                    idle_timer.as_mut().reset(now.checked_add(idle_check).unwrap_or(now + far));
-                    continue;
-                }
-                tracing::debug!(%peer, "closing an idle connection");
-                let message = format!("the connection was idle for {:?}", config.idle_timeout.unwrap_or_default());
-                break Some(codec::encode_goodbye(code::IDLE_TIMEOUT, &message));
-            }
-            frame = reader.next(), if reading && dispatch.may_read() => {
-                active = true;
-                let next = match frame {
-                    None => {
-                        // The client hung up: nobody waits for the answers
-                        // of its calls any more, so they are stopped (as
-                        // gRPC does); one-way calls may run to completion.
-                        // Its answers to this side's calls will not come.
-                        reading = false;
-                        dispatch.caller_gone();
-                        if let Some(caller) = &dispatch.caller {
-                            caller.close(RpcError::connection_lost("the client closed its connection"));
-                        }
-                        if dispatch.is_idle() { Next::Stop(None) } else { Next::Continue }
-                    }
-                    Some(Ok(payload)) => dispatch.frame(payload).await,
-                    Some(Err(e)) => {
-                        tracing::info!(%peer, error = %e, "closing a connection after a bad frame");
-                        let (code, message) = if e.kind() == io::ErrorKind::InvalidData {
-                            (code::FRAME_TOO_LARGE, format!("a frame exceeded the server's limit of {} bytes", config.max_frame_length))
-                        } else {
-                            (code::PROTOCOL, format!("reading failed: {e}"))
-                        };
-                        Next::Stop(Some(codec::encode_goodbye(code, &message)))
-                    }
-                };
-                if let Next::Stop(goodbye) = next {
-                    break goodbye;
-                }
-            }
-            // Last: only when nothing else is ready, so that everything
-            // already readable is answered in this one write.
-            flushed = SinkExt::<Bytes>::flush(&mut dispatch.writer), if dispatch.unflushed => match flushed {
-                Ok(()) => dispatch.unflushed = false,
-                Err(e) => dispatch.write_failed = Some(e),
-            },
-        }
-    };
-
-    // Whatever still runs is aborted; answers already queued go out first,
-    // then the goodbye.
-    let Dispatch {
-        calls,
-        mut writer,
-        write_failed,
-        caller,
-        ..
-    } = dispatch;
-    if let Some(caller) = &caller {
-        caller.close(RpcError::connection_lost("the client's connection closed"));
-    }
-    drop(calls);
-    if write_failed.is_some() {
-        return;
-    }
-    queue.close();
-    let finish = async {
-        while let Ok(answer) = queue.try_recv() {
-            Out::feed(&mut writer, answer).await?;
-        }
-        if let Some(goodbye) = goodbye {
-            Out::feed(&mut writer, goodbye).await?;
-        }
-        // Flushes, then shuts the write half down.
-        SinkExt::<Bytes>::close(&mut writer).await
-    };
-    tokio::select! {
-        finished = finish => {
-            if let Err(e) = finished {
-                tracing::debug!(%peer, error = %e, "writing to a client failed");
-            }
-        }
-        () = &mut killed => {}
-    }
-    tracing::debug!(%peer, "connection closed");
-}
-
-/// The next frame from a queue that may not exist.
-async fn recv_or_never<T>(queue: &mut Option<mpsc::Receiver<T>>) -> Option<T>
-where
-    T: Send,
-{
-    match queue {
-        Some(queue) => queue.recv().await,
-        None => std::future::pending().await,
-    }
+        &state.serving,
+        config.idle_timeout,
+        config.max_frame_length,
+        &state.shutdown,
+    )
+    .await;
 }

@@ -32,8 +32,6 @@ use crate::wire::frame::DEFAULT_MAX_FRAME_LENGTH;
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of calls one connection may have running at once.
 const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
-/// Encoded responses that may wait for a connection's writer.
-const RESPONSE_QUEUE: usize = 256;
 /// Pause after a failed `accept` (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Default number of open connections.

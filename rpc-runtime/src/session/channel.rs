@@ -13,10 +13,10 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::error::RpcError;
 use crate::service::BodyStream;
 use crate::wire::codec::{self, RequestHeader};
 use crate::wire::frame::flags;
-use crate::RpcError;
 
 use super::context;
 use super::pending::{PendingSlot, Reply, Sending};

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
+use crate::error::RpcError;
 use crate::identity::PeerIdentity;
 use crate::link::FrameWrite;
 use crate::service::{Body, ServiceFuture};
@@ -20,8 +21,8 @@ use crate::transport::PeerAddr;
 use crate::wire::codec;
 use crate::wire::frame::{code, Message};
 use crate::wire::metadata::Metadata;
-use crate::RpcError;
 
+use super::flow::add_credit;
 use super::inbox::{InboxEvent, InboxParts};
 use super::pending::CallerHalf;
 use super::request::RequestHead;
@@ -30,14 +31,14 @@ use super::writer::Outgoing;
 use super::Channel;
 
 /// What the dispatch loop does after a frame.
-pub(crate) enum Next {
+pub(super) enum Next {
     Continue,
     /// Stop reading and close; send this goodbye (if any) first.
     Stop(Option<Bytes>),
 }
 
 /// Where a dispatch loop's frames go.
-pub(crate) trait Out: Send {
+pub(super) trait Out: Send {
     /// Adds a frame; waits while the way out is full.
     fn feed(&mut self, frame: Bytes) -> impl Future<Output = io::Result<()>> + Send;
 }
@@ -49,7 +50,7 @@ impl<W: FrameWrite> Out for W {
 }
 
 /// A client's writer task, for the calls a client serves.
-pub(crate) struct QueueOut(mpsc::Sender<Outgoing>);
+pub(super) struct QueueOut(mpsc::Sender<Outgoing>);
 
 impl Out for QueueOut {
     async fn feed(&mut self, frame: Bytes) -> io::Result<()> {
@@ -61,63 +62,63 @@ impl Out for QueueOut {
 }
 
 /// What one connection's dispatch loop keeps: the calls the peer makes.
-pub(crate) struct Dispatch<'a, O: Out> {
-    pub(crate) state: &'a Serving,
-    pub(crate) peer: &'a PeerAddr,
-    pub(crate) peer_max_frame: usize,
+pub(super) struct Dispatch<'a, O: Out> {
+    pub(super) state: &'a Serving,
+    pub(super) peer: &'a PeerAddr,
+    pub(super) peer_max_frame: usize,
     /// The way out. On a server, the connection's write half, written by
     /// this task alone: answers to calls that finished inline go straight
     /// into its buffer, and it is flushed when there is nothing left to
     /// read, so one write system call carries the answers to everything one
     /// read brought in.
-    pub(crate) writer: O,
+    pub(super) writer: O,
     /// Something was written to `writer` since its last flush.
-    pub(crate) unflushed: bool,
+    pub(super) unflushed: bool,
     /// Writing failed: the connection is gone.
-    pub(crate) write_failed: Option<io::Error>,
+    pub(super) write_failed: Option<io::Error>,
     /// Answers of calls that run as their own tasks.
-    pub(crate) responses: mpsc::Sender<Bytes>,
+    pub(super) responses: mpsc::Sender<Bytes>,
     /// Credits and cancels from handlers that read their caller's stream.
-    pub(crate) control: mpsc::UnboundedSender<Bytes>,
+    pub(super) control: mpsc::UnboundedSender<Bytes>,
     /// Call id → the stream its caller sends, while the call runs.
-    pub(crate) inboxes: HashMap<u64, Inbox>,
+    pub(super) inboxes: HashMap<u64, Inbox>,
     /// Every call running on this connection, each ending with its id and
     /// whether it is one-way; dropping it aborts them.
-    pub(crate) calls: JoinSet<(u64, bool)>,
+    pub(super) calls: JoinSet<(u64, bool)>,
     /// How many of `calls` are one-way.
-    pub(crate) oneway_running: usize,
+    pub(super) oneway_running: usize,
     /// One-way requests read while every one-way slot was taken, in order,
     /// and their size in bytes. Reading goes on while they wait (the peer
     /// cannot see one-way calls end, so it cannot keep them within a
     /// window); only a full queue stops it.
-    pub(crate) waiting: VecDeque<Parked>,
-    pub(crate) waiting_bytes: usize,
+    pub(super) waiting: VecDeque<Parked>,
+    pub(super) waiting_bytes: usize,
     /// Request id → its task, for cancels and credits.
-    pub(crate) running: HashMap<u64, Running>,
+    pub(super) running: HashMap<u64, Running>,
     /// Shutting down: answer new requests with `ShuttingDown`.
-    pub(crate) draining: bool,
+    pub(super) draining: bool,
     /// A request read while every slot was taken, waiting for one. While it
     /// waits the connection is not read: that is the backpressure. A client
     /// that keeps within the window announced in the greeting only gets
     /// here for a moment (a slot it freed by cancelling is not yet reaped),
     /// so it never stops the server from seeing its cancels and pings.
-    pub(crate) parked: Option<Parked>,
-    pub(crate) max_in_flight: usize,
+    pub(super) parked: Option<Parked>,
+    pub(super) max_in_flight: usize,
     /// Ids of calls this side makes have this parity (0 on a server, whose
     /// calls back to the client have even ids; 1 on a client).
-    pub(crate) own_parity: u64,
+    pub(super) own_parity: u64,
     /// Frames about the calls this side makes go here (a server's calls
     /// back to a client that serves).
-    pub(crate) caller: Option<CallerHalf>,
+    pub(super) caller: Option<CallerHalf>,
     /// Handed to handlers (`CallContext::channel`) for calling the peer
     /// back, when the peer serves.
-    pub(crate) peer_channel: Option<Channel>,
+    pub(super) peer_channel: Option<Channel>,
     /// Who the peer proved to be (mutual TLS).
-    pub(crate) identity: Option<Arc<PeerIdentity>>,
+    pub(super) identity: Option<Arc<PeerIdentity>>,
 }
 
 /// A request waiting for a slot.
-pub(crate) struct Parked {
+pub(super) struct Parked {
     pub(super) id: u64,
     pub(super) deadline: Option<Instant>,
     pub(super) oneway: bool,
@@ -132,14 +133,14 @@ pub(crate) struct Parked {
 }
 
 /// The connection's end of a stream a caller sends.
-pub(crate) struct Inbox {
+pub(super) struct Inbox {
     pub(super) events: mpsc::UnboundedSender<InboxEvent>,
     /// Items the caller may still send; the handler's side adds to it.
     pub(super) credit: Arc<AtomicU32>,
 }
 
 /// A call running as its own task.
-pub(crate) struct Running {
+pub(super) struct Running {
     pub(super) task: AbortHandle,
     /// For a call that answers with a stream: the caller's credit.
     pub(super) credit: Option<Arc<Semaphore>>,
@@ -152,15 +153,11 @@ const ONEWAY_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// being read, at least (or the window, if larger).
 const ONEWAY_QUEUE_MIN: usize = 64;
 
-/// The most stream credit a caller can hold at once; grants beyond it are
-/// ignored (the producer is never more than this far ahead anyway).
-const MAX_CREDIT: usize = 1 << 20;
-
 impl<'a, O: Out> Dispatch<'a, O> {
     /// A connection's dispatch state with no call yet, no caller half, no
     /// way back to the peer and no identity; `own_parity` is that of this
     /// side's call ids.
-    pub(crate) fn new(
+    pub(super) fn new(
         state: &'a Serving,
         peer: &'a PeerAddr,
         peer_max_frame: usize,
@@ -195,7 +192,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
     }
 
     /// Handles one frame from the client.
-    pub(crate) async fn frame(&mut self, payload: Bytes) -> Next {
+    pub(super) async fn frame(&mut self, payload: Bytes) -> Next {
         self.frame_bytes(payload).await
     }
 
@@ -267,8 +264,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
             Message::Credit { id, items } => {
                 // Credit for a call that already ended is no news.
                 if let Some(credit) = self.running.get(&id).and_then(|r| r.credit.as_ref()) {
-                    let room = MAX_CREDIT.saturating_sub(credit.available_permits());
-                    credit.add_permits(room.min(items as usize));
+                    add_credit(credit, items);
                 }
                 Next::Continue
             }
@@ -330,7 +326,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
 
     /// Starts the parked request if a slot is free (or refuses it, when
     /// shutting down).
-    pub(crate) async fn unpark(&mut self) {
+    pub(super) async fn unpark(&mut self) {
         // One-way requests read before a shutdown began are run all the same.
         while self.has_room(true) {
             let Some(next) = self.waiting.pop_front() else {
@@ -376,14 +372,14 @@ impl<'a, O: Out> Dispatch<'a, O> {
 
     /// Whether the connection may be read: no request waits for a slot
     /// (the peer overran its window), and the one-way queue has room.
-    pub(crate) fn may_read(&self) -> bool {
+    pub(super) fn may_read(&self) -> bool {
         self.parked.is_none()
             && self.waiting.len() < self.max_in_flight.max(ONEWAY_QUEUE_MIN)
             && self.waiting_bytes < ONEWAY_QUEUE_BYTES
     }
 
     /// Whether no call of the peer's runs or waits to run.
-    pub(crate) fn is_idle(&self) -> bool {
+    pub(super) fn is_idle(&self) -> bool {
         self.calls.is_empty() && self.waiting.is_empty()
     }
 
@@ -412,7 +408,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
     /// waits, and the connection is not read meanwhile: that is the
     /// backpressure that keeps a client which sends without reading from
     /// growing the server's memory.
-    pub(crate) async fn send(&mut self, frame: Bytes) {
+    pub(super) async fn send(&mut self, frame: Bytes) {
         if self.write_failed.is_some() {
             return;
         }
@@ -442,7 +438,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
 
     /// The peer closed its side: stops every call that would be answered
     /// (one-way calls run on), and the streams it was sending.
-    pub(crate) fn caller_gone(&mut self) {
+    pub(super) fn caller_gone(&mut self) {
         for (id, running) in self.running.drain() {
             tracing::debug!(peer = %self.peer, id, "call stopped: its caller hung up");
             running.task.abort();
@@ -451,7 +447,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
     }
 
     /// Forgets a finished call.
-    pub(crate) fn finished(
+    pub(super) fn finished(
         &mut self,
         done: Result<(tokio::task::Id, (u64, bool)), tokio::task::JoinError>,
     ) {
@@ -487,7 +483,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
 impl<'a> Dispatch<'a, QueueOut> {
     /// The calls a server makes to a client that serves, dispatched by the
     /// client's reader: answers go to the client's writer task.
-    pub(crate) fn for_channel(
+    pub(super) fn for_channel(
         state: &'a Serving,
         peer: &'a PeerAddr,
         peer_max_frame: usize,
@@ -508,7 +504,7 @@ impl<'a> Dispatch<'a, QueueOut> {
 
     /// Handles a frame about a call the server made; `Err` with a goodbye
     /// when the connection must close.
-    pub(crate) async fn peer_frame(&mut self, payload: Bytes) -> Result<(), Option<Bytes>> {
+    pub(super) async fn peer_frame(&mut self, payload: Bytes) -> Result<(), Option<Bytes>> {
         match self.frame_bytes(payload).await {
             Next::Continue => Ok(()),
             Next::Stop(goodbye) => Err(goodbye),
@@ -516,7 +512,7 @@ impl<'a> Dispatch<'a, QueueOut> {
     }
 
     /// Waits for one of the calls to finish, and forgets it.
-    pub(crate) async fn reap(&mut self) {
+    pub(super) async fn reap(&mut self) {
         if let Some(done) = self.calls.join_next_with_id().await {
             self.finished(done);
             self.unpark().await;
@@ -524,17 +520,17 @@ impl<'a> Dispatch<'a, QueueOut> {
     }
 
     /// Whether a call is running.
-    pub(crate) fn busy(&self) -> bool {
+    pub(super) fn busy(&self) -> bool {
         !self.calls.is_empty()
     }
 
     /// Whether the connection may be read (see [`Dispatch::may_read`]).
-    pub(crate) fn reading(&self) -> bool {
+    pub(super) fn reading(&self) -> bool {
         self.may_read()
     }
 
     /// Sends the answer of a call that ran as its own task.
-    pub(crate) async fn answer_from_task(&mut self, frame: Bytes) -> Result<(), io::Error> {
+    pub(super) async fn answer_from_task(&mut self, frame: Bytes) -> Result<(), io::Error> {
         self.send(frame).await;
         match self.write_failed.take() {
             Some(e) => Err(e),

@@ -3,7 +3,9 @@
 
 use std::task::{Context, Poll};
 
-use crate::RpcError;
+use crate::error::RpcError;
+
+use super::flow::Taken;
 
 /// What the connection hands the stream a caller sends with a call.
 pub(crate) enum InboxEvent {
@@ -27,7 +29,7 @@ pub(crate) struct InboxParts {
 /// The stream a handler receives from its caller.
 pub(crate) struct InboxStream<T> {
     parts: InboxParts,
-    consumed: u32,
+    taken: Taken,
     done: bool,
     decode: fn(&[u8]) -> Result<T, String>,
 }
@@ -36,7 +38,7 @@ impl<T: serde::de::DeserializeOwned> InboxStream<T> {
     pub(crate) fn new(parts: InboxParts) -> Self {
         InboxStream {
             parts,
-            consumed: 0,
+            taken: Taken::default(),
             done: false,
             decode: crate::wire::codec::decode_value::<T>,
         }
@@ -60,9 +62,7 @@ impl<T> InboxStream<T> {
         };
         match event {
             Some(InboxEvent::Item(body)) => {
-                self.consumed += 1;
-                if self.consumed >= crate::wire::frame::STREAM_WINDOW / 2 {
-                    let items = std::mem::take(&mut self.consumed);
+                if let Some(items) = self.taken.one() {
                     self.parts.credit.fetch_add(items, Ordering::AcqRel);
                     let credit = crate::wire::frame::Message::Credit {
                         id: self.parts.id,

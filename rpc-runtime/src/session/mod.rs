@@ -12,8 +12,11 @@
 mod channel;
 mod context;
 mod dispatch;
+mod flow;
 mod inbox;
+mod listener;
 mod pending;
+mod quiet;
 mod reader;
 mod request;
 mod run;
@@ -25,9 +28,9 @@ pub use channel::Channel;
 pub(crate) use channel::{current_of, CallDefaults, Redial};
 pub use context::CallContext;
 pub(crate) use context::{has_inbox, take_inbox};
-pub(crate) use dispatch::{Dispatch, Next, Out};
 pub(crate) use inbox::InboxStream;
-pub(crate) use pending::{bench_pending, CallerHalf};
+pub(crate) use listener::serve as serve_listener;
+pub(crate) use pending::bench_pending;
 pub(crate) use serving::{Counted, Serving, DEFAULT_MAX_METADATA, DEFAULT_WRITE_TIMEOUT};
 pub(crate) use stream::RemoteStream;
 pub(crate) use writer::Outgoing;
@@ -42,14 +45,15 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::error::RpcError;
 use crate::link::greeting::Established;
 use crate::link::Link;
 use crate::service::Service;
 use crate::transport::PeerAddr;
-use crate::wire::frame::code;
-use crate::RpcError;
+use crate::wire::codec;
+use crate::wire::frame::{code, Message};
 
-use pending::Shared;
+use pending::{CallerHalf, Shared};
 use reader::{read_loop, ReaderServing};
 
 /// Encoded calls that may wait for the writer of a callback's way back.
@@ -82,6 +86,16 @@ impl Connection {
     /// Why the session ended (or a generic reason if it has not).
     pub(crate) fn closed_reason(&self) -> RpcError {
         self.shared.closed_reason()
+    }
+
+    /// Gives up on call `id`: if it still waits, it leaves the table and
+    /// the peer is told to stop it.
+    pub(crate) fn abandon(&self, id: u64) {
+        if self.shared.forget(id) {
+            let cancel = codec::encode_control(&Message::Cancel { id });
+            // Fails only when the connection is gone, and the call with it.
+            let _ = self.control.send(cancel);
+        }
     }
 
     /// How many calls wait for their answers.

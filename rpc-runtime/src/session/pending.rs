@@ -10,10 +10,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::RpcError;
 use crate::wire::codec::{self};
 use crate::wire::frame::{Message, Status, STREAM_WINDOW};
-use crate::RpcError;
 
+use super::flow::{add_credit, initial_credit};
 use super::Connection;
 
 /// The part of the connection the reader task shares with callers.
@@ -60,14 +61,11 @@ pub(super) struct Sending {
 impl Sending {
     pub(super) fn new() -> Self {
         Sending {
-            credit: Arc::new(tokio::sync::Semaphore::new(STREAM_WINDOW as usize)),
+            credit: Arc::new(initial_credit()),
             stop: CancellationToken::new(),
         }
     }
 }
-
-/// The most credit a peer can grant one stream; more is ignored.
-pub(super) const MAX_CREDIT: usize = 1 << 20;
 
 /// Where a call's answer goes.
 pub(super) enum Waiter {
@@ -252,8 +250,7 @@ impl Shared {
             .get(&id)
             .and_then(|w| w.sending.as_ref())
         {
-            let room = MAX_CREDIT.saturating_sub(sending.credit.available_permits());
-            sending.credit.add_permits(room.min(items as usize));
+            add_credit(&sending.credit, items);
         }
     }
 
@@ -378,10 +375,8 @@ pub(super) struct PendingSlot<'a> {
 
 impl Drop for PendingSlot<'_> {
     fn drop(&mut self) {
-        if self.armed && self.connection.shared.forget(self.id) {
-            let cancel = codec::encode_control(&Message::Cancel { id: self.id });
-            // Fails only when the connection is gone, and the call with it.
-            let _ = self.connection.control.send(cancel);
+        if self.armed {
+            self.connection.abandon(self.id);
         }
     }
 }

@@ -10,15 +10,16 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::RpcError;
 use crate::link::FrameRead;
 use crate::transport::PeerAddr;
 use crate::wire::codec::{self};
 use crate::wire::frame::{code, Message};
-use crate::RpcError;
 
 use super::dispatch::Dispatch;
 use super::goodbye_error;
 use super::pending::{CallerHalf, Shared};
+use super::quiet::Quiet;
 use super::serving::Serving;
 use super::writer::Outgoing;
 
@@ -49,27 +50,17 @@ pub(super) async fn read_loop<R: FrameRead>(
             control.clone(),
         )
     });
-    // When the server was last heard from, as far as the keepalive timer
-    // knows: a frame only sets `heard` (no clock read per frame), and the
-    // timer, which looks four times per interval (and per timeout), moves
-    // `last_heard` to when it saw the flag.
-    let mut last_heard = Instant::now();
-    let mut heard = false;
+    // How long since the server was heard from: the timer looks four times
+    // per interval (and per timeout).
+    let mut heard = Quiet::new(keepalive.map(|(interval, timeout)| interval.min(timeout) / 4));
     let mut ping_sent: Option<Instant> = None;
     let mut nonce = 0u64;
     // Bytes buffered (of a frame not yet complete) when last looked at.
     let mut buffered = reader.partial();
     let mut not_run = false;
-    // Made once, not per frame: the stop waiter, and the keepalive timer.
+    // Made once, not per frame: the stop waiter.
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
-    let far = Duration::from_secs(86_400 * 365);
-    let check_every = keepalive.map_or(far, |(interval, timeout)| {
-        (interval.min(timeout) / 4).max(Duration::from_millis(1))
-    });
-    let next_check = |now: Instant| now.checked_add(check_every).unwrap_or(now + far);
-    let timer = tokio::time::sleep_until(next_check(last_heard));
-    tokio::pin!(timer);
     let caller = CallerHalf {
         shared: Arc::clone(&shared),
         control: control.clone(),
@@ -106,15 +97,13 @@ pub(super) async fn read_loop<R: FrameRead>(
                 }
                 continue;
             }
-            () = &mut timer, if keepalive.is_some() => {
-                let now = Instant::now();
+            (now, active) = heard.look(), if keepalive.is_some() => {
                 let now_buffered = reader.partial();
-                if std::mem::take(&mut heard) || now_buffered != buffered {
+                if active || now_buffered != buffered {
                     buffered = now_buffered;
-                    last_heard = now;
+                    heard.restart(now);
                     ping_sent = None;
                 }
-                timer.as_mut().reset(next_check(now));
                 let Some((interval, timeout)) = keepalive else {
                     continue;
                 };
@@ -125,13 +114,13 @@ pub(super) async fn read_loop<R: FrameRead>(
                         ));
                     }
                     Some(_) => {}
-                    None if now.saturating_duration_since(last_heard) >= interval => {
+                    None if heard.quiet_for(now) >= interval => {
                         if shared.has_pending() {
                             nonce += 1;
                             let _ = control.send(codec::encode_control(&Message::Ping { nonce }));
                             ping_sent = Some(now);
                         } else {
-                            last_heard = now;
+                            heard.restart(now);
                         }
                     }
                     None => {}
@@ -139,7 +128,7 @@ pub(super) async fn read_loop<R: FrameRead>(
                 continue;
             }
         };
-        heard = true;
+        heard.touch();
         ping_sent = None;
         buffered = reader.partial();
         let payload = match frame {

@@ -10,11 +10,11 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::error::RpcError;
 use crate::intercept::CallInfo;
 use crate::wire::codec;
 use crate::wire::frame::{code, flags, STREAM_WINDOW};
 use crate::wire::metadata::Metadata;
-use crate::RpcError;
 
 use super::dispatch::{Dispatch, Inbox, Next, Out, Parked};
 use super::inbox::InboxParts;

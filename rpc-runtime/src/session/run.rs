@@ -7,16 +7,16 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use tokio::sync::{mpsc, Semaphore};
 
+use crate::error::RpcError;
 use crate::service::{Body, BodyRepr, BodyStream, ServiceFuture};
 use crate::wire::codec;
-use crate::wire::frame::STREAM_WINDOW;
-use crate::RpcError;
 
 use super::context::CallContext;
 use super::dispatch::{Dispatch, Out, Parked, Running};
+use super::flow::{initial_credit, produce, Produced};
 use super::serving::{Counted, Serving};
 
 impl<O: Out> Dispatch<'_, O> {
@@ -68,7 +68,7 @@ impl<O: Out> Dispatch<'_, O> {
             }
             Ok(None) => None,
         };
-        let credit = stream.then(|| Arc::new(Semaphore::new(STREAM_WINDOW as usize)));
+        let credit = stream.then(|| Arc::new(initial_credit()));
         let in_flight = Counted::new(&self.state.in_flight);
         let responses = self.responses.clone();
         let peer_max_frame = self.peer_max_frame;
@@ -145,21 +145,11 @@ async fn drive_stream(
     responses: &mpsc::Sender<Bytes>,
     limit: usize,
 ) -> Result<Body, RpcError> {
-    loop {
-        match credit.acquire().await {
-            Ok(permit) => permit.forget(),
-            Err(_) => return Err(RpcError::connection_lost("the stream's credit was closed")),
-        }
-        match items.next().await {
-            Some(Ok(item)) => {
-                let frame = codec::encode_item(id, item, limit)?;
-                if responses.send(frame).await.is_err() {
-                    return Err(RpcError::connection_lost("the connection closed"));
-                }
-            }
-            Some(Err(error)) => return Err(error),
-            None => return Ok(Body::from(Bytes::new())),
-        }
+    let send = |frame| async move { responses.send(frame).await.is_ok() };
+    match produce(id, &mut items, credit, limit, send).await {
+        Produced::Done => Ok(Body::from(Bytes::new())),
+        Produced::Failed(error) => Err(error),
+        Produced::Gone => Err(RpcError::connection_lost("the connection closed")),
     }
 }
 

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::error::RpcError;
 use crate::wire::codec::{self};
-use crate::wire::frame::{Message, STREAM_WINDOW};
-use crate::RpcError;
+use crate::wire::frame::Message;
 
+use super::flow::{produce, Produced, Taken};
 use super::pending::{Reply, Sending, StreamEvent};
 use super::writer::Outgoing;
 use super::Connection;
@@ -46,7 +46,7 @@ impl Opened {
             events,
             timer: (!swept).then(|| Box::pin(tokio::time::sleep_until(deadline))),
             timeout,
-            consumed: 0,
+            taken: Taken::default(),
             done: false,
             service: service.into(),
             method: method.into(),
@@ -117,36 +117,22 @@ pub(super) async fn send_stream(
     queue: mpsc::Sender<Outgoing>,
     limit: usize,
 ) {
-    let produce = async {
-        let end = loop {
-            match sending.credit.acquire().await {
-                Ok(permit) => permit.forget(),
-                Err(_) => return,
-            }
-            match items.next().await {
-                Some(Ok(item)) => {
-                    let frame = codec::encode_item(id, item, limit);
-                    match frame {
-                        Ok(frame) => {
-                            if queue.send(Outgoing::frame(frame)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(error) => break Err(error),
-                    }
-                }
-                Some(Err(error)) => break Err(error),
-                None => break Ok(()),
-            }
-        };
-        let _ = queue
-            .send(Outgoing::frame(codec::encode_end(id, end)))
-            .await;
+    let send = |frame| {
+        let queue = &queue;
+        async move { queue.send(Outgoing::frame(frame)).await.is_ok() }
     };
-    tokio::select! {
-        () = produce => {}
-        () = sending.stop.cancelled() => {}
-    }
+    let produced = tokio::select! {
+        produced = produce(id, &mut items, &sending.credit, limit, send) => produced,
+        () = sending.stop.cancelled() => return,
+    };
+    let end = match produced {
+        Produced::Done => Ok(()),
+        Produced::Failed(error) => Err(error),
+        Produced::Gone => return,
+    };
+    let _ = queue
+        .send(Outgoing::frame(codec::encode_end(id, end)))
+        .await;
 }
 
 /// The consuming end of a streaming call: its encoded items (inside a
@@ -160,7 +146,7 @@ pub(crate) struct RemoteStream {
     pub(super) timer: Option<Pin<Box<tokio::time::Sleep>>>,
     pub(super) timeout: Duration,
     /// Items taken since credit was last granted.
-    pub(super) consumed: u32,
+    pub(super) taken: Taken,
     /// The end was seen (or made): nothing more comes.
     pub(super) done: bool,
     pub(super) service: Box<str>,
@@ -198,10 +184,8 @@ impl RemoteStream {
         };
         match event {
             Some(StreamEvent::Item(body)) => {
-                self.consumed += 1;
-                if self.consumed >= STREAM_WINDOW / 2 {
+                if let Some(items) = self.taken.one() {
                     // Room for as many as were taken.
-                    let items = std::mem::take(&mut self.consumed);
                     self.connection.shared.grant(self.id, items);
                     let credit = Message::Credit { id: self.id, items };
                     // Fails only when the connection is gone; the reader
@@ -212,16 +196,9 @@ impl RemoteStream {
             }
             Some(StreamEvent::End(reply)) => {
                 self.done = true;
-                match reply {
-                    Reply::Ok(_) => Poll::Ready(None),
-                    Reply::Remote { code, message } => Poll::Ready(Some(Err(
-                        codec::error_from_wire(code, &message, &self.service, &self.method),
-                    ))),
-                    Reply::Failed(error) | Reply::NotRun(error) => Poll::Ready(Some(Err(error))),
-                    Reply::Expired => Poll::Ready(Some(Err(RpcError::DeadlineExceeded {
-                        timeout: self.timeout,
-                    }))),
-                }
+                // A normal end (`Ok`), or the error the call ended with.
+                let end = reply.into_result(self.timeout, &self.service, &self.method);
+                Poll::Ready(end.err().map(Err))
             }
             None => {
                 self.done = true;
@@ -233,11 +210,7 @@ impl RemoteStream {
     /// Ends the stream from this side: the server is told to stop the call.
     pub(crate) fn stop(&mut self) {
         self.done = true;
-        if self.connection.shared.forget(self.id) {
-            let cancel = codec::encode_control(&Message::Cancel { id: self.id });
-            // Fails only when the connection is gone, and the call with it.
-            let _ = self.connection.control.send(cancel);
-        }
+        self.connection.abandon(self.id);
     }
 }
 

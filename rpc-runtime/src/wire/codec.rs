@@ -24,10 +24,10 @@ use bytes::{Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::error::RpcError;
 use crate::service::{Body, BodyRepr};
 use crate::wire::frame::{code, Hello, Message, Status};
 use crate::wire::metadata::MetadataValue;
-use crate::RpcError;
 
 type Standard = Configuration;
 
