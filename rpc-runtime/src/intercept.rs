@@ -2,14 +2,8 @@
 //! method, metadata and caller, and can refuse it (authentication,
 //! authorization, admission).
 
-use std::sync::Arc;
-
-use bytes::Bytes;
-
 use crate::error::RpcError;
 use crate::identity::PeerIdentity;
-use crate::service::{Service, ServiceFuture};
-use crate::session::CallContext;
 use crate::transport::PeerAddr;
 use crate::wire::metadata::Metadata;
 
@@ -67,60 +61,5 @@ where
 {
     fn intercept(&self, call: &CallInfo<'_>) -> Result<(), RpcError> {
         self(call)
-    }
-}
-
-/// A service whose calls pass an [`Interceptor`] first.
-///
-/// ```
-/// # use rpc_runtime::{rpc_service, CallInfo, Intercepted, RpcError, Server};
-/// # #[rpc_service] pub trait Admin { async fn reset(&self); }
-/// # struct Impl; impl Admin for Impl { async fn reset(&self) {} }
-/// let admins_only = |call: &CallInfo<'_>| match call.identity {
-///     Some(id) if id.subject() == "CN=admin" => Ok(()),
-///     _ => Err(RpcError::PermissionDenied { message: "admins only".into() }),
-/// };
-/// let builder = Server::builder().add_service(Intercepted::new(AdminServer::new(Impl), admins_only));
-/// ```
-pub struct Intercepted<S, I> {
-    service: S,
-    interceptor: Arc<I>,
-}
-
-impl<S, I> Intercepted<S, I> {
-    /// `service`, with `interceptor` in front of every call.
-    pub fn new(service: S, interceptor: I) -> Self {
-        Intercepted {
-            service,
-            interceptor: Arc::new(interceptor),
-        }
-    }
-}
-
-impl<S: Service, I: Interceptor> Service for Intercepted<S, I> {
-    fn name(&self) -> &str {
-        self.service.name()
-    }
-
-    fn call(&self, method: &str, args: Bytes) -> ServiceFuture {
-        let inner = self.service.call(method, args);
-        let interceptor = Arc::clone(&self.interceptor);
-        let service = self.service.name().to_owned();
-        let method = method.to_owned();
-        // Checked when the call first runs, inside its context (which has
-        // the metadata and the caller), before the handler is polled.
-        Box::pin(async move {
-            if let Some(cx) = CallContext::current() {
-                let info = CallInfo {
-                    service: &service,
-                    method: &method,
-                    metadata: cx.metadata(),
-                    peer: cx.peer_addr(),
-                    identity: cx.peer_identity(),
-                };
-                interceptor.intercept(&info)?;
-            }
-            inner.await
-        })
     }
 }

@@ -25,7 +25,7 @@ pub fn decode_args<T: ::serde::de::DeserializeOwned>(args: &Bytes) -> Result<T, 
 /// [`RpcError::Encode`] when the value's `Serialize` fails.
 pub fn encode_reply<T: ::serde::Serialize + ?Sized>(
     value: &T,
-) -> Result<crate::service::Body, RpcError> {
+) -> Result<crate::wire::body::Body, RpcError> {
     codec::encode_value(value)
 }
 
@@ -36,13 +36,13 @@ pub fn encode_reply<T: ::serde::Serialize + ?Sized>(
 /// [`RpcError::Encode`].
 pub fn encode_stream<T>(
     items: crate::streaming::Streaming<T>,
-) -> Result<crate::service::Body, RpcError>
+) -> Result<crate::wire::body::Body, RpcError>
 where
     T: ::serde::Serialize + Send + 'static,
 {
     use ::futures::StreamExt;
     let encoded = items.map(|item| item.and_then(|value| codec::encode_value(&value)));
-    Ok(crate::service::Body::stream(Box::pin(encoded)))
+    Ok(crate::wire::body::Body::stream(Box::pin(encoded)))
 }
 
 /// The stream the caller sends with the current call, for a method that

@@ -72,12 +72,12 @@ pub fn generate(service: &Service) -> TokenStream {
 
             fn call(
                 &self,
-                method: &str,
-                args: ::rpc_runtime::__private::Bytes,
+                request: ::rpc_runtime::service::Request,
             ) -> ::rpc_runtime::ServiceFuture {
-                match method {
+                let args = ::core::clone::Clone::clone(request.args());
+                match request.method() {
                     #(#arms)*
-                    _ => ::rpc_runtime::__private::unknown_method(Self::SERVICE_NAME, method),
+                    method => ::rpc_runtime::__private::unknown_method(Self::SERVICE_NAME, method),
                 }
             }
         }

@@ -458,10 +458,10 @@ where
     }
     fn call(
         &self,
-        method: &str,
-        args: ::rpc_runtime::__private::Bytes,
+        request: ::rpc_runtime::service::Request,
     ) -> ::rpc_runtime::ServiceFuture {
-        match method {
+        let args = ::core::clone::Clone::clone(request.args());
+        match request.method() {
             "add" => {
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
@@ -621,7 +621,9 @@ where
                     ::rpc_runtime::__private::encode_stream(reply)
                 })
             }
-            _ => ::rpc_runtime::__private::unknown_method(Self::SERVICE_NAME, method),
+            method => {
+                ::rpc_runtime::__private::unknown_method(Self::SERVICE_NAME, method)
+            }
         }
     }
 }

@@ -69,8 +69,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::RpcError;
-use crate::service::{Body, BodyStream};
 use crate::streaming::Streaming;
+use crate::wire::body::{Body, BodyStream};
 use crate::wire::codec::{self, RequestBody};
 
 mod options;
@@ -397,7 +397,7 @@ impl fmt::Debug for RawStream {
 impl Body {
     /// The encoded value, as bytes (a stream has none: empty).
     pub(crate) fn into_bytes(self) -> Bytes {
-        use crate::service::BodyRepr;
+        use crate::wire::body::BodyRepr;
         match self.0 {
             BodyRepr::Headroom { mut buf, headroom } => {
                 let value = buf.split_off(headroom.min(buf.len()));

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::error::RpcError;
-use crate::service::BodyStream;
+use crate::wire::body::BodyStream;
 use crate::wire::codec::{self, RequestHeader};
 use crate::wire::frame::flags;
 

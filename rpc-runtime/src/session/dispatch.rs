@@ -11,19 +11,19 @@ use bytes::Bytes;
 use futures::SinkExt;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::{AbortHandle, JoinSet};
-use tokio::time::Instant;
 
+use super::service::ServiceFuture;
 use crate::error::RpcError;
 use crate::identity::PeerIdentity;
 use crate::link::FrameWrite;
-use crate::service::{Body, ServiceFuture};
 use crate::transport::PeerAddr;
+use crate::wire::body::Body;
 use crate::wire::codec;
 use crate::wire::frame::{code, Message};
-use crate::wire::metadata::Metadata;
 
+use super::context::CallContext;
 use super::flow::add_credit;
-use super::inbox::{InboxEvent, InboxParts};
+use super::inbox::InboxEvent;
 use super::pending::CallerHalf;
 use super::request::RequestHead;
 use super::serving::Serving;
@@ -120,13 +120,12 @@ pub(super) struct Dispatch<'a, O: Out> {
 /// A request waiting for a slot.
 pub(super) struct Parked {
     pub(super) id: u64,
-    pub(super) deadline: Option<Instant>,
     pub(super) oneway: bool,
     /// The caller wants the answer as a stream.
     pub(super) stream: bool,
-    /// The stream the caller sends with the call.
-    pub(super) inbox: Option<InboxParts>,
-    pub(super) metadata: Option<Metadata>,
+    /// The call's context: its deadline, metadata, the stream its caller
+    /// sends, ...
+    pub(super) context: CallContext,
     pub(super) call: Result<ServiceFuture, RpcError>,
     /// The request frame's size.
     pub(super) size: usize,

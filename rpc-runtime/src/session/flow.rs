@@ -8,7 +8,7 @@ use std::future::Future;
 use tokio::sync::Semaphore;
 
 use crate::error::RpcError;
-use crate::service::BodyStream;
+use crate::wire::body::BodyStream;
 use crate::wire::codec;
 use crate::wire::frame::STREAM_WINDOW;
 

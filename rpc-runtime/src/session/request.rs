@@ -16,9 +16,11 @@ use crate::wire::codec;
 use crate::wire::frame::{code, flags, STREAM_WINDOW};
 use crate::wire::metadata::Metadata;
 
+use super::context::CallContext;
 use super::dispatch::{Dispatch, Inbox, Next, Out, Parked};
 use super::inbox::InboxParts;
 use super::run::{panicked, start_call};
+use super::service::Request;
 
 /// A request's header, as decoded.
 pub(super) struct RequestHead<'m> {
@@ -131,7 +133,6 @@ impl<O: Out> Dispatch<'_, O> {
                 return Next::Continue;
             }
         }
-        let call = start_call(self.state, service, method, payload.slice(args_at..));
         let inbox = sends.then(|| {
             let (events, receiver) = mpsc::unbounded_channel();
             let credit = Arc::new(AtomicU32::new(STREAM_WINDOW));
@@ -149,13 +150,25 @@ impl<O: Out> Dispatch<'_, O> {
                 control: self.control.clone(),
             }
         });
+        let context = CallContext::new(id, deadline, self.peer.clone())
+            .with_names(
+                payload.slice_ref(service.as_bytes()),
+                payload.slice_ref(method.as_bytes()),
+            )
+            .with_inbox(inbox)
+            .with_channel(self.peer_channel.clone())
+            .with_identity(self.identity.clone())
+            .with_metadata(metadata);
+        let call = start_call(
+            self.state,
+            service,
+            Request::new(context.clone(), payload.slice(args_at..)),
+        );
         let request = Parked {
             id,
-            deadline,
             oneway,
             stream,
-            inbox,
-            metadata,
+            context,
             call,
             size: payload.len(),
         };

@@ -11,12 +11,12 @@ use futures::FutureExt;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::error::RpcError;
-use crate::service::{Body, BodyRepr, BodyStream, ServiceFuture};
+use crate::wire::body::{Body, BodyRepr, BodyStream};
 use crate::wire::codec;
 
-use super::context::CallContext;
 use super::dispatch::{Dispatch, Out, Parked, Running};
 use super::flow::{initial_credit, produce, Produced};
+use super::service::{Request, ServiceFuture};
 use super::serving::{Counted, Serving};
 
 impl<O: Out> Dispatch<'_, O> {
@@ -26,14 +26,13 @@ impl<O: Out> Dispatch<'_, O> {
     pub(super) async fn spawn(&mut self, request: Parked) {
         let Parked {
             id,
-            deadline,
             oneway,
             stream,
-            inbox,
-            metadata,
+            context,
             call,
             size: _,
         } = request;
+        let deadline = context.deadline();
         let mut future = match call {
             Ok(future) => future,
             Err(error) => {
@@ -41,11 +40,6 @@ impl<O: Out> Dispatch<'_, O> {
                 return self.answer(id, oneway, Err(error)).await;
             }
         };
-        let context = CallContext::new(id, deadline, self.peer.clone())
-            .with_inbox(inbox)
-            .with_channel(self.peer_channel.clone())
-            .with_identity(self.identity.clone())
-            .with_metadata(metadata);
         // Most handlers finish without waiting: run them once right here, on
         // the connection's task, and skip the cost of a task of their own. A
         // handler that waits (for I/O, a timer, a lock) moves to its own task
@@ -156,8 +150,7 @@ async fn drive_stream(
 pub(super) fn start_call(
     state: &Serving,
     service: &str,
-    method: &str,
-    args: Bytes,
+    request: Request,
 ) -> Result<ServiceFuture, RpcError> {
     let Some(target) = state.services.get(service) else {
         return Err(RpcError::UnknownService {
@@ -165,7 +158,7 @@ pub(super) fn start_call(
         });
     };
     // `call` should only pick a method, but a hand-written one might panic.
-    std::panic::catch_unwind(AssertUnwindSafe(|| target.call(method, args)))
+    std::panic::catch_unwind(AssertUnwindSafe(|| target.call(request)))
         .map_err(|panic| panicked(&*panic))
 }
 

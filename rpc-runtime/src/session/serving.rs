@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::service::Service;
 use crate::intercept::Interceptor;
-use crate::service::Service;
 
 /// Default time answers may wait for a peer that reads nothing.
 pub(crate) const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);

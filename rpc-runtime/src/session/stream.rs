@@ -18,7 +18,7 @@ use super::flow::{produce, Produced, Taken};
 use super::pending::{Reply, Sending, StreamEvent};
 use super::writer::Outgoing;
 use super::Connection;
-use crate::service::BodyStream;
+use crate::wire::body::BodyStream;
 
 /// A streaming call whose request is ready to go.
 pub(super) struct Opened {

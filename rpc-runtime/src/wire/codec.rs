@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::RpcError;
-use crate::service::{Body, BodyRepr};
+use crate::wire::body::{Body, BodyRepr};
 use crate::wire::frame::{code, Hello, Message, Status};
 use crate::wire::metadata::MetadataValue;
 

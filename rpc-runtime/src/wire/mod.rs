@@ -2,6 +2,7 @@
 //! limits, and the encoding of metadata. It knows nothing of connections;
 //! `docs/PROTOCOL.md` is its normative description.
 
+pub(crate) mod body;
 pub(crate) mod codec;
 pub(crate) mod depth;
 pub(crate) mod frame;
