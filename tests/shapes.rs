@@ -480,9 +480,9 @@ mod request_value {
                 .unwrap_or("nobody")
                 .to_owned();
             let seen = (
-                context.service().to_owned(),
-                context.method().to_owned(),
+                request.service().to_owned(),
                 request.method().to_owned(),
+                context.request_id().to_string(),
                 who,
                 context.remaining().is_some(),
                 request.args().len(),
@@ -506,7 +506,14 @@ mod request_value {
             .unwrap();
         assert_eq!(
             seen,
-            ("Echo".into(), "look".into(), "look".into(), "ada".into(), true, 2)
+            (
+                "Echo".into(),
+                "look".into(),
+                "1".into(),
+                "ada".into(),
+                true,
+                2
+            )
         );
         server.shutdown().await;
     }

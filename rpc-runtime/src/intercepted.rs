@@ -41,7 +41,7 @@ impl<S: Service, I: Interceptor> Service for Intercepted<S, I> {
         // Checked before the call starts, with what its context says of it.
         let context = request.context();
         let info = CallInfo {
-            service: self.service.name(),
+            service: request.service(),
             method: request.method(),
             metadata: context.metadata(),
             peer: context.peer_addr(),

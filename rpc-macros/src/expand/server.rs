@@ -74,7 +74,6 @@ pub fn generate(service: &Service) -> TokenStream {
                 &self,
                 request: ::rpc_runtime::service::Request,
             ) -> ::rpc_runtime::ServiceFuture {
-                let args = ::core::clone::Clone::clone(request.args());
                 match request.method() {
                     #(#arms)*
                     method => ::rpc_runtime::__private::unknown_method(Self::SERVICE_NAME, method),
@@ -138,6 +137,7 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     quote! {
         #(#cfgs)*
         #wire_name => {
+            let args = ::rpc_runtime::service::Request::into_args(request);
             let implementation = ::core::clone::Clone::clone(&self.inner);
             ::rpc_runtime::__private::Box::pin(async move {
                 #take_stream

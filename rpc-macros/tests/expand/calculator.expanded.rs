@@ -460,9 +460,9 @@ where
         &self,
         request: ::rpc_runtime::service::Request,
     ) -> ::rpc_runtime::ServiceFuture {
-        let args = ::core::clone::Clone::clone(request.args());
         match request.method() {
             "add" => {
+                let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
@@ -490,6 +490,7 @@ where
                 })
             }
             "divide" => {
+                let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
@@ -517,6 +518,7 @@ where
                 })
             }
             "ping" => {
+                let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
@@ -526,6 +528,7 @@ where
                 })
             }
             "echo" => {
+                let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
@@ -553,6 +556,7 @@ where
                 })
             }
             "sum" => {
+                let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
@@ -573,6 +577,7 @@ where
                 })
             }
             "get" => {
+                let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
@@ -593,6 +598,7 @@ where
                 })
             }
             "log" => {
+                let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     ::rpc_runtime::__private::no_stream()?;
@@ -613,6 +619,7 @@ where
                 })
             }
             "totals" => {
+                let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
                     let arg0 = ::rpc_runtime::__private::take_stream()?;

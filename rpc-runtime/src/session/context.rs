@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::inbox::InboxParts;
@@ -40,9 +39,6 @@ pub struct CallContext {
     request_id: u64,
     deadline: Option<Instant>,
     peer: PeerAddr,
-    /// The service's and the method's wire names.
-    service: Bytes,
-    method: Bytes,
     /// The stream the caller sends with the call, until the handler takes it.
     inbox: Option<Arc<Mutex<Option<InboxParts>>>>,
     /// Back to the caller, when it serves on its connection.
@@ -69,33 +65,11 @@ impl CallContext {
             request_id,
             deadline,
             peer,
-            service: Bytes::new(),
-            method: Bytes::new(),
             inbox: None,
             channel: None,
             identity: None,
             metadata: None,
         }
-    }
-
-    /// This context, naming the call's service and method (UTF-8: they
-    /// come from a decoded request, as slices of its frame).
-    pub(crate) fn with_names(mut self, service: Bytes, method: Bytes) -> Self {
-        self.service = service;
-        self.method = method;
-        self
-    }
-
-    /// The service's wire name.
-    #[must_use]
-    pub fn service(&self) -> &str {
-        std::str::from_utf8(&self.service).unwrap_or_default()
-    }
-
-    /// The method's wire name.
-    #[must_use]
-    pub fn method(&self) -> &str {
-        std::str::from_utf8(&self.method).unwrap_or_default()
     }
 
     /// This context, with the call's metadata.

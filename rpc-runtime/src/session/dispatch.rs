@@ -25,7 +25,6 @@ use super::context::CallContext;
 use super::flow::add_credit;
 use super::inbox::InboxEvent;
 use super::pending::CallerHalf;
-use super::request::RequestHead;
 use super::serving::Serving;
 use super::writer::Outgoing;
 use super::Channel;
@@ -115,6 +114,15 @@ pub(super) struct Dispatch<'a, O: Out> {
     pub(super) peer_channel: Option<Channel>,
     /// Who the peer proved to be (mutual TLS).
     pub(super) identity: Option<Arc<PeerIdentity>>,
+}
+
+/// A request's header, as decoded.
+pub(super) struct RequestHead<'m> {
+    pub id: u64,
+    pub service: &'m str,
+    pub method: &'m str,
+    pub timeout_micros: Option<u64>,
+    pub flags: u8,
 }
 
 /// A request waiting for a slot.

@@ -17,19 +17,10 @@ use crate::wire::frame::{code, flags, STREAM_WINDOW};
 use crate::wire::metadata::Metadata;
 
 use super::context::CallContext;
-use super::dispatch::{Dispatch, Inbox, Next, Out, Parked};
+use super::dispatch::{Dispatch, Inbox, Next, Out, Parked, RequestHead};
 use super::inbox::InboxParts;
 use super::run::{panicked, start_call};
 use super::service::Request;
-
-/// A request's header, as decoded.
-pub(super) struct RequestHead<'m> {
-    pub id: u64,
-    pub service: &'m str,
-    pub method: &'m str,
-    pub timeout_micros: Option<u64>,
-    pub flags: u8,
-}
 
 impl<O: Out> Dispatch<'_, O> {
     /// Handles a request whose header is `head`; its body starts at `used`
@@ -151,10 +142,6 @@ impl<O: Out> Dispatch<'_, O> {
             }
         });
         let context = CallContext::new(id, deadline, self.peer.clone())
-            .with_names(
-                payload.slice_ref(service.as_bytes()),
-                payload.slice_ref(method.as_bytes()),
-            )
             .with_inbox(inbox)
             .with_channel(self.peer_channel.clone())
             .with_identity(self.identity.clone())
@@ -162,7 +149,7 @@ impl<O: Out> Dispatch<'_, O> {
         let call = start_call(
             self.state,
             service,
-            Request::new(context.clone(), payload.slice(args_at..)),
+            Request::new(payload, service, method, args_at, context.clone()),
         );
         let request = Parked {
             id,

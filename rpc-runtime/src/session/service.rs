@@ -2,6 +2,7 @@
 //! [`Request`] value each call reaches it as.
 
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 
 use bytes::Bytes;
@@ -15,32 +16,63 @@ use super::context::CallContext;
 /// or the reason the call failed.
 pub type ServiceFuture = Pin<Box<dyn Future<Output = Result<Body, RpcError>> + Send + 'static>>;
 
-/// One call as a [`Service`] receives it: the method, the encoded
-/// arguments, and the call's [`CallContext`] (its service and method, id,
-/// deadline, metadata, peer and the peer's identity), so that a wrapper
-/// around a service sees everything about the call before it runs.
+/// One call as a [`Service`] receives it: the service and method it
+/// names, the encoded arguments, and the call's [`CallContext`] (its id,
+/// deadline, metadata, peer and the peer's verified identity), so that a
+/// wrapper around a service sees everything about the call before it runs.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The request frame's payload; the names and the arguments are in it.
+    frame: Bytes,
+    service: Range<usize>,
+    method: Range<usize>,
+    args_at: usize,
     context: CallContext,
-    args: Bytes,
 }
 
 impl Request {
-    pub(crate) fn new(context: CallContext, args: Bytes) -> Self {
-        Request { context, args }
+    /// The request in `frame`, whose `service` and `method` (decoded from
+    /// it) name the call and whose arguments start at `args_at`.
+    pub(crate) fn new(
+        frame: &Bytes,
+        service: &str,
+        method: &str,
+        args_at: usize,
+        context: CallContext,
+    ) -> Self {
+        Request {
+            frame: frame.clone(),
+            service: within(frame, service),
+            method: within(frame, method),
+            args_at,
+            context,
+        }
+    }
+
+    /// The service's wire name.
+    #[must_use]
+    pub fn service(&self) -> &str {
+        self.name(&self.service)
     }
 
     /// The method's wire name.
     #[must_use]
     pub fn method(&self) -> &str {
-        self.context.method()
+        self.name(&self.method)
+    }
+
+    fn name(&self, range: &Range<usize>) -> &str {
+        self.frame
+            .get(range.clone())
+            .and_then(|name| std::str::from_utf8(name).ok())
+            .unwrap_or_default()
     }
 
     /// The encoded arguments (the bincode encoding of the arguments, one
     /// after another).
     #[must_use]
-    pub fn args(&self) -> &Bytes {
-        &self.args
+    pub fn args(&self) -> &[u8] {
+        self.frame.get(self.args_at..).unwrap_or_default()
     }
 
     /// The call's context.
@@ -49,10 +81,33 @@ impl Request {
         &self.context
     }
 
+    /// The encoded arguments, without a copy.
+    #[must_use]
+    pub fn into_args(self) -> Bytes {
+        let at = self.args_at.min(self.frame.len());
+        self.frame.slice(at..)
+    }
+
     /// The context and the encoded arguments.
     #[must_use]
     pub fn into_parts(self) -> (CallContext, Bytes) {
-        (self.context, self.args)
+        let Request {
+            frame,
+            args_at,
+            context,
+            ..
+        } = self;
+        let at = args_at.min(frame.len());
+        (context, frame.slice(at..))
+    }
+}
+
+/// Where `part`, a string borrowed from `frame`, lies in it.
+fn within(frame: &Bytes, part: &str) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if end <= frame.len() => start..end,
+        _ => 0..0,
     }
 }
 

@@ -35,15 +35,6 @@ pub(crate) enum BodyRepr {
 }
 
 impl Body {
-    /// `value`, encoded as a generated service encodes a return value:
-    /// for a hand-written [`Service`](crate::Service).
-    ///
-    /// # Errors
-    /// [`RpcError::Encode`] when the value's `Serialize` fails.
-    pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self, RpcError> {
-        crate::wire::codec::encode_value(value)
-    }
-
     /// An answer stream of encoded items; an `Err` item ends the stream
     /// with that error. Only for methods the caller calls as streaming.
     #[must_use]

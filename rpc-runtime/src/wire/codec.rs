@@ -216,6 +216,17 @@ fn body_frame(header: &Message<'_>, repr: BodyRepr) -> Option<Bytes> {
     })
 }
 
+impl Body {
+    /// `value`, encoded as a generated service encodes a return value:
+    /// for a hand-written [`Service`](crate::Service).
+    ///
+    /// # Errors
+    /// [`RpcError::Encode`] when the value's `Serialize` fails.
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, RpcError> {
+        encode_value(value)
+    }
+}
+
 /// Encodes a handler's return value, behind room for the response header.
 pub(crate) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Body, RpcError> {
     let mut buf = BytesMut::with_capacity(RESPONSE_SLACK + 64);
