@@ -6,7 +6,7 @@ pub use ::serde;
 pub use ::std::boxed::Box;
 pub use ::std::sync::Arc;
 
-use crate::call::{CallKind, RawCall};
+use crate::call::{CallKind, RawCall, RawReply};
 use crate::error::RpcError;
 use crate::service::ServiceFuture;
 use crate::wire::codec;
@@ -102,7 +102,7 @@ where
     R: ::serde::de::DeserializeOwned + 'c,
 {
     let call = RawCall::new(service, method, CallKind::Unary, options.clone(), args);
-    async move { channel.invoke(call?).await?.into_value() }
+    finish(channel, call, RawReply::into_value)
 }
 
 /// A one-way call.
@@ -118,7 +118,7 @@ where
     A: ::serde::Serialize + ?Sized,
 {
     let call = RawCall::new(service, method, CallKind::OneWay, options.clone(), args);
-    async move { channel.invoke(call?).await?.into_sent() }
+    finish(channel, call, RawReply::into_sent)
 }
 
 /// A call of a method that answers with a stream.
@@ -141,7 +141,7 @@ where
         options.clone(),
         args,
     );
-    async move { channel.invoke(call?).await?.into_stream() }
+    finish(channel, call, RawReply::into_stream)
 }
 
 /// A call of a method that takes a stream and answers with one value.
@@ -167,7 +167,7 @@ where
         args,
     )
     .map(|call| call.with_stream(items));
-    async move { channel.invoke(call?).await?.into_value() }
+    finish(channel, call, RawReply::into_value)
 }
 
 /// A call of a method that takes a stream and answers with one.
@@ -187,7 +187,19 @@ where
 {
     let call = RawCall::new(service, method, CallKind::BothWays, options.clone(), args)
         .map(|call| call.with_stream(items));
-    async move { channel.invoke(call?).await?.into_stream() }
+    finish(channel, call, RawReply::into_stream)
+}
+
+/// `call` over `channel`, its reply taken by `take`. An `async fn`, not a
+/// block returned by the helpers above: its future is built where it is
+/// awaited, not built and then moved (a call's future is large, and a
+/// move copies all of it).
+async fn finish<C: crate::call::Invoke, T>(
+    channel: &C,
+    call: Result<RawCall, RpcError>,
+    take: fn(crate::call::RawReply) -> Result<T, RpcError>,
+) -> Result<T, RpcError> {
+    take(channel.invoke(call?).await?)
 }
 
 /// The channel back to the caller of the call being served, if any.

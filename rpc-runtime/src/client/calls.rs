@@ -169,6 +169,7 @@ fn raw<A: Serialize + ?Sized>(
 }
 
 impl Invoke for Channel {
+    #[inline]
     fn invoke(&self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
         send(self, call)
     }

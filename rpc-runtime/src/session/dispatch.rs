@@ -25,6 +25,7 @@ use super::context::CallContext;
 use super::flow::add_credit;
 use super::inbox::InboxEvent;
 use super::pending::CallerHalf;
+use super::request::Admitted;
 use super::serving::Serving;
 use super::writer::Outgoing;
 use super::Channel;
@@ -198,13 +199,8 @@ impl<'a, O: Out> Dispatch<'a, O> {
         }
     }
 
-    /// Handles one frame from the client.
+    /// Handles one frame from the peer.
     pub(super) async fn frame(&mut self, payload: Bytes) -> Next {
-        self.frame_bytes(payload).await
-    }
-
-    /// [`frame`](Self::frame), for a frame already frozen.
-    async fn frame_bytes(&mut self, payload: Bytes) -> Next {
         let (message, used) = match codec::decode_message(&payload) {
             Ok(decoded) => decoded,
             Err(e) => {
@@ -258,7 +254,12 @@ impl<'a, O: Out> Dispatch<'a, O> {
                     timeout_micros,
                     flags,
                 };
-                self.request(header, &payload, used).await
+                match self.request(header, &payload, used) {
+                    Admitted::Done => {}
+                    Admitted::Send(frame) => self.send(frame).await,
+                    Admitted::Run(call) => self.spawn(call).await,
+                }
+                Next::Continue
             }
             Message::Cancel { id } => {
                 self.inboxes.remove(&id);
@@ -512,7 +513,7 @@ impl<'a> Dispatch<'a, QueueOut> {
     /// Handles a frame about a call the server made; `Err` with a goodbye
     /// when the connection must close.
     pub(super) async fn peer_frame(&mut self, payload: Bytes) -> Result<(), Option<Bytes>> {
-        match self.frame_bytes(payload).await {
+        match self.frame(payload).await {
             Next::Continue => Ok(()),
             Next::Stop(goodbye) => Err(goodbye),
         }

@@ -17,20 +17,32 @@ use crate::wire::frame::{code, flags, STREAM_WINDOW};
 use crate::wire::metadata::Metadata;
 
 use super::context::CallContext;
-use super::dispatch::{Dispatch, Inbox, Next, Out, Parked, RequestHead};
+use super::dispatch::{Dispatch, Inbox, Out, Parked, RequestHead};
 use super::inbox::InboxParts;
 use super::run::{panicked, start_call};
 use super::service::Request;
 
+/// What becomes of a request.
+pub(super) enum Admitted {
+    /// Nothing more now: it was queued, or dropped.
+    Done,
+    /// Send this frame (its refusal).
+    Send(Bytes),
+    /// Run it now.
+    Run(Parked),
+}
+
 impl<O: Out> Dispatch<'_, O> {
     /// Handles a request whose header is `head`; its body starts at `used`
     /// in `payload`.
-    pub(super) async fn request(
+    /// What to do now is returned, not done here, so that the call's future
+    /// is not one level deeper for it (futures are moved whole).
+    pub(super) fn request(
         &mut self,
         head: RequestHead<'_>,
         payload: &Bytes,
         used: usize,
-    ) -> Next {
+    ) -> Admitted {
         let RequestHead {
             id,
             service,
@@ -50,23 +62,23 @@ impl<O: Out> Dispatch<'_, O> {
                     Err(RpcError::BadRequest { message }),
                     self.peer_max_frame,
                 );
-                self.send(frame).await;
+                return Admitted::Send(frame);
             }
-            return Next::Continue;
+            return Admitted::Done;
         }
         if self.draining {
             if !oneway {
                 let frame =
                     codec::encode_response(id, Err(RpcError::ShuttingDown), self.peer_max_frame);
-                self.send(frame).await;
+                return Admitted::Send(frame);
             }
-            return Next::Continue;
+            return Admitted::Done;
         }
         if timeout_micros == Some(0) {
             // The caller has given up already: not run, not answered
             // (as for a call whose deadline passes while it runs).
             tracing::debug!(peer = %self.peer, id, service, method, "a request arrived with no time left; not run");
-            return Next::Continue;
+            return Admitted::Done;
         }
         if self.in_flight(id) {
             // Two answers under one id could not be told apart.
@@ -76,9 +88,9 @@ impl<O: Out> Dispatch<'_, O> {
                 );
                 let frame =
                     codec::encode_refusal(id, code::DUPLICATE_ID, &message, self.peer_max_frame);
-                self.send(frame).await;
+                return Admitted::Send(frame);
             }
-            return Next::Continue;
+            return Admitted::Done;
         }
         let deadline =
             // A deadline too far away to represent is no deadline.
@@ -99,9 +111,7 @@ impl<O: Out> Dispatch<'_, O> {
                     let message = format!(
                         "the call's metadata did not decode within the server's limit of {limit} bytes: {e}"
                     );
-                    self.answer(id, oneway, Err(RpcError::BadRequest { message }))
-                        .await;
-                    return Next::Continue;
+                    return self.refusal(id, oneway, RpcError::BadRequest { message });
                 }
             }
         } else {
@@ -120,8 +130,7 @@ impl<O: Out> Dispatch<'_, O> {
                     .unwrap_or_else(|panic| Err(panicked(&*panic)));
             if let Err(error) = verdict {
                 tracing::debug!(peer = %self.peer, service, method, %error, "an interceptor refused a call");
-                self.answer(id, oneway, Err(error)).await;
-                return Next::Continue;
+                return self.refusal(id, oneway, error);
             }
         }
         let inbox = sends.then(|| {
@@ -160,13 +169,23 @@ impl<O: Out> Dispatch<'_, O> {
             size: payload.len(),
         };
         if self.has_room(request.oneway) {
-            self.spawn(request).await;
+            return Admitted::Run(request);
         } else if request.oneway {
             self.waiting_bytes += request.size;
             self.waiting.push_back(request);
         } else {
             self.parked = Some(request);
         }
-        Next::Continue
+        Admitted::Done
+    }
+
+    /// The answer to a call refused before it ran: none for a one-way
+    /// call (the refusal is logged).
+    fn refusal(&self, id: u64, oneway: bool, error: RpcError) -> Admitted {
+        if oneway {
+            tracing::info!(id, %error, "a one-way call failed");
+            return Admitted::Done;
+        }
+        Admitted::Send(codec::encode_response(id, Err(error), self.peer_max_frame))
     }
 }
