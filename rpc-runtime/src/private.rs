@@ -102,7 +102,7 @@ where
     R: ::serde::de::DeserializeOwned + 'c,
 {
     let call = RawCall::new(service, method, CallKind::Unary, options.clone(), args);
-    finish(channel, call, RawReply::into_value)
+    finish_unary(channel, call)
 }
 
 /// A one-way call.
@@ -200,6 +200,15 @@ async fn finish<C: crate::call::Invoke, T>(
     take: fn(crate::call::RawReply) -> Result<T, RpcError>,
 ) -> Result<T, RpcError> {
     take(channel.invoke(call?).await?)
+}
+
+/// [`finish`] for a unary call, through [`Invoke::invoke_unary`](crate::call::Invoke::invoke_unary).
+async fn finish_unary<C: crate::call::Invoke, R: ::serde::de::DeserializeOwned>(
+    channel: &C,
+    call: Result<RawCall, RpcError>,
+) -> Result<R, RpcError> {
+    let value = channel.invoke_unary(call?).await?;
+    codec::decode_value(&value).map_err(|message| RpcError::BadResponse { message })
 }
 
 /// The channel back to the caller of the call being served, if any.

@@ -89,11 +89,30 @@ pub use options::CallOptions;
 pub trait Invoke: Clone + Send + Sync + 'static {
     /// Sends `call` and returns its answer.
     fn invoke(&self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send;
+
+    /// Sends a call that answers with one value ([`CallKind::Unary`]) and
+    /// returns that value, encoded: generated clients call this for their
+    /// unary methods. Provided, through [`invoke`](Self::invoke); a
+    /// transport may answer by a shorter path, with the same semantics (a
+    /// wrapper that implements only `invoke` sees every call).
+    fn invoke_unary(&self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
+        let reply = self.invoke(call);
+        async move {
+            match reply.await? {
+                RawReply::Value(value) => Ok(value),
+                other => Err(other.mismatch("one value")),
+            }
+        }
+    }
 }
 
 impl<C: Invoke> Invoke for Arc<C> {
     fn invoke(&self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
         C::invoke(self, call)
+    }
+
+    fn invoke_unary(&self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
+        C::invoke_unary(self, call)
     }
 }
 

@@ -6,6 +6,8 @@ use std::future::Future;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use bytes::Bytes;
+
 use crate::call::{CallKind, CallOptions, CallParts, Invoke, RawCall, RawReply, RawStream};
 use crate::error::RpcError;
 use crate::session::Channel;
@@ -173,6 +175,35 @@ impl Invoke for Channel {
     fn invoke(&self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
         send(self, call)
     }
+
+    /// The unary path without the kind's dispatch: the call's future is
+    /// the round trip's own, built where it is awaited.
+    #[inline]
+    fn invoke_unary(&self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
+        unary(self, call)
+    }
+}
+
+/// A unary call made elsewhere (see [`Invoke::invoke_unary`]).
+async fn unary(channel: &Channel, call: RawCall) -> Result<Bytes, RpcError> {
+    let CallParts {
+        service,
+        method,
+        options,
+        args,
+        ..
+    } = call.into_parts();
+    let (deadline, timeout) = channel.deadline(options.get_timeout());
+    channel
+        .unary(
+            args,
+            options.is_idempotent(),
+            &service,
+            &method,
+            deadline,
+            timeout,
+        )
+        .await
 }
 
 /// Sends a call made elsewhere (see [`Invoke`]).
