@@ -6,7 +6,6 @@ pub use ::serde;
 pub use ::std::boxed::Box;
 pub use ::std::sync::Arc;
 
-use crate::call::{CallKind, RawCall, RawReply};
 use crate::error::RpcError;
 use crate::service::ServiceFuture;
 use crate::wire::codec;
@@ -83,133 +82,10 @@ pub fn no_stream() -> Result<(), RpcError> {
     Ok(())
 }
 
-// The calls of generated clients, over any [`Invoke`](crate::Invoke): the
-// same shapes as `Channel`'s methods of the same names, with the transport
-// first. The arguments are encoded before the future is made, so it
-// borrows only the transport.
-
-/// A call of a method that answers with one value.
-pub fn call_with<'c, C, A, R>(
-    channel: &'c C,
-    options: &crate::call::CallOptions,
-    service: &'static str,
-    method: &'static str,
-    args: &A,
-) -> impl ::std::future::Future<Output = Result<R, RpcError>> + Send + 'c
-where
-    C: crate::call::Invoke,
-    A: ::serde::Serialize + ?Sized,
-    R: ::serde::de::DeserializeOwned + 'c,
-{
-    let call = RawCall::new(service, method, CallKind::Unary, options.clone(), args);
-    finish_unary(channel, call)
-}
-
-/// A one-way call.
-pub fn call_oneway_with<'c, C, A>(
-    channel: &'c C,
-    options: &crate::call::CallOptions,
-    service: &'static str,
-    method: &'static str,
-    args: &A,
-) -> impl ::std::future::Future<Output = Result<(), RpcError>> + Send + 'c
-where
-    C: crate::call::Invoke,
-    A: ::serde::Serialize + ?Sized,
-{
-    let call = RawCall::new(service, method, CallKind::OneWay, options.clone(), args);
-    finish(channel, call, RawReply::into_sent)
-}
-
-/// A call of a method that answers with a stream.
-pub fn call_streaming_with<'c, C, A, R>(
-    channel: &'c C,
-    options: &crate::call::CallOptions,
-    service: &'static str,
-    method: &'static str,
-    args: &A,
-) -> impl ::std::future::Future<Output = Result<crate::streaming::Streaming<R>, RpcError>> + Send + 'c
-where
-    C: crate::call::Invoke,
-    A: ::serde::Serialize + ?Sized,
-    R: ::serde::de::DeserializeOwned + Send + 'static,
-{
-    let call = RawCall::new(
-        service,
-        method,
-        CallKind::ServerStream,
-        options.clone(),
-        args,
-    );
-    finish(channel, call, RawReply::into_stream)
-}
-
-/// A call of a method that takes a stream and answers with one value.
-pub fn call_with_stream<'c, C, A, S, R>(
-    channel: &'c C,
-    options: &crate::call::CallOptions,
-    service: &'static str,
-    method: &'static str,
-    args: &A,
-    items: crate::streaming::Streaming<S>,
-) -> impl ::std::future::Future<Output = Result<R, RpcError>> + Send + 'c
-where
-    C: crate::call::Invoke,
-    A: ::serde::Serialize + ?Sized,
-    S: ::serde::Serialize + Send + 'static,
-    R: ::serde::de::DeserializeOwned + 'c,
-{
-    let call = RawCall::new(
-        service,
-        method,
-        CallKind::ClientStream,
-        options.clone(),
-        args,
-    )
-    .map(|call| call.with_stream(items));
-    finish(channel, call, RawReply::into_value)
-}
-
-/// A call of a method that takes a stream and answers with one.
-pub fn call_streaming_with_stream<'c, C, A, S, R>(
-    channel: &'c C,
-    options: &crate::call::CallOptions,
-    service: &'static str,
-    method: &'static str,
-    args: &A,
-    items: crate::streaming::Streaming<S>,
-) -> impl ::std::future::Future<Output = Result<crate::streaming::Streaming<R>, RpcError>> + Send + 'c
-where
-    C: crate::call::Invoke,
-    A: ::serde::Serialize + ?Sized,
-    S: ::serde::Serialize + Send + 'static,
-    R: ::serde::de::DeserializeOwned + Send + 'static,
-{
-    let call = RawCall::new(service, method, CallKind::BothWays, options.clone(), args)
-        .map(|call| call.with_stream(items));
-    finish(channel, call, RawReply::into_stream)
-}
-
-/// `call` over `channel`, its reply taken by `take`. An `async fn`, not a
-/// block returned by the helpers above: its future is built where it is
-/// awaited, not built and then moved (a call's future is large, and a
-/// move copies all of it).
-async fn finish<C: crate::call::Invoke, T>(
-    channel: &C,
-    call: Result<RawCall, RpcError>,
-    take: fn(crate::call::RawReply) -> Result<T, RpcError>,
-) -> Result<T, RpcError> {
-    take(channel.invoke(call?).await?)
-}
-
-/// [`finish`] for a unary call, through [`Invoke::invoke_unary`](crate::call::Invoke::invoke_unary).
-async fn finish_unary<C: crate::call::Invoke, R: ::serde::de::DeserializeOwned>(
-    channel: &C,
-    call: Result<RawCall, RpcError>,
-) -> Result<R, RpcError> {
-    let value = channel.invoke_unary(call?).await?;
-    codec::decode_value(&value).map_err(|message| RpcError::BadResponse { message })
-}
+/// The calls of generated clients, over any [`Invoke`](crate::Invoke).
+pub use crate::call::typed::{
+    call_oneway_with, call_streaming_with, call_streaming_with_stream, call_with, call_with_stream,
+};
 
 /// The channel back to the caller of the call being served, if any.
 #[must_use]

@@ -74,6 +74,7 @@ use crate::wire::body::{Body, BodyStream};
 use crate::wire::codec::{self, RequestBody};
 
 mod options;
+pub(crate) mod typed;
 
 pub use options::CallOptions;
 

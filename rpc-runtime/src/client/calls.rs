@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use bytes::Bytes;
 
-use crate::call::{CallKind, CallOptions, CallParts, Invoke, RawCall, RawReply, RawStream};
+use crate::call::{typed, CallKind, CallOptions, CallParts, Invoke, RawCall, RawReply, RawStream};
 use crate::error::RpcError;
 use crate::session::Channel;
 use crate::streaming::Streaming;
@@ -54,8 +54,7 @@ impl Channel {
         A: Serialize + ?Sized,
         R: DeserializeOwned + 'a,
     {
-        let call = raw(service, method, CallKind::Unary, options, args);
-        async move { self.invoke(call?).await?.into_value() }
+        typed::call_with(self, options, service.to_owned(), method.to_owned(), args)
     }
 
     /// Sends a one-way call: returns once the request has been written to
@@ -75,8 +74,7 @@ impl Channel {
     where
         A: Serialize + ?Sized,
     {
-        let call = raw(service, method, CallKind::OneWay, options, args);
-        async move { self.invoke(call?).await?.into_sent() }
+        typed::call_oneway_with(self, options, service.to_owned(), method.to_owned(), args)
     }
 
     /// Starts a call whose answer is a stream (see [`Streaming`]): returns
@@ -99,8 +97,7 @@ impl Channel {
         A: Serialize + ?Sized,
         R: DeserializeOwned + Send + 'static,
     {
-        let call = raw(service, method, CallKind::ServerStream, options, args);
-        async move { self.invoke(call?).await?.into_stream() }
+        typed::call_streaming_with(self, options, service.to_owned(), method.to_owned(), args)
     }
 
     /// Starts a call that sends `items` as a stream with its arguments
@@ -124,8 +121,14 @@ impl Channel {
         S: Serialize + Send + 'static,
         R: DeserializeOwned + 'a,
     {
-        let call = raw(service, method, CallKind::ClientStream, options, args);
-        async move { self.invoke(call?.with_stream(items)).await?.into_value() }
+        typed::call_with_stream(
+            self,
+            options,
+            service.to_owned(),
+            method.to_owned(),
+            args,
+            items,
+        )
     }
 
     /// Starts a call that sends `items` as a stream and answers with a
@@ -148,26 +151,15 @@ impl Channel {
         S: Serialize + Send + 'static,
         R: DeserializeOwned + Send + 'static,
     {
-        let call = raw(service, method, CallKind::BothWays, options, args);
-        async move { self.invoke(call?.with_stream(items)).await?.into_stream() }
+        typed::call_streaming_with_stream(
+            self,
+            options,
+            service.to_owned(),
+            method.to_owned(),
+            args,
+            items,
+        )
     }
-}
-
-/// A call of the channel's own methods, whose names are borrowed.
-fn raw<A: Serialize + ?Sized>(
-    service: &str,
-    method: &str,
-    kind: CallKind,
-    options: &CallOptions,
-    args: &A,
-) -> Result<RawCall, RpcError> {
-    RawCall::new(
-        service.to_owned(),
-        method.to_owned(),
-        kind,
-        options.clone(),
-        args,
-    )
 }
 
 impl Invoke for Channel {
@@ -180,19 +172,19 @@ impl Invoke for Channel {
     /// the round trip's own, built where it is awaited.
     #[inline]
     fn invoke_unary(&self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
-        unary(self, call)
+        unary(self, call.into_parts())
     }
 }
 
 /// A unary call made elsewhere (see [`Invoke::invoke_unary`]).
-async fn unary(channel: &Channel, call: RawCall) -> Result<Bytes, RpcError> {
+async fn unary(channel: &Channel, parts: CallParts) -> Result<Bytes, RpcError> {
     let CallParts {
         service,
         method,
         options,
         args,
         ..
-    } = call.into_parts();
+    } = parts;
     let (deadline, timeout) = channel.deadline(options.get_timeout());
     channel
         .unary(
@@ -208,54 +200,47 @@ async fn unary(channel: &Channel, call: RawCall) -> Result<Bytes, RpcError> {
 
 /// Sends a call made elsewhere (see [`Invoke`]).
 async fn send(channel: &Channel, call: RawCall) -> Result<RawReply, RpcError> {
+    let parts = call.into_parts();
+    let kind = parts.kind;
+    if !matches!(
+        kind,
+        CallKind::OneWay | CallKind::ServerStream | CallKind::ClientStream | CallKind::BothWays
+    ) {
+        // `Unary`, and kinds added later that answer with one value.
+        return unary(channel, parts).await.map(RawReply::Value);
+    }
     let CallParts {
         service,
         method,
-        kind,
         options,
         args,
         stream,
-    } = call.into_parts();
+        ..
+    } = parts;
     let (service, method) = (&*service, &*method);
     let (deadline, timeout) = channel.deadline(options.get_timeout());
-    let missing = || RpcError::Encode {
-        what: "request",
-        message: format!("a {kind:?} call needs a stream to send (RawCall::with_stream)"),
-    };
-    match kind {
-        CallKind::OneWay => channel
+    let remote = |stream| RawReply::Stream(RawStream::remote(stream));
+    match (kind, stream) {
+        (CallKind::OneWay, _) => channel
             .oneway(args, service, method, deadline, timeout)
             .await
             .map(|()| RawReply::Sent),
-        CallKind::ServerStream => channel
+        (CallKind::ServerStream, _) => channel
             .streaming(args, None, service, method, deadline, timeout)
             .await
-            .map(|stream| RawReply::Stream(RawStream::remote(stream))),
-        CallKind::BothWays => {
-            let items = stream.ok_or_else(missing)?;
-            channel
-                .streaming(args, Some(items), service, method, deadline, timeout)
-                .await
-                .map(|stream| RawReply::Stream(RawStream::remote(stream)))
-        }
-        CallKind::ClientStream => {
-            let items = stream.ok_or_else(missing)?;
-            channel
-                .sending(args, items, service, method, deadline, timeout)
-                .await
-                .map(RawReply::Value)
-        }
-        // `Unary`, and kinds added later that answer with one value.
-        _ => channel
-            .unary(
-                args,
-                options.is_idempotent(),
-                service,
-                method,
-                deadline,
-                timeout,
-            )
+            .map(remote),
+        (CallKind::BothWays, Some(items)) => channel
+            .streaming(args, Some(items), service, method, deadline, timeout)
+            .await
+            .map(remote),
+        (CallKind::ClientStream, Some(items)) => channel
+            .sending(args, items, service, method, deadline, timeout)
             .await
             .map(RawReply::Value),
+        // A kind that sends a stream, without one.
+        _ => Err(RpcError::Encode {
+            what: "request",
+            message: format!("a {kind:?} call needs a stream to send (RawCall::with_stream)"),
+        }),
     }
 }
