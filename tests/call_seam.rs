@@ -21,6 +21,16 @@ struct Counted<C> {
     other: Arc<AtomicUsize>,
 }
 
+impl<C> Counted<C> {
+    fn around(inner: C) -> Self {
+        Counted {
+            inner,
+            unary: Arc::default(),
+            other: Arc::default(),
+        }
+    }
+}
+
 impl<C: Invoke> Invoke for Counted<C> {
     async fn invoke(&self, call: RawCall) -> Result<RawReply, RpcError> {
         let counter = match call.kind() {
@@ -54,11 +64,7 @@ async fn a_wrapper_around_a_channel_sees_every_call() {
     let channel = rpc_runtime::Channel::connect(server.local_addr())
         .await
         .unwrap();
-    let counted = Counted {
-        inner: channel,
-        unary: Arc::default(),
-        other: Arc::default(),
-    };
+    let counted = Counted::around(channel);
     let client = CalculatorClient::new(counted.clone());
     assert_eq!(client.add(2, 3).await.unwrap(), 5);
     assert_eq!(
@@ -80,11 +86,7 @@ async fn a_wrapper_around_a_channel_sees_every_call() {
     let channel = rpc_runtime::Channel::connect(feed.local_addr())
         .await
         .unwrap();
-    let counted = Counted {
-        inner: channel,
-        unary: Arc::default(),
-        other: Arc::default(),
-    };
+    let counted = Counted::around(channel);
     let client = FeedClient::new(counted.clone());
     let numbers: Vec<u32> = client
         .count(3)

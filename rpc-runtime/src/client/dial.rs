@@ -112,20 +112,15 @@ impl ChannelBuilder {
     ) -> Result<Channel, RpcError> {
         let path = Arc::new(path.as_ref().to_path_buf());
         let label = path.display().to_string();
-        let builder = self.clone();
-        let connector: Connector = Box::new(move || {
-            let builder = builder.clone();
+        let connector = self.connector(label.clone(), move |builder| {
             let path = Arc::clone(&path);
-            Box::pin(async move {
+            async move {
                 let label = path.display().to_string();
-                let attempt = async {
-                    let stream = tokio::net::UnixStream::connect(path.as_path())
-                        .await
-                        .map_err(|e| connect_error(&label, e))?;
-                    builder.handshake(stream, &label).await
-                };
-                with_timeout(builder.connect_timeout, label.clone(), attempt).await
-            })
+                let stream = tokio::net::UnixStream::connect(path.as_path())
+                    .await
+                    .map_err(|e| connect_error(&label, e))?;
+                builder.handshake(stream, &label).await
+            }
         });
         self.open(label, connector).await
     }
@@ -136,18 +131,13 @@ impl ChannelBuilder {
     /// # Errors
     /// See [`Channel::connect`].
     pub async fn connect_memory(self, addr: &MemoryAddr) -> Result<Channel, RpcError> {
-        let builder = self.clone();
         let addr = addr.clone();
-        let connector: Connector = Box::new(move || {
-            let builder = builder.clone();
-            let addr = addr.clone();
-            Box::pin(async move {
-                let attempt = async {
-                    let stream = addr.connect().map_err(|e| connect_error("memory", e))?;
-                    builder.handshake(stream, "memory").await
-                };
-                with_timeout(builder.connect_timeout, "memory".to_owned(), attempt).await
-            })
+        let connector = self.connector("memory".to_owned(), move |builder| {
+            let connected = addr.connect();
+            async move {
+                let stream = connected.map_err(|e| connect_error("memory", e))?;
+                builder.handshake(stream, "memory").await
+            }
         });
         self.open("memory".to_owned(), connector).await
     }
@@ -159,20 +149,13 @@ impl ChannelBuilder {
     /// # Errors
     /// See [`Channel::connect`].
     pub async fn connect_memory_link(self, addr: &MemoryLinkAddr) -> Result<Channel, RpcError> {
-        let builder = self.clone();
         let addr = addr.clone();
-        let connector: Connector = Box::new(move || {
-            let builder = builder.clone();
-            let addr = addr.clone();
-            Box::pin(async move {
-                let attempt = async {
-                    let link = addr
-                        .connect()
-                        .map_err(|e| connect_error("memory link", e))?;
-                    builder.greet(link, "memory link").await
-                };
-                with_timeout(builder.connect_timeout, "memory link".to_owned(), attempt).await
-            })
+        let connector = self.connector("memory link".to_owned(), move |builder| {
+            let connected = addr.connect();
+            async move {
+                let link = connected.map_err(|e| connect_error("memory link", e))?;
+                builder.greet(link, "memory link").await
+            }
         });
         self.open("memory link".to_owned(), connector).await
     }
@@ -217,6 +200,20 @@ impl ChannelBuilder {
         )
         .await?;
         Ok(self.channel(label, None, connection))
+    }
+
+    /// A connector that dials with `dial` (given a copy of these settings),
+    /// within the connect timeout; `label` names the peer if it times out.
+    fn connector<F, Fut>(&self, label: String, dial: F) -> Connector
+    where
+        F: Fn(ChannelBuilder) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Arc<Connection>, RpcError>> + Send + 'static,
+    {
+        let builder = self.clone();
+        Box::new(move || {
+            let timeout = builder.connect_timeout;
+            Box::pin(with_timeout(timeout, label.clone(), dial(builder.clone())))
+        })
     }
 
     async fn open(self, label: String, connector: Connector) -> Result<Channel, RpcError> {

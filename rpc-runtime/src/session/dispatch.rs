@@ -25,7 +25,6 @@ use super::context::CallContext;
 use super::flow::add_credit;
 use super::inbox::InboxEvent;
 use super::pending::CallerHalf;
-use super::request::Admitted;
 use super::serving::Serving;
 use super::writer::Outgoing;
 use super::Channel;
@@ -124,6 +123,16 @@ pub(super) struct RequestHead<'m> {
     pub method: &'m str,
     pub timeout_micros: Option<u64>,
     pub flags: u8,
+}
+
+/// What becomes of a request.
+pub(super) enum Admitted {
+    /// Nothing more now: it was queued, or dropped.
+    Done,
+    /// Send this frame (its refusal).
+    Send(Bytes),
+    /// Run it now.
+    Run(Parked),
 }
 
 /// A request waiting for a slot.

@@ -80,6 +80,32 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
+    /// The calling side of a session whose frames go to `queue` and
+    /// `control`, whose ids count up by two from `first_id` (odd for the
+    /// dialer, even for the listener), within the peer's frame limit and
+    /// window; `stop` fires when it is dropped.
+    fn new(
+        queue: mpsc::Sender<Outgoing>,
+        control: mpsc::UnboundedSender<Bytes>,
+        shared: Arc<Shared>,
+        first_id: u64,
+        peer_max_frame: usize,
+        peer_max_in_flight: usize,
+        stop: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Connection {
+            queue,
+            control,
+            shared,
+            next_id: AtomicU64::new(first_id),
+            peer_max_frame,
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                peer_max_in_flight.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            )),
+            _stop: stop.drop_guard(),
+        })
+    }
+
     /// Whether the session has ended.
     pub(crate) fn is_closed(&self) -> bool {
         self.shared.is_closed()
@@ -171,17 +197,15 @@ pub(crate) fn start<L: Link>(
         config.sweep_idle,
     ));
 
-    Arc::new(Connection {
+    Connection::new(
         queue,
         control,
         shared,
-        next_id: AtomicU64::new(1),
+        1,
         peer_max_frame,
-        slots: Arc::new(tokio::sync::Semaphore::new(
-            peer_max_in_flight.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
-        )),
-        _stop: stop.drop_guard(),
-    })
+        peer_max_in_flight,
+        stop,
+    )
 }
 
 /// The error a peer's goodbye means for the calls pending on it.
@@ -218,17 +242,15 @@ impl Reverse {
         let shared = Arc::new(Shared::new(never));
         let (queue, queue_rx) = mpsc::channel(REVERSE_WRITE_QUEUE);
         let (control, control_rx) = mpsc::unbounded_channel();
-        let connection = Arc::new(Connection {
+        let connection = Connection::new(
             queue,
-            control: control.clone(),
-            shared: Arc::clone(&shared),
-            next_id: AtomicU64::new(2),
+            control.clone(),
+            Arc::clone(&shared),
+            2,
             peer_max_frame,
-            slots: Arc::new(tokio::sync::Semaphore::new(
-                peer_max_in_flight.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
-            )),
-            _stop: CancellationToken::new().drop_guard(),
-        });
+            peer_max_in_flight,
+            CancellationToken::new(),
+        );
         Reverse {
             channel: Channel::new(peer, defaults, connection, None),
             caller: CallerHalf::new(shared, control),

@@ -17,20 +17,10 @@ use crate::wire::frame::{code, flags, STREAM_WINDOW};
 use crate::wire::metadata::Metadata;
 
 use super::context::CallContext;
-use super::dispatch::{Dispatch, Inbox, Out, Parked, RequestHead};
+use super::dispatch::{Admitted, Dispatch, Inbox, Out, Parked, RequestHead};
 use super::inbox::InboxParts;
 use super::run::{panicked, start_call};
 use super::service::Request;
-
-/// What becomes of a request.
-pub(super) enum Admitted {
-    /// Nothing more now: it was queued, or dropped.
-    Done,
-    /// Send this frame (its refusal).
-    Send(Bytes),
-    /// Run it now.
-    Run(Parked),
-}
 
 impl<O: Out> Dispatch<'_, O> {
     /// Handles a request whose header is `head`; its body starts at `used`
