@@ -32,7 +32,7 @@ impl<C> Counted<C> {
 }
 
 impl<C: Invoke> Invoke for Counted<C> {
-    async fn invoke(&self, call: RawCall) -> Result<RawReply, RpcError> {
+    async fn invoke(self, call: RawCall) -> Result<RawReply, RpcError> {
         let counter = match call.kind() {
             CallKind::Unary => &self.unary,
             _ => &self.other,
@@ -111,7 +111,7 @@ async fn a_wrapper_around_a_channel_sees_every_call() {
 struct Double;
 
 impl Invoke for Double {
-    async fn invoke(&self, call: RawCall) -> Result<RawReply, RpcError> {
+    async fn invoke(self, call: RawCall) -> Result<RawReply, RpcError> {
         match (call.service(), call.method(), call.kind()) {
             // add(40, 2): two zigzag varints, 80 and 4.
             ("Calculator", "add", CallKind::Unary) => {

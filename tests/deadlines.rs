@@ -29,6 +29,8 @@ trait Clock {
     async fn context(&self) -> (Option<u64>, u64, String);
     /// Calls `Clock.context` on `downstream` and returns what it saw.
     async fn relay(&self) -> Option<u64>;
+    /// `relay`, with the downstream call spawned as a task of its own.
+    async fn relay_spawned(&self) -> Option<u64>;
 }
 
 #[derive(Clone)]
@@ -57,6 +59,12 @@ impl Clock for ClockImpl {
         // The downstream client's own deadline is the channel default (30 s);
         // the handler's is shorter, and wins.
         downstream.context().await.unwrap().0
+    }
+    async fn relay_spawned(&self) -> Option<u64> {
+        let downstream = self.downstream.as_ref().expect("a downstream client");
+        // The call is made here, inside the handler, and runs elsewhere.
+        let call = tokio::spawn(downstream.context());
+        call.await.unwrap().unwrap().0
     }
 }
 
@@ -146,6 +154,26 @@ async fn calls_made_inside_a_handler_inherit_its_deadline() {
     let seen = client
         .with_timeout(Duration::from_millis(300))
         .relay()
+        .await
+        .unwrap()
+        .expect("the downstream call has a deadline");
+    assert!(
+        seen <= 300,
+        "downstream saw {seen} ms, more than the 300 ms upstream deadline"
+    );
+    upstream.shutdown().await;
+    downstream.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_call_spawned_from_a_handler_keeps_the_handlers_deadline() {
+    let (downstream, _) = clock_server(None).await;
+    let downstream_client = ClockClient::connect(downstream.local_addr()).await.unwrap();
+    let (upstream, _) = clock_server(Some(downstream_client)).await;
+    let client = ClockClient::connect(upstream.local_addr()).await.unwrap();
+    let seen = client
+        .with_timeout(Duration::from_millis(300))
+        .relay_spawned()
         .await
         .unwrap()
         .expect("the downstream call has a deadline");

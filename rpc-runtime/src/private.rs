@@ -83,9 +83,20 @@ pub fn no_stream() -> Result<(), RpcError> {
 }
 
 /// The calls of generated clients, over any [`Invoke`](crate::Invoke).
-pub use crate::call::typed::{
-    call_oneway_with, call_streaming_with, call_streaming_with_stream, call_with, call_with_stream,
-};
+pub use crate::call::typed::{encode, encode_with_stream, oneway, streaming, unary, value};
+pub use crate::call::CallKind;
+
+/// `call`'s value, through `f`: a future that needs no `async` block (which
+/// would keep a second copy of the call's state).
+pub fn map_reply<T, U, F>(
+    call: impl ::std::future::Future<Output = Result<T, RpcError>> + Send + 'static,
+    f: F,
+) -> impl ::std::future::Future<Output = Result<U, RpcError>> + Send + 'static
+where
+    F: FnOnce(T) -> U + Send + 'static,
+{
+    ::futures::FutureExt::map(call, move |reply| reply.map(f))
+}
 
 /// The channel back to the caller of the call being served, if any.
 #[must_use]

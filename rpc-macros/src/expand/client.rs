@@ -19,7 +19,10 @@ pub fn generate(service: &Service) -> TokenStream {
          Each method sends one call through `C`, by default a [`Channel`](::rpc_runtime::Channel) \
          (any [`Invoke`](::rpc_runtime::Invoke) will do: a wrapper around a channel, a test double), \
          and returns `Result<T, RpcError>`, where `T` is the trait method's return type. \
-         Cloning is cheap; clones share the connection, and calls from many tasks run concurrently."
+         Cloning is cheap; clones share the connection, and calls from many tasks run concurrently.\n\n\
+         A method encodes its arguments when it is called and returns a future that owns what it \
+         needs (`Send + 'static`, holding a clone of `C`): await it, spawn it, or keep it for \
+         `select!`. The call's deadline counts from the method call."
     );
     let methods = service.methods.iter().map(|m| method(wire_name, m));
     quote! {
@@ -159,12 +162,13 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
     } else {
         quote!()
     };
-    let function = match (sent.is_some(), method.stream_item.is_some()) {
-        (true, true) => "call_streaming_with_stream",
-        (true, false) => "call_with_stream",
-        (false, true) => "call_streaming_with",
-        (false, false) if method.oneway.is_some() => "call_oneway_with",
-        (false, false) => "call_with",
+    // The call's kind, how it is encoded, and the function that sends it.
+    let (kind, finish) = match (sent.is_some(), method.stream_item.is_some()) {
+        (true, true) => ("BothWays", "streaming"),
+        (true, false) => ("ClientStream", "value"),
+        (false, true) => ("ServerStream", "streaming"),
+        (false, false) if method.oneway.is_some() => ("OneWay", "oneway"),
+        (false, false) => ("Unary", "unary"),
     };
     let options = if method.idempotent.is_some() {
         quote!(&::core::clone::Clone::clone(&self.options).idempotent(true))
@@ -191,10 +195,25 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
         let sent = spans::located_at(&arg.ident, first);
         quote!(, #sent)
     });
-    let function = Ident::new(function, last);
-    let call_args = quote!(&self.channel, #options, #service_name, #wire_name, #args #sent);
+    let finish = Ident::new(finish, last);
+    let kind = Ident::new(kind, Span::call_site());
+    // With a sent stream, the call that encodes it is where rustc reports
+    // its items not being `Serialize`: at the items' type.
+    let encoded = if sent.is_some() {
+        quote_spanned! {first=>
+            ::rpc_runtime::__private::encode_with_stream(
+                #options, #service_name, #wire_name, ::rpc_runtime::__private::CallKind::#kind, #args #sent
+            )
+        }
+    } else {
+        quote! {
+            ::rpc_runtime::__private::encode(
+                #options, #service_name, #wire_name, ::rpc_runtime::__private::CallKind::#kind, #args
+            )
+        }
+    };
     let head = quote_spanned!(first=> ::);
-    let call = quote_spanned!(last=> rpc_runtime::__private::#function(#call_args).await);
+    let call = quote_spanned!(last=> rpc_runtime::__private::#finish(&self.channel, #encoded));
     let mut call = quote!(#head #call);
     // With the call on the sent items, the answer is decoded as a local type
     // whose `Deserialize` requires the return type's, where the return type is
@@ -204,7 +223,7 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
     let mut reply_item = quote!();
     if sent_item.is_some() && method.stream_item.is_none() {
         reply_item = decoded_reply(output);
-        call = quote!(::core::result::Result::map(#call, |__Reply(reply)| reply));
+        call = quote!(::rpc_runtime::__private::map_reply(#call, |__Reply(reply)| reply));
     }
     let errors_doc = if method.attrs.iter().any(|a| a.path().is_ident("doc")) {
         quote! {
@@ -227,7 +246,7 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
         #[doc = ""]
         #[doc = " Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely."]
         #allow_many_args
-        pub async fn #ident(&self, #(#params),*) -> ::core::result::Result<#output, ::rpc_runtime::RpcError> {
+        pub fn #ident(&self, #(#params),*) -> impl ::core::future::Future<Output = ::core::result::Result<#output, ::rpc_runtime::RpcError>> + ::core::marker::Send + 'static {
             #args_item
             #reply_item
             #call

@@ -47,7 +47,9 @@ pub trait Calculator {
 }
 /**Client for the [`Calculator`] service.
 
-Each method sends one call through `C`, by default a [`Channel`](::rpc_runtime::Channel) (any [`Invoke`](::rpc_runtime::Invoke) will do: a wrapper around a channel, a test double), and returns `Result<T, RpcError>`, where `T` is the trait method's return type. Cloning is cheap; clones share the connection, and calls from many tasks run concurrently.*/
+Each method sends one call through `C`, by default a [`Channel`](::rpc_runtime::Channel) (any [`Invoke`](::rpc_runtime::Invoke) will do: a wrapper around a channel, a test double), and returns `Result<T, RpcError>`, where `T` is the trait method's return type. Cloning is cheap; clones share the connection, and calls from many tasks run concurrently.
+
+A method encodes its arguments when it is called and returns a future that owns what it needs (`Send + 'static`, holding a clone of `C`): await it, spawn it, or keep it for `select!`. The call's deadline counts from the method call.*/
 #[allow(dead_code)]
 #[derive(::core::clone::Clone, ::core::fmt::Debug)]
 pub struct CalculatorClient<C = ::rpc_runtime::Channel> {
@@ -138,11 +140,13 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    pub async fn add(
+    pub fn add(
         &self,
         a: i64,
         b: i64,
-    ) -> ::core::result::Result<i64, ::rpc_runtime::RpcError> {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<i64, ::rpc_runtime::RpcError>,
+    > + ::core::marker::Send + 'static {
         struct __Args<'__a>(&'__a i64, &'__a i64);
         impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
             fn serialize<__S>(
@@ -165,25 +169,29 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
                 ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
             }
         }
-        ::rpc_runtime::__private::call_with(
-                &self.channel,
+        ::rpc_runtime::__private::unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
                 &self.options,
                 "Calculator",
                 "add",
+                ::rpc_runtime::__private::CallKind::Unary,
                 &__Args(&a, &b),
-            )
-            .await
+            ),
+        )
     }
     /// Divides `a` by `b`; dividing by zero is an application error.
     ///
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    pub async fn divide(
+    pub fn divide(
         &self,
         a: i64,
         b: i64,
-    ) -> ::core::result::Result<Result<i64, MathError>, ::rpc_runtime::RpcError> {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Result<i64, MathError>, ::rpc_runtime::RpcError>,
+    > + ::core::marker::Send + 'static {
         struct __Args<'__a>(&'__a i64, &'__a i64);
         impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
             fn serialize<__S>(
@@ -206,40 +214,50 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
                 ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
             }
         }
-        ::rpc_runtime::__private::call_with(
-                &self.channel,
+        ::rpc_runtime::__private::unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
                 &self.options,
                 "Calculator",
                 "divide",
+                ::rpc_runtime::__private::CallKind::Unary,
                 &__Args(&a, &b),
-            )
-            .await
+            ),
+        )
     }
     /// Does nothing, remotely.
     ///
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    pub async fn ping(&self) -> ::core::result::Result<(), ::rpc_runtime::RpcError> {
-        ::rpc_runtime::__private::call_with(
-                &self.channel,
+    pub fn ping(
+        &self,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<(), ::rpc_runtime::RpcError>,
+    > + ::core::marker::Send + 'static {
+        ::rpc_runtime::__private::unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
                 &self.options,
                 "Calculator",
                 "ping",
+                ::rpc_runtime::__private::CallKind::Unary,
                 &(),
-            )
-            .await
+            ),
+        )
     }
     /// Returns the name and how many tags came with it.
     ///
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    pub async fn echo(
+    pub fn echo(
         &self,
         name: String,
         tags: Vec<String>,
-    ) -> ::core::result::Result<(String, usize), ::rpc_runtime::RpcError> {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<(String, usize), ::rpc_runtime::RpcError>,
+    > + ::core::marker::Send + 'static {
         struct __Args<'__a>(&'__a String, &'__a Vec<String>);
         impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
             fn serialize<__S>(
@@ -262,24 +280,28 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
                 ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
             }
         }
-        ::rpc_runtime::__private::call_with(
-                &self.channel,
+        ::rpc_runtime::__private::unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
                 &self.options,
                 "Calculator",
                 "echo",
+                ::rpc_runtime::__private::CallKind::Unary,
                 &__Args(&name, &tags),
-            )
-            .await
+            ),
+        )
     }
     /// Renamed on the wire.
     ///
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    pub async fn total(
+    pub fn total(
         &self,
         values: Vec<i64>,
-    ) -> ::core::result::Result<i64, ::rpc_runtime::RpcError> {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<i64, ::rpc_runtime::RpcError>,
+    > + ::core::marker::Send + 'static {
         struct __Args<'__a>(&'__a Vec<i64>);
         impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
             fn serialize<__S>(
@@ -299,14 +321,16 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
                 ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
             }
         }
-        ::rpc_runtime::__private::call_with(
-                &self.channel,
+        ::rpc_runtime::__private::unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
                 &self.options,
                 "Calculator",
                 "sum",
+                ::rpc_runtime::__private::CallKind::Unary,
                 &__Args(&values),
-            )
-            .await
+            ),
+        )
     }
     /// Safe to run twice.
     ///
@@ -315,10 +339,12 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    pub async fn get(
+    pub fn get(
         &self,
         key: String,
-    ) -> ::core::result::Result<Option<i64>, ::rpc_runtime::RpcError> {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<Option<i64>, ::rpc_runtime::RpcError>,
+    > + ::core::marker::Send + 'static {
         struct __Args<'__a>(&'__a String);
         impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
             fn serialize<__S>(
@@ -338,14 +364,16 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
                 ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
             }
         }
-        ::rpc_runtime::__private::call_with(
-                &self.channel,
+        ::rpc_runtime::__private::unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
                 &::core::clone::Clone::clone(&self.options).idempotent(true),
                 "Calculator",
                 "get",
+                ::rpc_runtime::__private::CallKind::Unary,
                 &__Args(&key),
-            )
-            .await
+            ),
+        )
     }
     /// Fire and forget.
     ///
@@ -354,10 +382,12 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    pub async fn log(
+    pub fn log(
         &self,
         line: String,
-    ) -> ::core::result::Result<(), ::rpc_runtime::RpcError> {
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<(), ::rpc_runtime::RpcError>,
+    > + ::core::marker::Send + 'static {
         struct __Args<'__a>(&'__a String);
         impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
             fn serialize<__S>(
@@ -377,14 +407,16 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
                 ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
             }
         }
-        ::rpc_runtime::__private::call_oneway_with(
-                &self.channel,
+        ::rpc_runtime::__private::oneway(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
                 &self.options,
                 "Calculator",
                 "log",
+                ::rpc_runtime::__private::CallKind::OneWay,
                 &__Args(&line),
-            )
-            .await
+            ),
+        )
     }
     /// The running total of `values`, one item per value.
     ///
@@ -393,19 +425,26 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
-    pub async fn totals(
+    pub fn totals(
         &self,
         values: rpc_runtime::Streaming<i64>,
-    ) -> ::core::result::Result<rpc_runtime::Streaming<i64>, ::rpc_runtime::RpcError> {
-        ::rpc_runtime::__private::call_streaming_with_stream(
-                &self.channel,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<
+            rpc_runtime::Streaming<i64>,
+            ::rpc_runtime::RpcError,
+        >,
+    > + ::core::marker::Send + 'static {
+        ::rpc_runtime::__private::streaming(
+            &self.channel,
+            ::rpc_runtime::__private::encode_with_stream(
                 &self.options,
                 "Calculator",
                 "totals",
+                ::rpc_runtime::__private::CallKind::BothWays,
                 &(),
                 values,
-            )
-            .await
+            ),
+        )
     }
 }
 /**Serves the [`Calculator`] service with an implementation `T`.

@@ -34,7 +34,7 @@
 //! }
 //!
 //! impl<C: Invoke> Invoke for Logged<C> {
-//!     async fn invoke(&self, call: RawCall) -> Result<RawReply, RpcError> {
+//!     async fn invoke(self, call: RawCall) -> Result<RawReply, RpcError> {
 //!         let name = format!("{}.{}", call.service(), call.method());
 //!         let reply = self.inner.invoke(call).await;
 //!         println!("{name}: {}", if reply.is_ok() { "ok" } else { "failed" });
@@ -64,9 +64,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::time::Instant;
 
 use crate::error::RpcError;
 use crate::streaming::Streaming;
@@ -87,33 +88,38 @@ pub use options::CallOptions;
 /// every other call with [`RawReply::Value`]; keep to the deadline of the
 /// call's options; and send a call again only when that is safe (it is
 /// [`idempotent`](CallOptions::idempotent), or it was never run).
+///
+/// `invoke` takes the carrier by value (a generated client hands it a
+/// clone, usually of an `Arc`), so the future it returns owns what it
+/// needs and borrows nothing: a call can be spawned, stored, or raced in
+/// `select!` apart from the client that made it. Anything a call takes from
+/// the calling task (a handler's deadline, which calls made inside it
+/// inherit) is read when `invoke` is called, not when the future is first
+/// polled.
 pub trait Invoke: Clone + Send + Sync + 'static {
     /// Sends `call` and returns its answer.
-    fn invoke(&self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send;
+    fn invoke(self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send;
 
     /// Sends a call that answers with one value ([`CallKind::Unary`]) and
     /// returns that value, encoded: generated clients call this for their
     /// unary methods. Provided, through [`invoke`](Self::invoke); a
     /// transport may answer by a shorter path, with the same semantics (a
     /// wrapper that implements only `invoke` sees every call).
-    fn invoke_unary(&self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
-        let reply = self.invoke(call);
-        async move {
-            match reply.await? {
-                RawReply::Value(value) => Ok(value),
-                other => Err(other.mismatch("one value")),
-            }
-        }
+    fn invoke_unary(self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
+        self.invoke(call).map(|reply| match reply? {
+            RawReply::Value(value) => Ok(value),
+            other => Err(other.mismatch("one value")),
+        })
     }
 }
 
 impl<C: Invoke> Invoke for Arc<C> {
-    fn invoke(&self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
-        C::invoke(self, call)
+    fn invoke(self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
+        C::clone(&self).invoke(call)
     }
 
-    fn invoke_unary(&self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
-        C::invoke_unary(self, call)
+    fn invoke_unary(self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
+        C::clone(&self).invoke_unary(call)
     }
 }
 
@@ -160,6 +166,7 @@ pub struct RawCall {
     options: CallOptions,
     args: RequestBody,
     stream: Option<BodyStream>,
+    inherited: Option<Instant>,
 }
 
 impl RawCall {
@@ -187,6 +194,7 @@ impl RawCall {
             options,
             args,
             stream: None,
+            inherited: crate::session::inherited_deadline(),
         })
     }
 
@@ -228,6 +236,15 @@ impl RawCall {
         &self.options
     }
 
+    /// The deadline of the handler this call was made in, if it was made
+    /// inside one (read when the call was made, so a call spawned from a
+    /// handler keeps it): a transport's deadline for the call must not be
+    /// later.
+    #[must_use]
+    pub fn inherited_deadline(&self) -> Option<Instant> {
+        self.inherited
+    }
+
     /// The encoded arguments (without metadata).
     #[must_use]
     pub fn args(&self) -> &[u8] {
@@ -249,6 +266,7 @@ impl RawCall {
             options: self.options,
             args: self.args,
             stream: self.stream,
+            inherited: self.inherited,
         }
     }
 }
@@ -261,6 +279,7 @@ pub(crate) struct CallParts {
     pub options: CallOptions,
     pub args: RequestBody,
     pub stream: Option<BodyStream>,
+    pub inherited: Option<Instant>,
 }
 
 impl fmt::Debug for RawCall {

@@ -1,17 +1,23 @@
 //! A [`Channel`] as the call seam: how a [`RawCall`] goes over it, and the
 //! typed calls for code that has no generated client.
 
+use std::borrow::Cow;
 use std::future::Future;
-
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::Either;
+use futures::FutureExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::time::Instant;
 
-use crate::call::{typed, CallKind, CallOptions, CallParts, Invoke, RawCall, RawReply, RawStream};
+use crate::call::{typed, CallKind, CallOptions, Invoke, RawCall, RawReply, RawStream};
 use crate::error::RpcError;
 use crate::session::Channel;
 use crate::streaming::Streaming;
+use crate::wire::body::BodyStream;
+use crate::wire::codec::RequestBody;
 
 impl Channel {
     /// Calls `service.method` with `args` and decodes the answer as `R`, with
@@ -21,20 +27,20 @@ impl Channel {
     /// service without its trait. `args` is encoded the way generated
     /// clients encode a method's arguments: as a tuple, `&(a, b)` for two
     /// arguments, `&(a,)` for one, `&()` for none. The arguments are encoded
-    /// before this returns, so the future borrows only `self`.
+    /// before this returns, and the future owns what it needs (`'static`).
     ///
     /// # Errors
     /// Any [`RpcError`]: the call failed on the way, on the server, or the
     /// connection did.
-    pub fn call<'a, A, R>(
-        &'a self,
+    pub fn call<A, R>(
+        &self,
         service: &str,
         method: &str,
         args: &A,
-    ) -> impl Future<Output = Result<R, RpcError>> + Send + 'a
+    ) -> impl Future<Output = Result<R, RpcError>> + Send + 'static
     where
         A: Serialize + ?Sized,
-        R: DeserializeOwned + 'a,
+        R: DeserializeOwned + 'static,
     {
         self.call_with(&CallOptions::default(), service, method, args)
     }
@@ -43,18 +49,25 @@ impl Channel {
     ///
     /// # Errors
     /// As [`call`](Self::call).
-    pub fn call_with<'a, A, R>(
-        &'a self,
+    pub fn call_with<A, R>(
+        &self,
         options: &CallOptions,
         service: &str,
         method: &str,
         args: &A,
-    ) -> impl Future<Output = Result<R, RpcError>> + Send + 'a
+    ) -> impl Future<Output = Result<R, RpcError>> + Send + 'static
     where
         A: Serialize + ?Sized,
-        R: DeserializeOwned + 'a,
+        R: DeserializeOwned + 'static,
     {
-        typed::call_with(self, options, service.to_owned(), method.to_owned(), args)
+        let call = RawCall::new(
+            service.to_owned(),
+            method.to_owned(),
+            CallKind::Unary,
+            options.clone(),
+            args,
+        );
+        typed::unary(self, call)
     }
 
     /// Sends a one-way call: returns once the request has been written to
@@ -64,17 +77,24 @@ impl Channel {
     /// # Errors
     /// When the request cannot be encoded or written (the connection is gone,
     /// or the deadline passed first).
-    pub fn call_oneway_with<'a, A>(
-        &'a self,
+    pub fn call_oneway_with<A>(
+        &self,
         options: &CallOptions,
         service: &str,
         method: &str,
         args: &A,
-    ) -> impl Future<Output = Result<(), RpcError>> + Send + 'a
+    ) -> impl Future<Output = Result<(), RpcError>> + Send + 'static
     where
         A: Serialize + ?Sized,
     {
-        typed::call_oneway_with(self, options, service.to_owned(), method.to_owned(), args)
+        let call = RawCall::new(
+            service.to_owned(),
+            method.to_owned(),
+            CallKind::OneWay,
+            options.clone(),
+            args,
+        );
+        typed::oneway(self, call)
     }
 
     /// Starts a call whose answer is a stream (see [`Streaming`]): returns
@@ -86,18 +106,25 @@ impl Channel {
     /// # Errors
     /// When the request cannot be encoded or sent: no connection, or the
     /// deadline passed while waiting for one or for room in the window.
-    pub fn call_streaming_with<'a, A, R>(
-        &'a self,
+    pub fn call_streaming_with<A, R>(
+        &self,
         options: &CallOptions,
         service: &str,
         method: &str,
         args: &A,
-    ) -> impl Future<Output = Result<Streaming<R>, RpcError>> + Send + 'a
+    ) -> impl Future<Output = Result<Streaming<R>, RpcError>> + Send + 'static
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned + Send + 'static,
     {
-        typed::call_streaming_with(self, options, service.to_owned(), method.to_owned(), args)
+        let call = RawCall::new(
+            service.to_owned(),
+            method.to_owned(),
+            CallKind::ServerStream,
+            options.clone(),
+            args,
+        );
+        typed::streaming(self, call)
     }
 
     /// Starts a call that sends `items` as a stream with its arguments
@@ -108,27 +135,28 @@ impl Channel {
     /// # Errors
     /// As [`call_with`](Self::call_with); an error item of `items` reaches
     /// the server's handler as the last item of its stream.
-    pub fn call_with_stream<'a, A, S, R>(
-        &'a self,
+    pub fn call_with_stream<A, S, R>(
+        &self,
         options: &CallOptions,
         service: &str,
         method: &str,
         args: &A,
         items: Streaming<S>,
-    ) -> impl Future<Output = Result<R, RpcError>> + Send + 'a
+    ) -> impl Future<Output = Result<R, RpcError>> + Send + 'static
     where
         A: Serialize + ?Sized,
         S: Serialize + Send + 'static,
-        R: DeserializeOwned + 'a,
+        R: DeserializeOwned + 'static,
     {
-        typed::call_with_stream(
-            self,
-            options,
+        let call = RawCall::new(
             service.to_owned(),
             method.to_owned(),
+            CallKind::ClientStream,
+            options.clone(),
             args,
-            items,
         )
+        .map(|call| call.with_stream(items));
+        typed::value(self, call)
     }
 
     /// Starts a call that sends `items` as a stream and answers with a
@@ -138,87 +166,105 @@ impl Channel {
     ///
     /// # Errors
     /// As [`call_streaming_with`](Self::call_streaming_with).
-    pub fn call_streaming_with_stream<'a, A, S, R>(
-        &'a self,
+    pub fn call_streaming_with_stream<A, S, R>(
+        &self,
         options: &CallOptions,
         service: &str,
         method: &str,
         args: &A,
         items: Streaming<S>,
-    ) -> impl Future<Output = Result<Streaming<R>, RpcError>> + Send + 'a
+    ) -> impl Future<Output = Result<Streaming<R>, RpcError>> + Send + 'static
     where
         A: Serialize + ?Sized,
         S: Serialize + Send + 'static,
         R: DeserializeOwned + Send + 'static,
     {
-        typed::call_streaming_with_stream(
-            self,
-            options,
+        let call = RawCall::new(
             service.to_owned(),
             method.to_owned(),
+            CallKind::BothWays,
+            options.clone(),
             args,
-            items,
         )
+        .map(|call| call.with_stream(items));
+        typed::streaming(self, call)
     }
 }
 
 impl Invoke for Channel {
-    #[inline]
-    fn invoke(&self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
-        send(self, call)
+    fn invoke(self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
+        let parts = call.into_parts();
+        let (deadline, timeout) = self.deadline(parts.options.get_timeout(), parts.inherited);
+        let to = Call {
+            channel: self,
+            service: parts.service,
+            method: parts.method,
+            deadline,
+            timeout,
+        };
+        match parts.kind {
+            CallKind::OneWay
+            | CallKind::ServerStream
+            | CallKind::ClientStream
+            | CallKind::BothWays => Either::Left(send(to, parts.kind, parts.args, parts.stream)),
+            // `Unary`, and kinds added later that answer with one value.
+            _ => Either::Right(
+                to.channel
+                    .unary(
+                        parts.args,
+                        parts.options.is_idempotent(),
+                        to.service,
+                        to.method,
+                        to.deadline,
+                        to.timeout,
+                    )
+                    .map(|value| value.map(RawReply::Value)),
+            ),
+        }
     }
 
-    /// The unary path without the kind's dispatch: the call's future is
-    /// the round trip's own, built where it is awaited.
-    #[inline]
-    fn invoke_unary(&self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
-        unary(self, call.into_parts())
-    }
-}
-
-/// A unary call made elsewhere (see [`Invoke::invoke_unary`]).
-async fn unary(channel: &Channel, parts: CallParts) -> Result<Bytes, RpcError> {
-    let CallParts {
-        service,
-        method,
-        options,
-        args,
-        ..
-    } = parts;
-    let (deadline, timeout) = channel.deadline(options.get_timeout());
-    channel
-        .unary(
-            args,
-            options.is_idempotent(),
-            &service,
-            &method,
+    /// The unary path without the kind's dispatch.
+    fn invoke_unary(self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
+        let parts = call.into_parts();
+        let (deadline, timeout) = self.deadline(parts.options.get_timeout(), parts.inherited);
+        let idempotent = parts.options.is_idempotent();
+        self.unary(
+            parts.args,
+            idempotent,
+            parts.service,
+            parts.method,
             deadline,
             timeout,
         )
-        .await
+    }
 }
 
-/// Sends a call made elsewhere (see [`Invoke`]).
-async fn send(channel: &Channel, call: RawCall) -> Result<RawReply, RpcError> {
-    let parts = call.into_parts();
-    let kind = parts.kind;
-    if !matches!(
-        kind,
-        CallKind::OneWay | CallKind::ServerStream | CallKind::ClientStream | CallKind::BothWays
-    ) {
-        // `Unary`, and kinds added later that answer with one value.
-        return unary(channel, parts).await.map(RawReply::Value);
-    }
-    let CallParts {
+/// Where a call made elsewhere goes, and its deadline (fixed when the call
+/// was handed over, so that a handler's own deadline, read from the task
+/// that made the call, still bounds a call spawned elsewhere).
+struct Call {
+    channel: Channel,
+    service: Cow<'static, str>,
+    method: Cow<'static, str>,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+/// A call of any other kind made elsewhere (see [`Invoke`]).
+async fn send(
+    to: Call,
+    kind: CallKind,
+    args: RequestBody,
+    stream: Option<BodyStream>,
+) -> Result<RawReply, RpcError> {
+    let Call {
+        channel,
         service,
         method,
-        options,
-        args,
-        stream,
-        ..
-    } = parts;
+        deadline,
+        timeout,
+    } = to;
     let (service, method) = (&*service, &*method);
-    let (deadline, timeout) = channel.deadline(options.get_timeout());
     let remote = |stream| RawReply::Stream(RawStream::remote(stream));
     match (kind, stream) {
         (CallKind::OneWay, _) => channel

@@ -2,6 +2,7 @@
 //! Both ends make them: a client over the connection it dialed, a server's
 //! handler over the connection a call came on (a callback).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +19,6 @@ use crate::wire::body::BodyStream;
 use crate::wire::codec::{self, RequestHeader};
 use crate::wire::frame::flags;
 
-use super::context;
 use super::pending::{PendingSlot, Reply, Sending};
 use super::stream::{enqueue, send_stream, wait_reply, Opened, RemoteStream};
 use super::writer::Outgoing;
@@ -142,42 +142,52 @@ impl Channel {
     }
 
     /// A call that answers with one value, sent again while that is safe.
-    pub(crate) async fn unary(
-        &self,
+    ///
+    /// The future owns the channel and the call's parts, and borrows them
+    /// for each attempt. An `async` block, not an `async fn`: an `async
+    /// fn` keeps its arguments twice, and a call's future is copied whole
+    /// each time it moves.
+    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::manual_async_fn)] // an `async fn` keeps its arguments twice
+    pub(crate) fn unary(
+        self,
         mut body: codec::RequestBody,
         idempotent: bool,
-        service: &str,
-        method: &str,
+        service: Cow<'static, str>,
+        method: Cow<'static, str>,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<Bytes, RpcError> {
-        // `idempotent_retries(u32::MAX)`: retry until the deadline.
-        let resends = self.inner.defaults.idempotent_retries.saturating_add(1);
-        let attempts = if idempotent { resends } else { 1 };
-        // A call the server promised it did not run may be sent again
-        // whatever the method.
-        let not_run_attempts = resends.max(2);
-        let mut attempt = 1;
-        loop {
-            // The time left, as measured when the deadline was set: good
-            // for a first attempt that does not wait on the way.
-            let left = (attempt == 1).then_some(timeout);
-            let result = self
-                .round_trip(service, method, &mut body, deadline, timeout, left)
-                .await;
-            match result {
-                Err(error) | Ok(Reply::Failed(error))
-                    if attempt < attempts && error.is_retryable() =>
-                {
-                    tracing::debug!(%error, attempt, service, method, "sending an idempotent call again");
-                    attempt += 1;
+    ) -> impl Future<Output = Result<Bytes, RpcError>> + Send + 'static {
+        async move {
+            let (service, method) = (&*service, &*method);
+            // `idempotent_retries(u32::MAX)`: retry until the deadline.
+            let resends = self.inner.defaults.idempotent_retries.saturating_add(1);
+            let attempts = if idempotent { resends } else { 1 };
+            // A call the server promised it did not run may be sent again
+            // whatever the method.
+            let not_run_attempts = resends.max(2);
+            let mut attempt = 1;
+            loop {
+                // The time left, as measured when the deadline was set: good
+                // for a first attempt that does not wait on the way.
+                let left = (attempt == 1).then_some(timeout);
+                let result = self
+                    .round_trip(service, method, &mut body, deadline, timeout, left)
+                    .await;
+                match result {
+                    Err(error) | Ok(Reply::Failed(error))
+                        if attempt < attempts && error.is_retryable() =>
+                    {
+                        tracing::debug!(%error, attempt, service, method, "sending an idempotent call again");
+                        attempt += 1;
+                    }
+                    Ok(Reply::NotRun(error)) if attempt < not_run_attempts => {
+                        tracing::debug!(%error, attempt, service, method, "sending again a call the server did not run");
+                        attempt += 1;
+                    }
+                    Err(error) => return Err(error),
+                    Ok(reply) => return reply.into_result(timeout, service, method),
                 }
-                Ok(Reply::NotRun(error)) if attempt < not_run_attempts => {
-                    tracing::debug!(%error, attempt, service, method, "sending again a call the server did not run");
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
-                Ok(reply) => return reply.into_result(timeout, service, method),
             }
         }
     }
@@ -346,13 +356,17 @@ impl Channel {
     }
 
     /// The deadline of a call starting now, and the timeout it came from.
-    pub(crate) fn deadline(&self, timeout: Option<Duration>) -> (Instant, Duration) {
+    pub(crate) fn deadline(
+        &self,
+        timeout: Option<Duration>,
+        inherited: Option<Instant>,
+    ) -> (Instant, Duration) {
         let now = Instant::now();
         let own = timeout.unwrap_or(self.inner.defaults.timeout);
         let mut deadline = now
             .checked_add(own)
             .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
-        if let Some(inherited) = context::inherited_deadline() {
+        if let Some(inherited) = inherited {
             deadline = deadline.min(inherited);
         }
         (deadline, deadline.saturating_duration_since(now))
@@ -365,63 +379,75 @@ impl Channel {
     /// step that must wait sets a timer; the wait for the answer is timed by
     /// the connection's reader (see [`Shared::expire`]). So a call that
     /// finds a live connection and a free slot costs no timer at all.
-    async fn round_trip(
-        &self,
-        service: &str,
-        method: &str,
-        body: &mut codec::RequestBody,
+    #[allow(clippy::manual_async_fn)] // an `async fn` keeps its arguments twice
+    fn round_trip<'a>(
+        &'a self,
+        service: &'a str,
+        method: &'a str,
+        body: &'a mut codec::RequestBody,
         deadline: Instant,
         timeout: Duration,
         mut left: Option<Duration>,
-    ) -> Result<Reply, RpcError> {
-        let current = self.current();
-        let connection = if current.is_closed() {
-            left = None;
-            match tokio::time::timeout_at(deadline, self.connection(deadline)).await {
-                Ok(connection) => connection?,
-                Err(_) => return Ok(Reply::Expired),
-            }
-        } else {
-            current
-        };
-        // Waits here while the server's window is full; the time left is
-        // measured after that wait.
-        let _slot = match connection.slots.try_acquire() {
-            Ok(slot) => slot,
-            Err(tokio::sync::TryAcquireError::Closed) => {
-                return Err(connection.shared.closed_reason())
-            }
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
+    ) -> impl Future<Output = Result<Reply, RpcError>> + Send + 'a {
+        // An `async` block, for the reason given at `unary`.
+        async move {
+            let current = self.current();
+            let connection = if current.is_closed() {
                 left = None;
-                match tokio::time::timeout_at(deadline, connection.slots.acquire()).await {
-                    Ok(slot) => slot.map_err(|_| connection.shared.closed_reason())?,
+                // Waits are boxed here and below: the future of every call
+                // keeps room for its largest wait, and is copied whole each
+                // time it moves; a call that must wait pays an allocation.
+                match Box::pin(tokio::time::timeout_at(deadline, self.connection(deadline))).await {
+                    Ok(connection) => connection?,
                     Err(_) => return Ok(Reply::Expired),
                 }
-            }
-        };
-        let id = connection.next_id.fetch_add(2, Ordering::Relaxed);
-        let header = RequestHeader {
-            id,
-            service,
-            method,
-            // Read the clock again only after a wait.
-            timeout_micros: match left {
-                Some(left) => Some(u64::try_from(left.as_micros()).unwrap_or(u64::MAX)),
-                None => micros_until(deadline),
-            },
-            flags: 0,
-        };
-        let frame = body.frame(&header, connection.peer_max_frame)?;
-        let (reply, swept) = connection.shared.register(id, deadline)?;
-        let mut slot = PendingSlot {
-            connection: &connection,
-            id,
-            armed: true,
-        };
-        enqueue(&connection, frame, deadline, timeout).await?;
-        let reply = wait_reply(&connection, reply, swept, deadline).await?;
-        slot.armed = false;
-        Ok(reply)
+            } else {
+                current
+            };
+            // Waits here while the server's window is full; the time left is
+            // measured after that wait.
+            let _slot = match connection.slots.try_acquire() {
+                Ok(slot) => slot,
+                Err(tokio::sync::TryAcquireError::Closed) => {
+                    return Err(connection.shared.closed_reason())
+                }
+                Err(tokio::sync::TryAcquireError::NoPermits) => {
+                    left = None;
+                    match Box::pin(tokio::time::timeout_at(
+                        deadline,
+                        connection.slots.acquire(),
+                    ))
+                    .await
+                    {
+                        Ok(slot) => slot.map_err(|_| connection.shared.closed_reason())?,
+                        Err(_) => return Ok(Reply::Expired),
+                    }
+                }
+            };
+            let id = connection.next_id.fetch_add(2, Ordering::Relaxed);
+            let header = RequestHeader {
+                id,
+                service,
+                method,
+                // Read the clock again only after a wait.
+                timeout_micros: match left {
+                    Some(left) => Some(u64::try_from(left.as_micros()).unwrap_or(u64::MAX)),
+                    None => micros_until(deadline),
+                },
+                flags: 0,
+            };
+            let frame = body.frame(&header, connection.peer_max_frame)?;
+            let (reply, swept) = connection.shared.register(id, deadline)?;
+            let mut slot = PendingSlot {
+                connection: &connection,
+                id,
+                armed: true,
+            };
+            enqueue(&connection, frame, deadline, timeout).await?;
+            let reply = wait_reply(&connection, reply, swept, deadline).await?;
+            slot.armed = false;
+            Ok(reply)
+        }
     }
 
     /// The live connection, reconnecting first if the last one ended.

@@ -28,7 +28,7 @@ mod writer;
 pub use channel::Channel;
 pub(crate) use channel::{current_of, CallDefaults, Redial};
 pub use context::CallContext;
-pub(crate) use context::{has_inbox, take_inbox};
+pub(crate) use context::{has_inbox, inherited_deadline, take_inbox};
 pub(crate) use inbox::InboxStream;
 pub(crate) use listener::serve as serve_listener;
 pub(crate) use pending::bench_pending;

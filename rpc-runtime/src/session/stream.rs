@@ -67,20 +67,29 @@ impl Request {
 
 /// Queues a request frame, waiting for room in the write queue no later
 /// than `deadline`.
-pub(super) async fn enqueue(
+#[allow(clippy::manual_async_fn)] // an `async fn` keeps its arguments twice
+pub(super) fn enqueue(
     connection: &Connection,
     frame: Bytes,
     deadline: Instant,
     timeout: Duration,
-) -> Result<(), RpcError> {
-    match connection.queue.try_send(Outgoing::frame(frame)) {
-        Ok(()) => Ok(()),
-        Err(mpsc::error::TrySendError::Closed(_)) => Err(connection.shared.closed_reason()),
-        Err(mpsc::error::TrySendError::Full(frame)) => {
-            tokio::time::timeout_at(deadline, connection.queue.send(frame))
+) -> impl Future<Output = Result<(), RpcError>> + Send + '_ {
+    // An `async` block, not an `async fn`, which would keep its arguments
+    // twice in every call's future (see `Channel::unary`).
+    async move {
+        match connection.queue.try_send(Outgoing::frame(frame)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(connection.shared.closed_reason()),
+            Err(mpsc::error::TrySendError::Full(frame)) => {
+                // Boxed: see `Channel::round_trip`.
+                Box::pin(tokio::time::timeout_at(
+                    deadline,
+                    connection.queue.send(frame),
+                ))
                 .await
                 .map_err(|_| RpcError::DeadlineExceeded { timeout })?
                 .map_err(|_| connection.shared.closed_reason())
+            }
         }
     }
 }
@@ -90,21 +99,25 @@ pub(super) async fn enqueue(
 /// cannot wait forever on a dead connection; and it fails the call when its
 /// deadline passes, unless the call is due before the reader's next sweep
 /// (`swept` false), in which case this keeps the time itself.
-pub(super) async fn wait_reply(
+#[allow(clippy::manual_async_fn)] // an `async fn` keeps its arguments twice
+pub(super) fn wait_reply(
     connection: &Connection,
     reply: oneshot::Receiver<Reply>,
     swept: bool,
     deadline: Instant,
-) -> Result<Reply, RpcError> {
-    let reply = if swept {
-        reply.await
-    } else {
-        match tokio::time::timeout_at(deadline, reply).await {
-            Ok(reply) => reply,
-            Err(_) => return Ok(Reply::Expired),
-        }
-    };
-    reply.map_err(|_| connection.shared.closed_reason())
+) -> impl Future<Output = Result<Reply, RpcError>> + Send + '_ {
+    // An `async` block: see `enqueue`.
+    async move {
+        let reply = if swept {
+            reply.await
+        } else {
+            match tokio::time::timeout_at(deadline, reply).await {
+                Ok(reply) => reply,
+                Err(_) => return Ok(Reply::Expired),
+            }
+        };
+        reply.map_err(|_| connection.shared.closed_reason())
+    }
 }
 
 /// Sends the stream a call carries: each item as the server's credit

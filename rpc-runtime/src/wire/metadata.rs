@@ -76,10 +76,17 @@ impl From<&[u8]> for MetadataValue {
 /// Cheap to clone (shared). Its encoding is computed once, when it is built,
 /// not per call. `Debug` shows the keys and redacts the values; use
 /// [`debug_values`](Self::debug_values) to opt in to showing them.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Metadata {
-    entries: Arc<Vec<(String, MetadataValue)>>,
-    /// The wire encoding of `entries` (empty when there are none).
+    /// `None` when there are no entries: the metadata most calls carry
+    /// then costs nothing to clone or drop.
+    shared: Option<Arc<Shared>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    entries: Vec<(String, MetadataValue)>,
+    /// The wire encoding of `entries` (empty when not needed again).
     encoded: Bytes,
 }
 
@@ -102,23 +109,25 @@ impl Metadata {
     /// ```
     #[must_use]
     pub fn with(self, key: impl Into<String>, value: impl Into<MetadataValue>) -> Self {
-        let mut entries = Arc::unwrap_or_clone(self.entries);
+        let mut entries = match self.shared {
+            Some(shared) => Arc::try_unwrap(shared)
+                .map(|shared| shared.entries)
+                .unwrap_or_else(|shared| shared.entries.clone()),
+            None => Vec::new(),
+        };
         entries.push((key.into(), value.into()));
         Metadata::from_entries(entries)
     }
 
     /// Metadata as received: its encoding is not needed again.
     pub(crate) fn received(entries: Vec<(String, MetadataValue)>) -> Self {
-        Metadata {
-            entries: Arc::new(entries),
-            encoded: Bytes::new(),
-        }
+        Metadata::shared(entries, Bytes::new())
     }
 
-    /// The metadata of a call that carried none, shared.
+    /// The metadata of a call that carried none.
     pub(crate) fn empty() -> &'static Metadata {
-        static EMPTY: std::sync::OnceLock<Metadata> = std::sync::OnceLock::new();
-        EMPTY.get_or_init(Metadata::new)
+        static EMPTY: Metadata = Metadata { shared: None };
+        &EMPTY
     }
 
     pub(crate) fn from_entries(entries: Vec<(String, MetadataValue)>) -> Self {
@@ -127,16 +136,22 @@ impl Metadata {
         } else {
             crate::wire::codec::encode_metadata(&entries)
         };
-        Metadata {
-            entries: Arc::new(entries),
-            encoded,
-        }
+        Metadata::shared(entries, encoded)
+    }
+
+    fn shared(entries: Vec<(String, MetadataValue)>, encoded: Bytes) -> Self {
+        let shared = (!entries.is_empty()).then(|| Arc::new(Shared { entries, encoded }));
+        Metadata { shared }
+    }
+
+    fn entries(&self) -> &[(String, MetadataValue)] {
+        self.shared.as_ref().map_or(&[], |shared| &shared.entries)
     }
 
     /// The last value under `key`.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&MetadataValue> {
-        self.entries
+        self.entries()
             .iter()
             .rev()
             .find(|(k, _)| k == key)
@@ -145,29 +160,29 @@ impl Metadata {
 
     /// Every entry, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &MetadataValue)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+        self.entries().iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// The number of entries.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries().len()
     }
 
     /// Whether there are no entries.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries().is_empty()
     }
 
     /// The size of the metadata on the wire, in bytes.
     #[must_use]
     pub fn encoded_len(&self) -> usize {
-        self.encoded.len()
+        self.encoded().len()
     }
 
     pub(crate) fn encoded(&self) -> &[u8] {
-        &self.encoded
+        self.shared.as_ref().map_or(&[], |shared| &shared.encoded)
     }
 
     /// A `Debug` view that shows the values too (text as text, bytes as
@@ -190,6 +205,14 @@ impl Metadata {
         Shown(self)
     }
 }
+
+impl PartialEq for Metadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries() == other.entries()
+    }
+}
+
+impl Eq for Metadata {}
 
 impl fmt::Debug for Metadata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
