@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +38,8 @@ struct ClockImpl {
     dropped: Arc<Semaphore>,
     finished: Arc<AtomicBool>,
     downstream: Option<ClockClient>,
+    /// How many times `context` ran.
+    contexts: Arc<AtomicUsize>,
 }
 
 impl Clock for ClockImpl {
@@ -48,6 +50,7 @@ impl Clock for ClockImpl {
         0
     }
     async fn context(&self) -> (Option<u64>, u64, String) {
+        self.contexts.fetch_add(1, Ordering::SeqCst);
         let cx = CallContext::current().expect("a handler has a context");
         let left = cx
             .remaining()
@@ -73,6 +76,7 @@ async fn clock_server(downstream: Option<ClockClient>) -> (Server, ClockImpl) {
         dropped: Arc::new(Semaphore::new(0)),
         finished: Arc::new(AtomicBool::new(false)),
         downstream,
+        contexts: Arc::new(AtomicUsize::new(0)),
     };
     let server = Server::builder()
         .add_service(ClockServer::new(imp.clone()))
@@ -183,6 +187,43 @@ async fn a_call_spawned_from_a_handler_keeps_the_handlers_deadline() {
     );
     upstream.shutdown().await;
     downstream.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_call_with_no_time_left_fails_at_once_and_is_never_sent() {
+    let (server, imp) = clock_server(None).await;
+    let client = ClockClient::connect(server.local_addr()).await.unwrap();
+    let now = client.with_timeout(Duration::ZERO);
+    for _ in 0..100 {
+        let result = now.context().await;
+        assert!(
+            matches!(result, Err(RpcError::DeadlineExceeded { .. })),
+            "{result:?}"
+        );
+    }
+    // The connection is fine, and the server never saw those calls.
+    client.context().await.unwrap();
+    assert_eq!(imp.contexts.load(Ordering::SeqCst), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_call_without_a_deadline_tells_the_server_it_has_none() {
+    let (server, _) = clock_server(None).await;
+    // A short default, which `without_timeout` lifts.
+    let channel = Channel::builder()
+        .timeout(Duration::from_millis(50))
+        .connect(server.local_addr())
+        .await
+        .unwrap();
+    let client = ClockClient::new(channel);
+    let (bounded, ..) = client.context().await.unwrap();
+    assert!(bounded.is_some_and(|ms| ms <= 50), "{bounded:?}");
+    let (unbounded, ..) = client.without_timeout().context().await.unwrap();
+    assert_eq!(unbounded, None);
+    let (max, ..) = client.with_timeout(Duration::MAX).context().await.unwrap();
+    assert_eq!(max, None);
+    server.shutdown().await;
 }
 
 /// The server enforces the deadline it was sent, even when the client never

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rpc_runtime::{rpc_service, Channel, RpcError, Server};
+use rpc_runtime::{rpc_service, CallContext, Channel, RpcError, Server, StreamExt, Streaming};
 use tokio::sync::{oneshot, Semaphore};
 
 #[rpc_service]
@@ -12,6 +12,10 @@ trait Gate {
     /// Waits until the test opens the gate.
     async fn wait(&self) -> u8;
     async fn quick(&self) -> u8;
+    /// Items until the server shuts down, then a clean end.
+    async fn until_shutdown(&self) -> Streaming<u32>;
+    /// One item, then nothing, whatever happens.
+    async fn stuck(&self) -> Streaming<u32>;
 }
 
 #[derive(Clone)]
@@ -28,6 +32,26 @@ impl Gate for GateImpl {
     }
     async fn quick(&self) -> u8 {
         2
+    }
+    async fn until_shutdown(&self) -> Streaming<u32> {
+        let cx = CallContext::current().expect("a handler has a context");
+        assert!(!cx.is_shutting_down());
+        let stopping = cx.shutting_down();
+        let (sender, stream) = Streaming::channel(1);
+        tokio::spawn(async move {
+            tokio::pin!(stopping);
+            for n in 0..10_000 {
+                tokio::select! {
+                    () = &mut stopping => return,
+                    sent = sender.send(n) => if sent.is_err() { return },
+                }
+            }
+        });
+        stream
+    }
+    async fn stuck(&self) -> Streaming<u32> {
+        self.started.add_permits(1);
+        Streaming::from_stream(futures::stream::iter([7]).chain(futures::stream::pending()))
     }
 }
 
@@ -127,4 +151,53 @@ async fn shutdown_on_a_signal() {
         .expect("shutdown after the signal hung")
         .unwrap();
     assert!(Channel::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn handlers_learn_of_shutdown_and_end_their_streams_cleanly() {
+    let server = Server::builder()
+        .add_service(GateServer::new(gate()))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = GateClient::connect(server.local_addr()).await.unwrap();
+    let mut stream = client.until_shutdown().await.unwrap();
+    assert_eq!(stream.next().await.unwrap().unwrap(), 0);
+    let stopping = tokio::spawn(server.shutdown());
+    // The handler ends its stream: a clean end, well within the grace period.
+    let rest = tokio::time::timeout(Duration::from_secs(2), async {
+        let mut taken = 0;
+        while let Some(item) = stream.next().await {
+            item.unwrap();
+            taken += 1;
+        }
+        taken
+    })
+    .await
+    .expect("the stream did not end at shutdown");
+    assert!(rest < 10_000, "the stream ran to its end instead: {rest}");
+    tokio::time::timeout(Duration::from_secs(2), stopping)
+        .await
+        .expect("shutdown hung")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_still_open_when_the_grace_period_ends_ends_with_shutting_down() {
+    let imp = gate();
+    let server = Server::builder()
+        .add_service(GateServer::new(imp.clone()))
+        .shutdown_grace(Duration::from_millis(100))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = GateClient::connect(server.local_addr()).await.unwrap();
+    let mut stream = client.stuck().await.unwrap();
+    assert_eq!(stream.next().await.unwrap().unwrap(), 7);
+    tokio::time::timeout(Duration::from_secs(2), server.shutdown())
+        .await
+        .expect("shutdown outlived its grace period");
+    let last = stream.next().await.expect("an error item");
+    assert!(matches!(last, Err(RpcError::ShuttingDown)), "{last:?}");
+    assert!(stream.next().await.is_none());
 }

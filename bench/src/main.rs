@@ -179,7 +179,16 @@ impl ServerProcess {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        // Closing stdin asks the server to exit; it gets a moment to do so
+        // on its own (so that a profiler around it can write its output),
+        // then it is killed.
         drop(self.child.stdin.take());
+        for _ in 0..300 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -68,13 +68,17 @@ pub mod __private;
 pub use call::{CallOptions, Invoke};
 pub use client::ChannelBuilder;
 pub use error::RpcError;
+/// What consuming a [`Streaming`] needs (`next`, `map`, `collect`, ...),
+/// re-exported from `futures`, so that a user needs no dependency of their
+/// own.
+pub use futures::stream::{Stream, StreamExt};
 pub use identity::PeerIdentity;
 pub use intercept::{CallInfo, Interceptor};
 pub use intercepted::Intercepted;
 pub use server::{Server, ServerBuilder};
 pub use service::{Body, BodyStream, Service, ServiceFuture};
 pub use session::{CallContext, Channel};
-pub use streaming::Streaming;
+pub use streaming::{StreamClosed, StreamSender, Streaming};
 /// What [`Channel::connect`] and a generated client's `connect` take: a
 /// socket address, or a host name and port (`"localhost:7000"`) to resolve.
 pub use tokio::net::ToSocketAddrs;

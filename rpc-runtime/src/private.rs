@@ -98,6 +98,12 @@ where
     ::futures::FutureExt::map(call, move |reply| reply.map(f))
 }
 
+/// The method `request` calls, as bytes (no second check that it is text).
+#[must_use]
+pub fn method_bytes(request: &crate::service::Request) -> &[u8] {
+    request.method_bytes()
+}
+
 /// The channel back to the caller of the call being served, if any.
 #[must_use]
 pub fn caller_channel() -> Option<crate::session::Channel> {

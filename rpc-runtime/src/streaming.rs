@@ -25,15 +25,16 @@ use crate::error::RpcError;
 ///
 /// The side that produces a stream builds it from any stream or iterator
 /// ([`from_stream`](Self::from_stream), [`from_iter`](Self::from_iter),
-/// [`try_from_stream`](Self::try_from_stream)); the side that consumes it
+/// [`try_from_stream`](Self::try_from_stream)), from a task that feeds it
+/// ([`channel`](Self::channel)), or from a tokio receiver (`From`); the side
+/// that consumes it
 /// reads it as a `Stream` of `Result<T, RpcError>`. So the client's `ticks`
 /// returns `Result<Streaming<u64>, RpcError>`, and the server's `sum`
 /// receives the client's numbers as they arrive. A method takes at most one
 /// `Streaming` argument.
 ///
 /// ```
-/// use futures::StreamExt;
-/// use rpc_runtime::Streaming;
+/// use rpc_runtime::{StreamExt, Streaming};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -130,7 +131,140 @@ impl<T: Send + 'static> Streaming<T> {
     pub fn empty() -> Self {
         Self::try_from_stream(stream::empty())
     }
+
+    /// A stream fed through the returned [`StreamSender`], which holds up
+    /// to `capacity` items the consumer has not taken yet (at least one):
+    /// the shape of a handler that spawns a task to produce its answer.
+    /// The stream ends when every sender is dropped.
+    ///
+    /// ```
+    /// use rpc_runtime::{StreamExt, Streaming};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (sender, stream) = Streaming::channel(8);
+    /// tokio::spawn(async move {
+    ///     for n in 1..=3_u32 {
+    ///         // Fails once the consumer is gone: time to stop producing.
+    ///         if sender.send(n).await.is_err() {
+    ///             return;
+    ///         }
+    ///     }
+    /// });
+    /// let items: Vec<u32> = stream.map(Result::unwrap).collect().await;
+    /// assert_eq!(items, [1, 2, 3]);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn channel(capacity: usize) -> (StreamSender<T>, Self) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(capacity.max(1));
+        (StreamSender { sender }, Self::from_results(receiver))
+    }
+
+    fn from_results(mut receiver: tokio::sync::mpsc::Receiver<Result<T, RpcError>>) -> Self {
+        Self::try_from_stream(stream::poll_fn(move |cx| receiver.poll_recv(cx)))
+    }
 }
+
+/// The items of a tokio channel, until every sender is dropped.
+impl<T: Send + 'static> From<tokio::sync::mpsc::Receiver<T>> for Streaming<T> {
+    fn from(mut receiver: tokio::sync::mpsc::Receiver<T>) -> Self {
+        Self::from_stream(stream::poll_fn(move |cx| receiver.poll_recv(cx)))
+    }
+}
+
+/// The items of an unbounded tokio channel, until every sender is dropped.
+impl<T: Send + 'static> From<tokio::sync::mpsc::UnboundedReceiver<T>> for Streaming<T> {
+    fn from(mut receiver: tokio::sync::mpsc::UnboundedReceiver<T>) -> Self {
+        Self::from_stream(stream::poll_fn(move |cx| receiver.poll_recv(cx)))
+    }
+}
+
+/// Feeds a [`Streaming`] made by [`Streaming::channel`]. Cheap to clone;
+/// the stream ends when the last clone is dropped.
+pub struct StreamSender<T> {
+    sender: tokio::sync::mpsc::Sender<Result<T, RpcError>>,
+}
+
+impl<T> Clone for StreamSender<T> {
+    fn clone(&self) -> Self {
+        StreamSender {
+            sender: self.sender.clone(),
+        }
+    }
+}
+
+impl<T> StreamSender<T> {
+    /// Sends `item`, waiting while the stream holds `capacity` items the
+    /// consumer has not taken.
+    ///
+    /// # Errors
+    /// [`StreamClosed`], holding `item`, when the stream is gone: its
+    /// consumer dropped it, or the call it answers was cancelled or ended.
+    pub async fn send(&self, item: T) -> Result<(), StreamClosed<T>> {
+        match self.sender.reserve().await {
+            Ok(permit) => {
+                permit.send(Ok(item));
+                Ok(())
+            }
+            Err(_) => Err(StreamClosed(item)),
+        }
+    }
+
+    /// Ends the stream with `error`, after the items already sent: the
+    /// consumer receives it as its last item.
+    ///
+    /// # Errors
+    /// [`StreamClosed`] when the stream is gone.
+    pub async fn fail(self, error: RpcError) -> Result<(), StreamClosed<RpcError>> {
+        match self.sender.reserve().await {
+            Ok(permit) => {
+                permit.send(Err(error));
+                Ok(())
+            }
+            Err(_) => Err(StreamClosed(error)),
+        }
+    }
+
+    /// Whether the stream is gone (sending would fail).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// Waits until the stream is gone: for a producer that waits on
+    /// something else and must stop when nobody listens any more.
+    pub async fn closed(&self) {
+        self.sender.closed().await;
+    }
+}
+
+impl<T> fmt::Debug for StreamSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamSender")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// What [`StreamSender`] could not send, because the stream is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamClosed<T>(pub T);
+
+impl<T> StreamClosed<T> {
+    /// What was not sent.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Display for StreamClosed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the stream is gone: its consumer dropped it, or its call ended")
+    }
+}
+
+impl<T: fmt::Debug> std::error::Error for StreamClosed<T> {}
 
 impl<T> Streaming<T> {
     pub(crate) fn remote(

@@ -79,6 +79,14 @@ pub fn generate(service: &Service) -> TokenStream {
                 self.with_options(::core::clone::Clone::clone(&self.options).timeout(timeout))
             }
 
+            /// A client on the same connection whose calls have no
+            /// deadline (for endless streams): see
+            /// [`CallOptions::no_deadline`](::rpc_runtime::CallOptions::no_deadline).
+            #[must_use]
+            pub fn without_timeout(&self) -> Self {
+                self.with_options(::core::clone::Clone::clone(&self.options).no_deadline())
+            }
+
             /// A client on the same connection whose calls also carry the
             /// metadata entry `key` = `value` (readable in the handler through
             /// [`CallContext::metadata`](::rpc_runtime::CallContext::metadata)).
@@ -246,6 +254,7 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
         #[doc = ""]
         #[doc = " Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely."]
         #allow_many_args
+        #[inline]
         pub fn #ident(&self, #(#params),*) -> impl ::core::future::Future<Output = ::core::result::Result<#output, ::rpc_runtime::RpcError>> + ::core::marker::Send + 'static {
             #args_item
             #reply_item

@@ -74,9 +74,11 @@ pub fn generate(service: &Service) -> TokenStream {
                 &self,
                 request: ::rpc_runtime::service::Request,
             ) -> ::rpc_runtime::ServiceFuture {
-                match request.method() {
+                // Matched as bytes: the name was checked to be text when the
+                // request was decoded.
+                match ::rpc_runtime::__private::method_bytes(&request) {
                     #(#arms)*
-                    method => ::rpc_runtime::__private::unknown_method(Self::SERVICE_NAME, method),
+                    _ => ::rpc_runtime::__private::unknown_method(Self::SERVICE_NAME, request.method()),
                 }
             }
         }
@@ -85,7 +87,7 @@ pub fn generate(service: &Service) -> TokenStream {
 
 fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     let ident = &method.ident;
-    let wire_name = &method.wire_name;
+    let wire_bytes = syn::LitByteStr::new(method.wire_name.as_bytes(), Span::call_site());
     let cfgs = method.cfg_attrs();
     let bindings: Vec<_> = (0..method.args.len())
         .map(|i| format_ident!("arg{}", i))
@@ -136,7 +138,7 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     };
     quote! {
         #(#cfgs)*
-        #wire_name => {
+        #wire_bytes => {
             let args = ::rpc_runtime::service::Request::into_args(request);
             let implementation = ::core::clone::Clone::clone(&self.inner);
             ::rpc_runtime::__private::Box::pin(async move {

@@ -104,6 +104,13 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     pub fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
         self.with_options(::core::clone::Clone::clone(&self.options).timeout(timeout))
     }
+    /// A client on the same connection whose calls have no
+    /// deadline (for endless streams): see
+    /// [`CallOptions::no_deadline`](::rpc_runtime::CallOptions::no_deadline).
+    #[must_use]
+    pub fn without_timeout(&self) -> Self {
+        self.with_options(::core::clone::Clone::clone(&self.options).no_deadline())
+    }
     /// A client on the same connection whose calls also carry the
     /// metadata entry `key` = `value` (readable in the handler through
     /// [`CallContext::metadata`](::rpc_runtime::CallContext::metadata)).
@@ -140,6 +147,7 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[inline]
     pub fn add(
         &self,
         a: i64,
@@ -185,6 +193,7 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[inline]
     pub fn divide(
         &self,
         a: i64,
@@ -230,6 +239,7 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[inline]
     pub fn ping(
         &self,
     ) -> impl ::core::future::Future<
@@ -251,6 +261,7 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[inline]
     pub fn echo(
         &self,
         name: String,
@@ -296,6 +307,7 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[inline]
     pub fn total(
         &self,
         values: Vec<i64>,
@@ -339,6 +351,7 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[inline]
     pub fn get(
         &self,
         key: String,
@@ -382,6 +395,7 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[inline]
     pub fn log(
         &self,
         line: String,
@@ -425,6 +439,7 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     /// # Errors
     ///
     /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[inline]
     pub fn totals(
         &self,
         values: rpc_runtime::Streaming<i64>,
@@ -499,8 +514,8 @@ where
         &self,
         request: ::rpc_runtime::service::Request,
     ) -> ::rpc_runtime::ServiceFuture {
-        match request.method() {
-            "add" => {
+        match ::rpc_runtime::__private::method_bytes(&request) {
+            b"add" => {
                 let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
@@ -528,7 +543,7 @@ where
                     ::rpc_runtime::__private::encode_reply(&reply)
                 })
             }
-            "divide" => {
+            b"divide" => {
                 let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
@@ -556,7 +571,7 @@ where
                     ::rpc_runtime::__private::encode_reply(&reply)
                 })
             }
-            "ping" => {
+            b"ping" => {
                 let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
@@ -566,7 +581,7 @@ where
                     ::rpc_runtime::__private::encode_reply(&reply)
                 })
             }
-            "echo" => {
+            b"echo" => {
                 let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
@@ -594,7 +609,7 @@ where
                     ::rpc_runtime::__private::encode_reply(&reply)
                 })
             }
-            "sum" => {
+            b"sum" => {
                 let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
@@ -615,7 +630,7 @@ where
                     ::rpc_runtime::__private::encode_reply(&reply)
                 })
             }
-            "get" => {
+            b"get" => {
                 let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
@@ -636,7 +651,7 @@ where
                     ::rpc_runtime::__private::encode_reply(&reply)
                 })
             }
-            "log" => {
+            b"log" => {
                 let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
@@ -657,7 +672,7 @@ where
                     ::rpc_runtime::__private::encode_reply(&reply)
                 })
             }
-            "totals" => {
+            b"totals" => {
                 let args = ::rpc_runtime::service::Request::into_args(request);
                 let implementation = ::core::clone::Clone::clone(&self.inner);
                 ::rpc_runtime::__private::Box::pin(async move {
@@ -667,8 +682,11 @@ where
                     ::rpc_runtime::__private::encode_stream(reply)
                 })
             }
-            method => {
-                ::rpc_runtime::__private::unknown_method(Self::SERVICE_NAME, method)
+            _ => {
+                ::rpc_runtime::__private::unknown_method(
+                    Self::SERVICE_NAME,
+                    request.method(),
+                )
             }
         }
     }

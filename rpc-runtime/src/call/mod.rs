@@ -178,6 +178,7 @@ impl RawCall {
     ///
     /// # Errors
     /// [`RpcError::Encode`] when an argument fails to encode.
+    #[inline]
     pub fn new<A: Serialize + ?Sized>(
         service: impl Into<Cow<'static, str>>,
         method: impl Into<Cow<'static, str>>,
@@ -258,6 +259,7 @@ impl RawCall {
     }
 
     /// The parts a channel sends.
+    #[inline]
     pub(crate) fn into_parts(self) -> CallParts {
         CallParts {
             service: self.service,

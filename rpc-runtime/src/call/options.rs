@@ -25,8 +25,12 @@ impl CallOptions {
     }
 
     /// The call's deadline, measured from when the call starts; replaces the
-    /// channel's default. A call made inside a handler also respects the
-    /// handler's own deadline, whichever is sooner.
+    /// channel's default (30 s unless the channel says otherwise). A call
+    /// made inside a handler also respects the handler's own deadline,
+    /// whichever is sooner. A call whose deadline is zero, or has already
+    /// passed, fails with [`RpcError::DeadlineExceeded`](crate::RpcError::DeadlineExceeded)
+    /// at once, without being sent. For no deadline at all, see
+    /// [`no_deadline`](Self::no_deadline).
     ///
     /// ```
     /// let options = rpc_runtime::CallOptions::new().timeout(std::time::Duration::from_secs(1));
@@ -35,6 +39,19 @@ impl CallOptions {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// No deadline: the call waits as long as it takes, and the server is
+    /// told it has no time limit (for an endless stream, a chat). The same
+    /// as a timeout of `Duration::MAX`. A call made inside a handler still
+    /// keeps the handler's deadline, if it has one.
+    ///
+    /// ```
+    /// let options = rpc_runtime::CallOptions::new().no_deadline();
+    /// ```
+    #[must_use]
+    pub fn no_deadline(self) -> Self {
+        self.timeout(Duration::MAX)
     }
 
     /// Marks the call safe to run more than once, so it is sent again (a

@@ -29,6 +29,7 @@ use crate::wire::codec;
 use super::{CallKind, CallOptions, Invoke, RawCall, RawReply};
 
 /// A call of `service.method` with `args`, encoded now.
+#[inline]
 pub fn encode<A: Serialize + ?Sized>(
     options: &CallOptions,
     service: &'static str,
@@ -56,6 +57,7 @@ where
 }
 
 /// Sends `call`, which answers with one value, decoded as `R`.
+#[inline]
 pub fn unary<C, R>(
     channel: &C,
     call: Result<RawCall, RpcError>,

@@ -224,6 +224,7 @@ impl Invoke for Channel {
     }
 
     /// The unary path without the kind's dispatch.
+    #[inline]
     fn invoke_unary(self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
         let parts = call.into_parts();
         let (deadline, timeout) = self.deadline(parts.options.get_timeout(), parts.inherited);

@@ -435,9 +435,13 @@ impl<A: Clone> Server<A> {
     /// grace period, see [`ServerBuilder::shutdown_grace`]) and their answers
     /// are sent; requests that arrive meanwhile are answered with
     /// [`RpcError::ShuttingDown`] without running; then each connection says
-    /// goodbye and closes. Connections with calls still running when the
-    /// grace period ends are closed (their clients see
-    /// [`RpcError::ConnectionLost`]).
+    /// goodbye and closes. Handlers learn that shutdown began through
+    /// [`CallContext::shutting_down`](crate::CallContext::shutting_down), so
+    /// a long stream can end cleanly. When the grace period ends, answer
+    /// streams still open are ended with [`RpcError::ShuttingDown`] (the
+    /// items already sent stand) and the connections still serving calls
+    /// are closed: a call answering with one value that is still running
+    /// fails with [`RpcError::ConnectionLost`], since it may have run.
     ///
     /// Shutdown begins when this is called, not when the returned future is
     /// first polled, so `tokio::spawn(server.shutdown())` stops the server

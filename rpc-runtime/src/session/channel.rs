@@ -159,6 +159,7 @@ impl Channel {
         timeout: Duration,
     ) -> impl Future<Output = Result<Bytes, RpcError>> + Send + 'static {
         async move {
+            expired(timeout)?;
             let (service, method) = (&*service, &*method);
             // `idempotent_retries(u32::MAX)`: retry until the deadline.
             let resends = self.inner.defaults.idempotent_retries.saturating_add(1);
@@ -201,6 +202,7 @@ impl Channel {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<(), RpcError> {
+        expired(timeout)?;
         let send = async {
             let connection = self.connection(deadline).await?;
             let header = RequestHeader {
@@ -236,6 +238,7 @@ impl Channel {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<RemoteStream, RpcError> {
+        expired(timeout)?;
         let flags = match items {
             Some(_) => flags::STREAM_IN | flags::STREAM_OUT,
             None => flags::STREAM_OUT,
@@ -273,6 +276,7 @@ impl Channel {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Bytes, RpcError> {
+        expired(timeout)?;
         let opened = self
             .open(body, service, method, deadline, timeout, flags::STREAM_IN)
             .await?;
@@ -356,13 +360,14 @@ impl Channel {
     }
 
     /// The deadline of a call starting now, and the timeout it came from.
+    #[inline]
     pub(crate) fn deadline(
         &self,
         timeout: Option<Duration>,
         inherited: Option<Instant>,
     ) -> (Instant, Duration) {
         let now = Instant::now();
-        let own = timeout.unwrap_or(self.inner.defaults.timeout);
+        let own = timeout.unwrap_or(self.inner.defaults.timeout).min(FOREVER);
         let mut deadline = now
             .checked_add(own)
             .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
@@ -431,7 +436,7 @@ impl Channel {
                 method,
                 // Read the clock again only after a wait.
                 timeout_micros: match left {
-                    Some(left) => Some(u64::try_from(left.as_micros()).unwrap_or(u64::MAX)),
+                    Some(left) => wire_timeout(left),
                     None => micros_until(deadline),
                 },
                 flags: 0,
@@ -463,9 +468,29 @@ impl Channel {
     }
 }
 
+/// A call with no time left fails at once, unsent.
+fn expired(timeout: Duration) -> Result<(), RpcError> {
+    if timeout.is_zero() {
+        Err(RpcError::DeadlineExceeded { timeout })
+    } else {
+        Ok(())
+    }
+}
+
 fn micros_until(deadline: Instant) -> Option<u64> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    Some(u64::try_from(left.as_micros()).unwrap_or(u64::MAX))
+    wire_timeout(deadline.saturating_duration_since(Instant::now()))
+}
+
+/// How long a call without a deadline ([`CallOptions::no_deadline`]) waits:
+/// for ever, in effect, but as an instant that can be compared and added to.
+///
+/// [`CallOptions::no_deadline`]: crate::CallOptions::no_deadline
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// The time left as a request says it: none at all for a call without a
+/// deadline (more than half of [`FOREVER`] left).
+fn wire_timeout(left: Duration) -> Option<u64> {
+    (left <= FOREVER / 2).then(|| u64::try_from(left.as_micros()).unwrap_or(u64::MAX))
 }
 impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

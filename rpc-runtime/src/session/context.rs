@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::inbox::InboxParts;
 use super::Channel;
@@ -38,15 +39,36 @@ tokio::task_local! {
 pub struct CallContext {
     request_id: u64,
     deadline: Option<Instant>,
-    peer: PeerAddr,
+    /// What every call on the connection shares.
+    peer: Arc<Peer>,
     /// The stream the caller sends with the call, until the handler takes it.
     inbox: Option<Arc<Mutex<Option<InboxParts>>>>,
-    /// Back to the caller, when it serves on its connection.
-    channel: Option<Channel>,
-    /// Who the caller proved to be (mutual TLS).
-    identity: Option<Arc<PeerIdentity>>,
     /// The call's metadata, if it carried any.
     metadata: Option<Metadata>,
+}
+
+/// What the calls of one connection share about their caller, made once
+/// per connection: a call's context holds it behind one `Arc`.
+pub(crate) struct Peer {
+    pub addr: PeerAddr,
+    /// Back to the caller, when it serves on its connection.
+    pub channel: Option<Channel>,
+    /// Who the caller proved to be (mutual TLS).
+    pub identity: Option<Arc<PeerIdentity>>,
+    /// Fires when the server serving the connection begins to shut down.
+    pub stopping: Option<CancellationToken>,
+}
+
+impl Peer {
+    /// A caller known only by its address.
+    pub(crate) fn at(addr: PeerAddr) -> Self {
+        Peer {
+            addr,
+            channel: None,
+            identity: None,
+            stopping: None,
+        }
+    }
 }
 
 impl fmt::Debug for CallContext {
@@ -54,22 +76,69 @@ impl fmt::Debug for CallContext {
         f.debug_struct("CallContext")
             .field("request_id", &self.request_id)
             .field("deadline", &self.deadline)
-            .field("peer", &self.peer)
+            .field("peer", &self.peer.addr)
             .finish_non_exhaustive()
     }
 }
 
 impl CallContext {
-    pub(crate) fn new(request_id: u64, deadline: Option<Instant>, peer: PeerAddr) -> Self {
+    pub(crate) fn new(request_id: u64, deadline: Option<Instant>, peer: Arc<Peer>) -> Self {
         CallContext {
             request_id,
             deadline,
             peer,
             inbox: None,
-            channel: None,
-            identity: None,
             metadata: None,
         }
+    }
+
+    /// Completes when the server serving this call begins to shut down
+    /// (never, for a call that no server serves, such as a callback a
+    /// client serves). A handler that streams for a long time waits on it
+    /// to end its stream cleanly: calls running when shutdown begins have
+    /// the server's grace period to finish (see
+    /// [`ServerBuilder::shutdown_grace`](crate::ServerBuilder::shutdown_grace)),
+    /// and a stream still open when it ends is ended with
+    /// [`RpcError::ShuttingDown`](crate::RpcError::ShuttingDown).
+    ///
+    /// ```
+    /// use rpc_runtime::{CallContext, Streaming};
+    ///
+    /// // The body of a handler answering with an endless stream of ticks.
+    /// fn ticks() -> Streaming<u64> {
+    ///     let stopping = CallContext::current().map(|cx| cx.shutting_down());
+    ///     let (sender, stream) = Streaming::channel(1);
+    ///     tokio::spawn(async move {
+    ///         let Some(stopping) = stopping else { return };
+    ///         tokio::pin!(stopping);
+    ///         for n in 0.. {
+    ///             tokio::select! {
+    ///                 () = &mut stopping => return, // ends the stream
+    ///                 sent = sender.send(n) => if sent.is_err() { return },
+    ///             }
+    ///         }
+    ///     });
+    ///     stream
+    /// }
+    /// ```
+    pub fn shutting_down(&self) -> impl Future<Output = ()> + Send + 'static {
+        let stopping = self.peer.stopping.clone();
+        async move {
+            match stopping {
+                Some(stopping) => stopping.cancelled_owned().await,
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    /// Whether the server serving this call has begun to shut down (see
+    /// [`shutting_down`](Self::shutting_down)).
+    #[must_use]
+    pub fn is_shutting_down(&self) -> bool {
+        self.peer
+            .stopping
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
     }
 
     /// This context, with the call's metadata.
@@ -85,24 +154,12 @@ impl CallContext {
         self.metadata.as_ref().unwrap_or_else(|| Metadata::empty())
     }
 
-    /// This context, with the caller's identity.
-    pub(crate) fn with_identity(mut self, identity: Option<Arc<PeerIdentity>>) -> Self {
-        self.identity = identity;
-        self
-    }
-
     /// Who the caller proved to be with its certificate, on a server that
     /// requires client certificates (mutual TLS, feature `tls`); `None`
     /// otherwise.
     #[must_use]
     pub fn peer_identity(&self) -> Option<&PeerIdentity> {
-        self.identity.as_deref()
-    }
-
-    /// This context, with a way back to the caller.
-    pub(crate) fn with_channel(mut self, channel: Option<Channel>) -> Self {
-        self.channel = channel;
-        self
+        self.peer.identity.as_deref()
     }
 
     /// A channel to the peer that made this call, over the connection the
@@ -117,7 +174,7 @@ impl CallContext {
     /// ids, and work like any others: deadlines, cancellation, streams.
     #[must_use]
     pub fn channel(&self) -> Option<Channel> {
-        self.channel.clone()
+        self.peer.channel.clone()
     }
 
     /// This context, carrying the stream the caller sends.
@@ -157,7 +214,7 @@ impl CallContext {
     /// Where the call came from.
     #[must_use]
     pub fn peer_addr(&self) -> &PeerAddr {
-        &self.peer
+        &self.peer.addr
     }
 
     /// Runs `f` with this context as the current one.

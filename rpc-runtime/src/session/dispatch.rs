@@ -14,20 +14,17 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::service::ServiceFuture;
 use crate::error::RpcError;
-use crate::identity::PeerIdentity;
 use crate::link::FrameWrite;
-use crate::transport::PeerAddr;
 use crate::wire::body::Body;
 use crate::wire::codec;
 use crate::wire::frame::{code, Message};
 
-use super::context::CallContext;
+use super::context::{CallContext, Peer};
 use super::flow::add_credit;
 use super::inbox::InboxEvent;
 use super::pending::CallerHalf;
 use super::serving::Serving;
 use super::writer::Outgoing;
-use super::Channel;
 
 /// What the dispatch loop does after a frame.
 pub(super) enum Next {
@@ -63,7 +60,8 @@ impl Out for QueueOut {
 /// What one connection's dispatch loop keeps: the calls the peer makes.
 pub(super) struct Dispatch<'a, O: Out> {
     pub(super) state: &'a Serving,
-    pub(super) peer: &'a PeerAddr,
+    /// Who the peer is, shared with the context of each of its calls.
+    pub(super) peer: Arc<Peer>,
     pub(super) peer_max_frame: usize,
     /// The way out. On a server, the connection's write half, written by
     /// this task alone: answers to calls that finished inline go straight
@@ -109,11 +107,6 @@ pub(super) struct Dispatch<'a, O: Out> {
     /// Frames about the calls this side makes go here (a server's calls
     /// back to a client that serves).
     pub(super) caller: Option<CallerHalf>,
-    /// Handed to handlers (`CallContext::channel`) for calling the peer
-    /// back, when the peer serves.
-    pub(super) peer_channel: Option<Channel>,
-    /// Who the peer proved to be (mutual TLS).
-    pub(super) identity: Option<Arc<PeerIdentity>>,
 }
 
 /// A request's header, as decoded.
@@ -176,7 +169,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
     /// side's call ids.
     pub(super) fn new(
         state: &'a Serving,
-        peer: &'a PeerAddr,
+        peer: Arc<Peer>,
         peer_max_frame: usize,
         writer: O,
         responses: mpsc::Sender<Bytes>,
@@ -203,8 +196,6 @@ impl<'a, O: Out> Dispatch<'a, O> {
             max_in_flight: state.max_in_flight,
             own_parity,
             caller: None,
-            peer_channel: None,
-            identity: None,
         }
     }
 
@@ -213,7 +204,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
         let (message, used) = match codec::decode_message(&payload) {
             Ok(decoded) => decoded,
             Err(e) => {
-                tracing::info!(peer = %self.peer, error = %e, "closing a connection after an undecodable frame");
+                tracing::info!(peer = %self.peer.addr, error = %e, "closing a connection after an undecodable frame");
                 let message = format!("a frame did not decode: {e}");
                 return Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)));
             }
@@ -240,7 +231,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
             return match outcome {
                 Ok(()) => Next::Continue,
                 Err(error) => {
-                    tracing::info!(peer = %self.peer, %error, "closing a connection that broke the protocol");
+                    tracing::info!(peer = %self.peer.addr, %error, "closing a connection that broke the protocol");
                     Next::Stop(Some(codec::encode_goodbye(
                         code::PROTOCOL,
                         &error.to_string(),
@@ -273,7 +264,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
             Message::Cancel { id } => {
                 self.inboxes.remove(&id);
                 if let Some(running) = self.running.remove(&id) {
-                    tracing::debug!(peer = %self.peer, id, "call cancelled by the client");
+                    tracing::debug!(peer = %self.peer.addr, id, "call cancelled by the client");
                     running.task.abort();
                 }
                 Next::Continue
@@ -292,7 +283,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
                     return Next::Continue;
                 };
                 if inbox.credit.load(Ordering::Acquire) == 0 {
-                    tracing::info!(peer = %self.peer, id, "closing a connection that sent stream items beyond its credit");
+                    tracing::info!(peer = %self.peer.addr, id, "closing a connection that sent stream items beyond its credit");
                     let message = format!("call {id}: a stream item beyond the credit granted");
                     return Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)));
                 }
@@ -328,11 +319,11 @@ impl<'a, O: Out> Dispatch<'a, O> {
             }
             Message::Pong { .. } => Next::Continue,
             Message::Goodbye { code, message } => {
-                tracing::debug!(peer = %self.peer, code, message, "the client said goodbye");
+                tracing::debug!(peer = %self.peer.addr, code, message, "the client said goodbye");
                 Next::Stop(None)
             }
             Message::Response { id, .. } => {
-                tracing::info!(peer = %self.peer, id, "closing a connection that sent a response to a call never made");
+                tracing::info!(peer = %self.peer.addr, id, "closing a connection that sent a response to a call never made");
                 let message = format!(
                     "the peer sent a response for call {id}, an id of its own calls: no call of this side has it"
                 );
@@ -425,6 +416,33 @@ impl<'a, O: Out> Dispatch<'a, O> {
     /// waits, and the connection is not read meanwhile: that is the
     /// backpressure that keeps a client which sends without reading from
     /// growing the server's memory.
+    /// At the end of a shutdown's grace period, before the connection
+    /// closes: ends each answer stream still open with `ShuttingDown` (the
+    /// items already sent stand), so its caller learns why it ended. Calls
+    /// that answer with one value are cut off with the connection: their
+    /// callers see it lost, since they may have run. Writes only what fits
+    /// without waiting; the caller flushes.
+    pub(super) fn cut_off(&mut self) {
+        self.calls.abort_all();
+        let streams: Vec<u64> = self
+            .running
+            .iter()
+            .filter(|(_, running)| running.credit.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in streams {
+            let frame =
+                codec::encode_response(id, Err(RpcError::ShuttingDown), self.peer_max_frame);
+            if self.write_failed.is_some() {
+                return;
+            }
+            match futures::FutureExt::now_or_never(Out::feed(&mut self.writer, frame)) {
+                Some(Ok(())) => self.unflushed = true,
+                Some(Err(_)) | None => return,
+            }
+        }
+    }
+
     pub(super) async fn send(&mut self, frame: Bytes) {
         if self.write_failed.is_some() {
             return;
@@ -457,7 +475,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
     /// (one-way calls run on), and the streams it was sending.
     pub(super) fn caller_gone(&mut self) {
         for (id, running) in self.running.drain() {
-            tracing::debug!(peer = %self.peer, id, "call stopped: its caller hung up");
+            tracing::debug!(peer = %self.peer.addr, id, "call stopped: its caller hung up");
             running.task.abort();
         }
         self.inboxes.clear();
@@ -502,7 +520,7 @@ impl<'a> Dispatch<'a, QueueOut> {
     /// client's reader: answers go to the client's writer task.
     pub(super) fn for_channel(
         state: &'a Serving,
-        peer: &'a PeerAddr,
+        peer: Arc<Peer>,
         peer_max_frame: usize,
         writer: mpsc::Sender<Outgoing>,
         responses: mpsc::Sender<Bytes>,

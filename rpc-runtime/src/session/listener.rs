@@ -19,6 +19,7 @@ use crate::transport::PeerAddr;
 use crate::wire::codec;
 use crate::wire::frame::code;
 
+use super::context::Peer;
 use super::dispatch::{Dispatch, Next, Out};
 use super::pending::CallerHalf;
 use super::quiet::Quiet;
@@ -73,19 +74,15 @@ pub(crate) async fn serve<L: Link>(
     let (responses, mut queue) = mpsc::channel::<Bytes>(RESPONSE_QUEUE);
     let (control, mut control_queue) = mpsc::unbounded_channel::<Bytes>();
     // Calls this side makes (callbacks) have even ids.
+    let who = Arc::new(Peer {
+        addr: peer.clone(),
+        channel: peer_channel,
+        identity,
+        stopping: Some(shutdown.clone()),
+    });
     let mut dispatch = Dispatch {
         caller,
-        peer_channel,
-        identity,
-        ..Dispatch::new(
-            serving,
-            &peer,
-            peer_max_frame,
-            writer,
-            responses,
-            control,
-            0,
-        )
+        ..Dispatch::new(serving, who, peer_max_frame, writer, responses, control, 0)
     };
     let mut reading = true;
     // How long since the last activity (a frame, a call finishing): the
@@ -115,7 +112,18 @@ pub(crate) async fn serve<L: Link>(
         }
         tokio::select! {
             biased;
-            () = &mut killed => return,
+            () = &mut killed => {
+                // At the end of a shutdown's grace period, not on an abort
+                // (which drops everything, as a crash would).
+                if shutdown.is_cancelled() {
+                    dispatch.cut_off();
+                    if dispatch.unflushed {
+                        let flush = SinkExt::<Bytes>::flush(&mut dispatch.writer);
+                        let _ = tokio::time::timeout(serving.write_timeout, flush).await;
+                    }
+                }
+                return;
+            }
             Some(done) = dispatch.calls.join_next_with_id(), if !dispatch.calls.is_empty() => {
                 dispatch.finished(done);
                 dispatch.unpark().await;

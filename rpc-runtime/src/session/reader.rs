@@ -16,6 +16,7 @@ use crate::transport::PeerAddr;
 use crate::wire::codec::{self};
 use crate::wire::frame::{code, Message};
 
+use super::context::Peer;
 use super::dispatch::Dispatch;
 use super::goodbye_error;
 use super::pending::{CallerHalf, Shared};
@@ -43,7 +44,7 @@ pub(super) async fn read_loop<R: FrameRead>(
     let mut dispatch = serving.as_ref().map(|serving| {
         Dispatch::for_channel(
             &serving.serving,
-            &serving.peer,
+            Arc::new(Peer::at(serving.peer.clone())),
             serving.peer_max_frame,
             serving.queue.clone(),
             responses,

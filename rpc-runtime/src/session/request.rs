@@ -67,7 +67,7 @@ impl<O: Out> Dispatch<'_, O> {
         if timeout_micros == Some(0) {
             // The caller has given up already: not run, not answered
             // (as for a call whose deadline passes while it runs).
-            tracing::debug!(peer = %self.peer, id, service, method, "a request arrived with no time left; not run");
+            tracing::debug!(peer = %self.peer.addr, id, service, method, "a request arrived with no time left; not run");
             return Admitted::Done;
         }
         if self.in_flight(id) {
@@ -112,14 +112,14 @@ impl<O: Out> Dispatch<'_, O> {
                 service,
                 method,
                 metadata: metadata.as_ref().unwrap_or_else(|| Metadata::empty()),
-                peer: self.peer,
-                identity: self.identity.as_deref(),
+                peer: &self.peer.addr,
+                identity: self.peer.identity.as_deref(),
             };
             let verdict =
                 std::panic::catch_unwind(AssertUnwindSafe(|| interceptor.intercept(&info)))
                     .unwrap_or_else(|panic| Err(panicked(&*panic)));
             if let Err(error) = verdict {
-                tracing::debug!(peer = %self.peer, service, method, %error, "an interceptor refused a call");
+                tracing::debug!(peer = %self.peer.addr, service, method, %error, "an interceptor refused a call");
                 return self.refusal(id, oneway, error);
             }
         }
@@ -140,10 +140,8 @@ impl<O: Out> Dispatch<'_, O> {
                 control: self.control.clone(),
             }
         });
-        let context = CallContext::new(id, deadline, self.peer.clone())
+        let context = CallContext::new(id, deadline, Arc::clone(&self.peer))
             .with_inbox(inbox)
-            .with_channel(self.peer_channel.clone())
-            .with_identity(self.identity.clone())
             .with_metadata(metadata);
         let call = start_call(
             self.state,

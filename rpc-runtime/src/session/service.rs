@@ -61,6 +61,11 @@ impl Request {
         self.name(&self.method)
     }
 
+    /// The method's wire name, as bytes.
+    pub(crate) fn method_bytes(&self) -> &[u8] {
+        self.frame.get(self.method.clone()).unwrap_or_default()
+    }
+
     fn name(&self, range: &Range<usize>) -> &str {
         self.frame
             .get(range.clone())
