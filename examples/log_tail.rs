@@ -8,8 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
-use rpc_runtime::{rpc_service, RpcError, Server, Streaming};
+use rpc_runtime::{rpc_service, RpcError, Server, Status, StreamExt, Streaming};
 use tokio::sync::broadcast;
 
 /// A log that clients can follow.
@@ -53,10 +52,9 @@ impl Log for SharedLog {
                 // A follower that fell a whole channel behind is told so;
                 // its stream ends there.
                 Err(broadcast::error::RecvError::Lagged(n)) => Some((
-                    Err(RpcError::Remote {
-                        code: 1000,
-                        message: format!("fell behind by {n} lines"),
-                    }),
+                    Err(RpcError::from(Status::resource_exhausted(format!(
+                        "fell behind by {n} lines"
+                    )))),
                     rx,
                 )),
                 Err(broadcast::error::RecvError::Closed) => None,

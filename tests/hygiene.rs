@@ -41,6 +41,8 @@ pub mod shadowed {
         async fn nothing(&self);
         /// A typed application error.
         async fn check(&self, n: u32) -> ::core::result::Result<u32, ::std::string::String>;
+        /// Fails with a status.
+        async fn strict(&self, n: u32) -> ::core::result::Result<u32, ::rpc_runtime::Status>;
     }
 
     /// The implementation.
@@ -54,6 +56,13 @@ pub mod shadowed {
         async fn check(&self, n: u32) -> ::core::result::Result<u32, ::std::string::String> {
             if n > 10 {
                 ::core::result::Result::Err(::std::string::ToString::to_string("too big"))
+            } else {
+                ::core::result::Result::Ok(n)
+            }
+        }
+        async fn strict(&self, n: u32) -> ::core::result::Result<u32, ::rpc_runtime::Status> {
+            if n > 10 {
+                ::core::result::Result::Err(::rpc_runtime::Status::out_of_range("too big"))
             } else {
                 ::core::result::Result::Ok(n)
             }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rpc_runtime::{rpc_service, RpcError, Server, StreamExt, Streaming};
+use rpc_runtime::{rpc_service, Code, RpcError, Server, Status, StreamExt, Streaming};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 #[rpc_service]
@@ -47,10 +47,7 @@ impl Helpers for HelpersImpl {
                 }
             }
             let _ = sender
-                .fail(RpcError::Remote {
-                    code: 99,
-                    message: "ran dry".into(),
-                })
+                .fail(Status::resource_exhausted("ran dry").into())
                 .await;
         });
         stream
@@ -120,7 +117,7 @@ async fn a_task_feeds_a_stream_through_a_channel() {
     }
     let last = failing.next().await.unwrap();
     assert!(
-        matches!(last, Err(RpcError::Remote { code: 99, .. })),
+        matches!(&last, Err(RpcError::Status(s)) if s.code() == Code::RESOURCE_EXHAUSTED),
         "{last:?}"
     );
     assert!(failing.next().await.is_none());

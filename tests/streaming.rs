@@ -84,10 +84,7 @@ impl Feed for FeedImpl {
             if i < ok {
                 Ok(format!("item {i}"))
             } else {
-                Err(RpcError::Remote {
-                    code: 1000,
-                    message: "the source ran dry".to_owned(),
-                })
+                Err(rpc_runtime::Status::resource_exhausted("the source ran dry").into())
             }
         });
         Streaming::try_from_stream(futures::stream::iter(items))
@@ -200,9 +197,9 @@ async fn a_producer_error_is_the_last_item() {
         assert_eq!(item.as_ref().unwrap(), &format!("item {i}"));
     }
     match &items[3] {
-        Err(RpcError::Remote { code, message }) => {
-            assert_eq!(*code, 1000);
-            assert_eq!(message, "the source ran dry");
+        Err(RpcError::Status(status)) => {
+            assert_eq!(status.code(), rpc_runtime::Code::RESOURCE_EXHAUSTED);
+            assert_eq!(status.message(), "the source ran dry");
         }
         other => panic!("expected the producer's error, got {other:?}"),
     }
@@ -415,10 +412,7 @@ async fn an_error_in_the_callers_stream_reaches_the_handler() {
     let items = vec![
         Ok(1),
         Ok(2),
-        Err(RpcError::Remote {
-            code: 1001,
-            message: "bad input".to_owned(),
-        }),
+        Err(rpc_runtime::Status::invalid_argument("bad input").into()),
         Ok(100),
     ];
     let total = client

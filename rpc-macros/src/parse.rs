@@ -45,6 +45,9 @@ pub struct Method {
     /// The item type when the method returns `Streaming<T>` (a server
     /// stream).
     pub stream_item: Option<Type>,
+    /// `T` when the method returns `Result<T, Status>`: its handler fails
+    /// with a status, and its client answers with `T`.
+    pub status_value: Option<Type>,
 }
 
 impl Method {
@@ -54,6 +57,12 @@ impl Method {
         self.args
             .iter()
             .position(|arg| streaming_item(&arg.ty).is_some())
+    }
+
+    /// What the client's call answers with: the return type, or `T` of
+    /// `Result<T, Status>`.
+    pub fn reply_type(&self) -> &Type {
+        self.status_value.as_ref().unwrap_or(&self.output)
     }
 
     /// Whether any stream crosses the connection for this method.
@@ -123,8 +132,10 @@ impl Method {
             ReturnType::Type(_, ty) => (**ty).clone(),
         };
         let stream_item = streaming_item(&output).cloned();
+        let status_value = status_value(&output).cloned();
         Method {
             stream_item,
+            status_value,
             attrs: item
                 .attrs
                 .iter()
@@ -195,6 +206,39 @@ pub fn streaming_item(ty: &Type) -> Option<&Type> {
         Some(syn::GenericArgument::Type(item)) if args.args.len() == 1 => Some(item),
         _ => None,
     }
+}
+
+/// `T` when `ty` is `Result<T, Status>`, under any path
+/// (`rpc_runtime::Status`); known by the names, as for [`streaming_item`].
+/// A `Status` of the user's own is then reported by the compiler, where the
+/// answer is encoded.
+pub fn status_value(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if path.qself.is_some() || last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let mut types = args.args.iter();
+    let (Some(syn::GenericArgument::Type(value)), Some(syn::GenericArgument::Type(error)), None) =
+        (types.next(), types.next(), types.next())
+    else {
+        return None;
+    };
+    let Type::Path(error) = error else {
+        return None;
+    };
+    let named_status = error.qself.is_none()
+        && error
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "Status" && segment.arguments.is_none());
+    named_status.then_some(value)
 }
 
 /// `r#type` → `"type"`.

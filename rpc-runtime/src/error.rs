@@ -199,6 +199,12 @@ pub enum RpcError {
         message: String,
     },
 
+    /// The handler failed the call with a [`Status`](crate::Status): an
+    /// application's own code, message and details (a handler returning
+    /// `Result<T, Status>`, or a stream ending with this error).
+    #[error("{0}")]
+    Status(crate::Status),
+
     /// The server answered with an error code this version does not know
     /// (sent by a newer server).
     #[error("the server failed the call with error code {code}: {message}")]

@@ -55,6 +55,7 @@ pub mod link;
 mod server;
 pub mod service;
 mod session;
+mod status;
 mod streaming;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -78,6 +79,7 @@ pub use intercepted::Intercepted;
 pub use server::{Server, ServerBuilder};
 pub use service::{Body, BodyStream, Service, ServiceFuture};
 pub use session::{CallContext, Channel};
+pub use status::{Code, Status};
 pub use streaming::{StreamClosed, StreamSender, Streaming};
 /// What [`Channel::connect`] and a generated client's `connect` take: a
 /// socket address, or a host name and port (`"localhost:7000"`) to resolve.

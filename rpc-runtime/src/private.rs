@@ -28,6 +28,20 @@ pub fn encode_reply<T: ::serde::Serialize + ?Sized>(
     codec::encode_value(value)
 }
 
+/// Encodes the answer of a handler that fails with a [`Status`](crate::Status):
+/// the value itself, or the status as the call's error.
+///
+/// # Errors
+/// The status; [`RpcError::Encode`] when the value's `Serialize` fails.
+pub fn encode_status_reply<T: ::serde::Serialize>(
+    reply: Result<T, crate::Status>,
+) -> Result<crate::wire::body::Body, RpcError> {
+    match reply {
+        Ok(value) => codec::encode_value(&value),
+        Err(status) => Err(RpcError::Status(status)),
+    }
+}
+
 /// Encodes the items of a handler's answer stream as the server sends them.
 ///
 /// # Errors

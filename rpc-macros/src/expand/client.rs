@@ -126,7 +126,7 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
     let ident = &method.ident;
     let wire_name = &method.wire_name;
     let attrs = method.forwarded_attrs();
-    let output = &method.output;
+    let output = method.reply_type();
     let params = method.args.iter().map(|arg| {
         let (ident, ty) = (&arg.ident, &arg.ty);
         quote!(#ident: #ty)

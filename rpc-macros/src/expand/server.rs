@@ -127,6 +127,15 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
             let encode = quote!(#encode(#reply));
             (reply, encode)
         }
+        None if method.status_value.is_some() => {
+            // `Result<T, Status>`: `T` must be `Serialize`, and the error
+            // must be the runtime's `Status` (the helper's parameter says so).
+            let value = method.reply_type();
+            let reply = Ident::new("reply", spans::ends(value).1);
+            let encode =
+                quote_spanned!(ident.span()=> ::rpc_runtime::__private::encode_status_reply);
+            (reply.clone(), quote!(#encode(#reply)))
+        }
         None => {
             let (first, last) = spans::ends(&method.output);
             let reply = Ident::new("reply", last);

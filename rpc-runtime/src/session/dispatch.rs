@@ -303,7 +303,8 @@ impl<'a, O: Out> Dispatch<'a, O> {
                     let end = match status {
                         crate::wire::frame::Status::Ok => Ok(()),
                         crate::wire::frame::Status::Error { code, message } => {
-                            Err(codec::error_from_wire(code, message, "", ""))
+                            let details = payload.slice(used.min(payload.len())..);
+                            Err(codec::error_from_wire(code, message, details, "", ""))
                         }
                     };
                     let _ = inbox.events.send(InboxEvent::End(end));

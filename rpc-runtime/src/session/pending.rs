@@ -108,9 +108,13 @@ impl Reply {
     ) -> Result<Bytes, RpcError> {
         match self {
             Reply::Ok(body) => Ok(body),
-            Reply::Remote { code, message } => {
-                Err(codec::error_from_wire(code, &message, service, method))
-            }
+            Reply::Remote {
+                code,
+                message,
+                details,
+            } => Err(codec::error_from_wire(
+                code, &message, details, service, method,
+            )),
             Reply::Failed(error) | Reply::NotRun(error) => Err(error),
             Reply::Expired => Err(RpcError::DeadlineExceeded { timeout }),
         }
@@ -133,6 +137,8 @@ pub(crate) enum Reply {
     Remote {
         code: u32,
         message: String,
+        /// The body: an application status's details.
+        details: Bytes,
     },
     Failed(RpcError),
     /// The connection ended with a promise that this call did not run (the
@@ -409,6 +415,7 @@ impl CallerHalf {
                     Status::Error { code, message } => Reply::Remote {
                         code,
                         message: message.to_owned(),
+                        details: payload.slice(used..),
                     },
                 };
                 self.shared.complete(id, reply);

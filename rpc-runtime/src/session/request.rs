@@ -76,8 +76,13 @@ impl<O: Out> Dispatch<'_, O> {
                 let message = format!(
                     "request id {id} is already in flight on this connection; this request was not run"
                 );
-                let frame =
-                    codec::encode_refusal(id, code::DUPLICATE_ID, &message, self.peer_max_frame);
+                let frame = codec::encode_refusal(
+                    id,
+                    code::DUPLICATE_ID,
+                    &message,
+                    &[],
+                    self.peer_max_frame,
+                );
                 return Admitted::Send(frame);
             }
             return Admitted::Done;

@@ -144,7 +144,7 @@ pub(super) async fn send_stream(
         Produced::Gone => return,
     };
     let _ = queue
-        .send(Outgoing::frame(codec::encode_end(id, end)))
+        .send(Outgoing::frame(codec::encode_end(id, end, limit)))
         .await;
 }
 

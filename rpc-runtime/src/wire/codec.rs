@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::RpcError;
+use crate::status::Code;
 use crate::wire::body::{Body, BodyRepr};
 use crate::wire::frame::{code, Hello, Message, Status};
 use crate::wire::metadata::MetadataValue;
@@ -243,12 +244,24 @@ pub(crate) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Body, Rpc
 
 /// Encodes a response that fails call `id` with `code` and `message`; a
 /// message too long for the caller's `limit` is cut.
-pub(crate) fn encode_refusal(id: u64, code: u32, message: &str, limit: usize) -> Bytes {
+pub(crate) fn encode_refusal(
+    id: u64,
+    code: u32,
+    message: &str,
+    details: &[u8],
+    limit: usize,
+) -> Bytes {
     let room = limit.saturating_sub(RESPONSE_SLACK + 10);
     let mut end = message.len().min(room);
     while !message.is_char_boundary(end) {
         end -= 1;
     }
+    // Details go only where they fit whole, after the message.
+    let details = if details.len() <= room - end {
+        details
+    } else {
+        &[]
+    };
     let header = Message::Response {
         id,
         status: Status::Error {
@@ -256,8 +269,9 @@ pub(crate) fn encode_refusal(id: u64, code: u32, message: &str, limit: usize) ->
             message: message.get(..end).unwrap_or_default(),
         },
     };
-    let mut buf = BytesMut::with_capacity(RESPONSE_SLACK + end);
+    let mut buf = BytesMut::with_capacity(RESPONSE_SLACK + end + details.len());
     encode_header(&header, &mut buf);
+    buf.extend_from_slice(details);
     buf.freeze()
 }
 
@@ -275,7 +289,7 @@ pub(crate) fn encode_response(id: u64, result: Result<Body, RpcError>, limit: us
         Ok(Body(repr)) => body_frame(&ok, repr).unwrap_or_else(|| with_header(&ok, &[])),
         Err(error) => {
             let (code, message) = error_to_wire(&error);
-            return encode_refusal(id, code, &message, limit);
+            return encode_refusal(id, code, &message, error_details(&error), limit);
         }
     };
     if frame.len() > limit {
@@ -307,14 +321,17 @@ pub(crate) fn encode_item(id: u64, body: Body, limit: usize) -> Result<Bytes, Rp
     Ok(frame)
 }
 
-/// Encodes the end of the stream a caller sends with call `id`.
-pub(crate) fn encode_end(id: u64, end: Result<(), RpcError>) -> Bytes {
+/// Encodes the end of the stream a caller sends with call `id`; a status's
+/// details go along when they fit within `limit`.
+pub(crate) fn encode_end(id: u64, end: Result<(), RpcError>, limit: usize) -> Bytes {
     let message;
+    let mut details: &[u8] = &[];
     let status = match &end {
         Ok(()) => Status::Ok,
         Err(error) => {
             let (code, text) = error_to_wire(error);
             message = text;
+            details = error_details(error);
             Status::Error {
                 code,
                 message: &message,
@@ -323,6 +340,9 @@ pub(crate) fn encode_end(id: u64, end: Result<(), RpcError>) -> Bytes {
     };
     let mut buf = BytesMut::with_capacity(16);
     encode_header(&Message::End { id, status }, &mut buf);
+    if buf.len() + details.len() <= limit {
+        buf.extend_from_slice(details);
+    }
     buf.freeze()
 }
 
@@ -431,6 +451,7 @@ pub(crate) fn error_to_wire(error: &RpcError) -> (u32, String) {
         RpcError::Remote { code, .. } => *code,
         RpcError::Unauthenticated { .. } => code::UNAUTHENTICATED,
         RpcError::PermissionDenied { .. } => code::PERMISSION_DENIED,
+        RpcError::Status(status) => status.code().wire(),
         _ => code::PROTOCOL,
     };
     let message = match error {
@@ -440,14 +461,36 @@ pub(crate) fn error_to_wire(error: &RpcError) -> (u32, String) {
         | RpcError::Remote { message, .. }
         | RpcError::Unauthenticated { message }
         | RpcError::PermissionDenied { message } => message.clone(),
+        RpcError::Status(status) => status.message().to_owned(),
         other => other.to_string(),
     };
     (code, message)
 }
 
+/// What travels in the body of an error response: a status's details.
+pub(crate) fn error_details(error: &RpcError) -> &[u8] {
+    match error {
+        RpcError::Status(status) => status.details(),
+        _ => &[],
+    }
+}
+
 /// Maps a wire error to the error the caller sees (client side).
-pub(crate) fn error_from_wire(code: u32, message: &str, service: &str, method: &str) -> RpcError {
+pub(crate) fn error_from_wire(
+    code: u32,
+    message: &str,
+    details: Bytes,
+    service: &str,
+    method: &str,
+) -> RpcError {
     let message = message.to_owned();
+    if let Some(application) = Code::from_wire(code) {
+        return RpcError::Status(crate::status::Status::received(
+            application,
+            message,
+            details,
+        ));
+    }
     match code {
         code::UNKNOWN_SERVICE => RpcError::UnknownService {
             service: service.to_owned(),
@@ -469,6 +512,40 @@ pub(crate) fn error_from_wire(code: u32, message: &str, service: &str, method: &
         code::UNAUTHENTICATED => RpcError::Unauthenticated { message },
         code::PERMISSION_DENIED => RpcError::PermissionDenied { message },
         _ => RpcError::Remote { code, message },
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    /// The example in `docs/PROTOCOL.md`, section 5.1.
+    #[test]
+    fn the_documented_status_response() {
+        let doc = include_str!("../../../docs/PROTOCOL.md");
+        let marker = "message `no`, and details `2a`, for request 3:";
+        let start = doc.find(marker).expect("the example") + marker.len();
+        let open = start + doc[start..].find("```hex").expect("a hex block") + "```hex".len();
+        let close = open + doc[open..].find("```").expect("its end");
+        let documented: Vec<u8> = doc[open..close]
+            .split_whitespace()
+            .map(|byte| u8::from_str_radix(byte, 16).expect("hex"))
+            .collect();
+        let status = crate::Status::not_found("no").with_details(vec![0x2a]);
+        let frame = super::encode_response(3, Err(status.clone().into()), 1 << 20);
+        assert_eq!(&frame[..], &documented[..]);
+        // And back.
+        let (message, used) = super::decode_message(&frame).expect("it decodes");
+        let crate::wire::frame::Message::Response {
+            status: crate::wire::frame::Status::Error { code, message },
+            ..
+        } = message
+        else {
+            panic!("not an error response");
+        };
+        let details = bytes::Bytes::copy_from_slice(&frame[used..]);
+        match super::error_from_wire(code, message, details, "S", "m") {
+            crate::RpcError::Status(back) => assert_eq!(back, status),
+            other => panic!("{other:?}"),
+        }
     }
 }
 
