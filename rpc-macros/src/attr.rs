@@ -101,6 +101,38 @@ pub fn method_args(cx: &Ctxt, attrs: &[Attribute]) -> MethodArgs {
     out
 }
 
+const ARG_FORMS: &str = "expected `#[rpc(default)]` on an argument";
+
+/// Parses the `#[rpc(...)]` on an argument: `default`, kept for its span.
+pub fn arg_default(cx: &Ctxt, attrs: &[Attribute]) -> Option<syn::Path> {
+    let mut out = None;
+    for attr in attrs.iter().filter(|a| is_rpc_attr(a)) {
+        if !matches!(attr.meta, Meta::List(_)) {
+            cx.error_spanned_by(attr, ARG_FORMS);
+            continue;
+        }
+        let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("default") {
+                if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                    return Err(meta.error(
+                        "`default` takes no value: the argument's `Default::default()` is used; write `#[rpc(default)]`",
+                    ));
+                }
+                if out.replace(meta.path.clone()).is_some() {
+                    return Err(meta.error("`default` is given twice; keep one"));
+                }
+                Ok(())
+            } else {
+                Err(unknown_argument(&meta, ARG_FORMS))
+            }
+        });
+        if let Err(e) = result {
+            cx.syn_error(e);
+        }
+    }
+    out
+}
+
 /// Whether `attr` is the macro's own `#[rpc(...)]`, which it removes.
 pub fn is_rpc_attr(attr: &Attribute) -> bool {
     attr.path().is_ident("rpc")

@@ -78,6 +78,9 @@ pub struct Arg {
     pub ident: Ident,
     /// Its type.
     pub ty: Type,
+    /// `#[rpc(default)]`, kept for its span: a server decoding a request
+    /// that ends before this argument uses `Default::default()`.
+    pub default: Option<syn::Path>,
 }
 
 impl Service {
@@ -125,6 +128,7 @@ impl Method {
                     _ => format_ident!("arg{}", i),
                 },
                 ty: (*pat_type.ty).clone(),
+                default: attr::arg_default(cx, &pat_type.attrs),
             })
             .collect();
         let output = match &item.sig.output {

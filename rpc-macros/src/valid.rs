@@ -190,6 +190,7 @@ fn check_method(cx: &Ctxt, method: &Method) {
             );
         }
     }
+    check_defaults(cx, method);
     let mut seen = HashMap::new();
     for arg in &method.args {
         if let Some(()) = seen.insert(arg.ident.to_string(), ()) {
@@ -344,4 +345,35 @@ fn type_text(ty: &Type) -> String {
         .replace(" :: ", "::")
         .replace(":: ", "::")
         .replace("& ", "&")
+}
+
+/// `#[rpc(default)]` arguments: old clients send the arguments before them
+/// and nothing after, so they must come last among the encoded arguments
+/// (a `Streaming` argument is not encoded, and cannot be one).
+fn check_defaults(cx: &Ctxt, method: &Method) {
+    let mut first_default: Option<&crate::parse::Arg> = None;
+    for arg in &method.args {
+        let streamed = crate::parse::streaming_item(&arg.ty).is_some();
+        match (&arg.default, streamed) {
+            (Some(default), true) => cx.error_spanned_by(
+                default,
+                "a `Streaming` argument cannot be `#[rpc(default)]`: it is not sent with the arguments; remove `#[rpc(default)]`",
+            ),
+            (Some(_), false) => {
+                first_default.get_or_insert(arg);
+            }
+            (None, false) => {
+                if let Some(default) = first_default {
+                    cx.error_spanned_by(
+                        &arg.ident,
+                        format_args!(
+                            "`{}` comes after the `#[rpc(default)]` argument `{}`: a server can fill in only the arguments an older client did not send, at the end; move `{}` before `{}`, or mark it `#[rpc(default)]` too",
+                            arg.ident, default.ident, arg.ident, default.ident
+                        ),
+                    );
+                }
+            }
+            (None, true) => {}
+        }
+    }
 }

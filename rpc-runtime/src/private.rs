@@ -18,6 +18,64 @@ pub fn decode_args<T: ::serde::de::DeserializeOwned>(args: &Bytes) -> Result<T, 
     codec::decode_value(args).map_err(|message| RpcError::BadRequest { message })
 }
 
+/// Reads a request's arguments one at a time, for a method whose last
+/// arguments are `#[rpc(default)]`: a request from an older client, which
+/// does not know them, ends before them.
+pub struct ArgReader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> ArgReader<'a> {
+    /// A reader of `args`.
+    #[must_use]
+    pub fn new(args: &'a Bytes) -> Self {
+        ArgReader { rest: args }
+    }
+
+    /// The next argument.
+    ///
+    /// # Errors
+    /// [`RpcError::BadRequest`] when it does not decode, or is missing.
+    pub fn read<T: ::serde::de::DeserializeOwned>(&mut self) -> Result<T, RpcError> {
+        let (value, used) =
+            codec::decode_prefix(self.rest).map_err(|message| RpcError::BadRequest { message })?;
+        self.rest = self.rest.get(used..).unwrap_or_default();
+        Ok(value)
+    }
+
+    /// The next argument, or its default when the request ends here.
+    ///
+    /// # Errors
+    /// [`RpcError::BadRequest`] when it is there and does not decode.
+    pub fn read_or_default<T>(&mut self) -> Result<T, RpcError>
+    where
+        T: ::serde::de::DeserializeOwned + Default,
+    {
+        if self.rest.is_empty() {
+            return Ok(T::default());
+        }
+        self.read()
+    }
+
+    /// Checks that every byte was an argument.
+    ///
+    /// # Errors
+    /// [`RpcError::BadRequest`] when bytes are left: a newer client sent
+    /// arguments this server does not know.
+    pub fn finish(self) -> Result<(), RpcError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(RpcError::BadRequest {
+                message: format!(
+                    "{} unexpected trailing bytes after the arguments (does the client know arguments this server does not?)",
+                    self.rest.len()
+                ),
+            })
+        }
+    }
+}
+
 /// Encodes a handler's return value.
 ///
 /// # Errors

@@ -73,7 +73,7 @@ fn generate(service: &Service) -> TokenStream {
 
 /// The trait as written, so the rest of the crate still type-checks against
 /// it, plus the errors. Only what rustc would reject a second time is changed:
-/// the macro's own `#[rpc]` attributes, `auto`, `const fn`, `...`, patterns in
+/// the macro's own `#[rpc]` attributes (on methods and arguments), `auto`, `const fn`, `...`, patterns in
 /// methods without a body, and a method declared twice.
 fn fallback(item: &ItemTrait, errors: &syn::Error) -> TokenStream {
     let mut item = item.clone();
@@ -90,9 +90,10 @@ fn fallback(item: &ItemTrait, errors: &syn::Error) -> TokenStream {
             TraitItem::Fn(f) => {
                 f.sig.constness = None;
                 f.sig.variadic = None;
-                if f.default.is_none() {
-                    for input in &mut f.sig.inputs {
-                        if let FnArg::Typed(pat_type) = input {
+                for input in &mut f.sig.inputs {
+                    if let FnArg::Typed(pat_type) = input {
+                        pat_type.attrs.retain(|a| !attr::is_rpc_attr(a));
+                        if f.default.is_none() {
                             plain_pattern(&mut pat_type.pat);
                         }
                     }

@@ -96,7 +96,7 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     // taken from the call's context.
     let stream_arg = method.stream_arg();
     let mut take_stream = quote!(::rpc_runtime::__private::no_stream()?;);
-    let mut decoded: Vec<(&Ident, &Type)> = Vec::new();
+    let mut decoded: Vec<(&Ident, &Type, bool)> = Vec::new();
     for (i, (binding, arg)) in bindings.iter().zip(&method.args).enumerate() {
         if Some(i) == stream_arg {
             // Its items must be `DeserializeOwned`, a bound of the call's
@@ -107,7 +107,7 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
             let tail = quote_spanned!(last=> rpc_runtime::__private::take_stream());
             take_stream = quote!(let #binding = #head #tail?;);
         } else {
-            decoded.push((binding, &arg.ty));
+            decoded.push((binding, &arg.ty, arg.default.is_some()));
         }
     }
     let decode = decode(ident, &decoded);
@@ -170,15 +170,15 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
 /// `DeserializeOwned` is reported there, once. Required of the tuple, it
 /// would be reported at the attribute. (The types are not named here: inside
 /// `impl<T>`, a user's type called `T` would be taken for the parameter.)
-fn decode(method: &Ident, decoded: &[(&Ident, &Type)]) -> TokenStream {
+fn decode(method: &Ident, decoded: &[(&Ident, &Type, bool)]) -> TokenStream {
     if decoded.is_empty() {
         return quote!(let () = ::rpc_runtime::__private::decode_args(&args)?;);
     }
-    let bindings = decoded.iter().map(|(binding, _)| binding);
+    let bindings = decoded.iter().map(|(binding, ..)| binding);
     let params: Vec<Ident> = (0..decoded.len())
         .map(|i| format_ident!("A{}", i))
         .collect();
-    let markers = decoded.iter().map(|(_, ty)| {
+    let markers = decoded.iter().map(|(_, ty, _)| {
         let (first, last) = spans::ends(ty);
         let head = quote_spanned!(first=> ::);
         let tail = quote_spanned!(last=> core::marker::PhantomData);
@@ -189,6 +189,33 @@ fn decode(method: &Ident, decoded: &[(&Ident, &Type)]) -> TokenStream {
         "decode_arguments",
         Span::call_site().located_at(method.span()),
     );
+    // With `#[rpc(default)]` arguments, one at a time: a request from an
+    // older client ends before them. Otherwise, as one tuple.
+    let any_default = decoded.iter().any(|(.., default)| *default);
+    let bounds = decoded.iter().map(|(.., default)| {
+        if *default {
+            quote!(::rpc_runtime::__private::serde::de::DeserializeOwned + ::core::default::Default)
+        } else {
+            quote!(::rpc_runtime::__private::serde::de::DeserializeOwned)
+        }
+    });
+    let body = if any_default {
+        let reads = decoded.iter().map(|(.., default)| {
+            if *default {
+                quote!(reader.read_or_default()?)
+            } else {
+                quote!(reader.read()?)
+            }
+        });
+        quote! {
+            let mut reader = ::rpc_runtime::__private::ArgReader::new(args);
+            let decoded = (#(#reads,)*);
+            reader.finish()?;
+            ::core::result::Result::Ok(decoded)
+        }
+    } else {
+        quote!(::rpc_runtime::__private::decode_args(args))
+    };
     // The bytes and a marker per argument.
     let allow_many_args = if 1 + decoded.len() > CLIPPY_MAX_PARAMS {
         quote!(#[allow(clippy::too_many_arguments)])
@@ -203,9 +230,9 @@ fn decode(method: &Ident, decoded: &[(&Ident, &Type)]) -> TokenStream {
                 #(_: ::core::marker::PhantomData<#params>,)*
             ) -> ::core::result::Result<(#(#params,)*), ::rpc_runtime::RpcError>
             where
-                #(#params: ::rpc_runtime::__private::serde::de::DeserializeOwned,)*
+                #(#params: #bounds,)*
             {
-                ::rpc_runtime::__private::decode_args(args)
+                #body
             }
             #function(&args, #(#markers),*)?
         };

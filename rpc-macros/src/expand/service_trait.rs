@@ -32,6 +32,9 @@ pub fn generate(service: &Service) -> TokenStream {
         let mut args = method.args.iter();
         for input in &mut f.sig.inputs {
             if let FnArg::Typed(pat_type) = input {
+                // The macro's own `#[rpc(default)]` goes; `#[cfg]` and
+                // friends stay.
+                pat_type.attrs.retain(|a| !crate::attr::is_rpc_attr(a));
                 if let Some(arg) = args.next() {
                     let ident = &arg.ident;
                     if !matches!(&*pat_type.pat, Pat::Wild(_)) {

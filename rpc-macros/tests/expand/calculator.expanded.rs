@@ -44,6 +44,19 @@ pub trait Calculator {
     ) -> impl ::core::future::Future<
         Output = rpc_runtime::Streaming<i64>,
     > + ::core::marker::Send;
+    /// The square root of `x`; a negative `x` fails with a status.
+    fn sqrt(
+        &self,
+        x: f64,
+    ) -> impl ::core::future::Future<
+        Output = Result<f64, Status>,
+    > + ::core::marker::Send;
+    /// `x` rounded to `digits` places; `digits` was added later.
+    fn round(
+        &self,
+        x: f64,
+        digits: u32,
+    ) -> impl ::core::future::Future<Output = f64> + ::core::marker::Send;
 }
 /**Client for the [`Calculator`] service.
 
@@ -461,6 +474,94 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
             ),
         )
     }
+    /// The square root of `x`; a negative `x` fails with a status.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[inline]
+    pub fn sqrt(
+        &self,
+        x: f64,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<f64, ::rpc_runtime::RpcError>,
+    > + ::core::marker::Send + 'static {
+        struct __Args<'__a>(&'__a f64);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    1,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    f64,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
+                &self.options,
+                "Calculator",
+                "sqrt",
+                ::rpc_runtime::__private::CallKind::Unary,
+                &__Args(&x),
+            ),
+        )
+    }
+    /// `x` rounded to `digits` places; `digits` was added later.
+    ///
+    /// # Errors
+    ///
+    /// Fails with [`RpcError`](::rpc_runtime::RpcError) when the call cannot be made or completed remotely.
+    #[inline]
+    pub fn round(
+        &self,
+        x: f64,
+        digits: u32,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<f64, ::rpc_runtime::RpcError>,
+    > + ::core::marker::Send + 'static {
+        struct __Args<'__a>(&'__a f64, &'__a u32);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    2,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    f64,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    u32,
+                >(&mut tuple, self.1)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
+                &self.options,
+                "Calculator",
+                "round",
+                ::rpc_runtime::__private::CallKind::Unary,
+                &__Args(&x, &digits),
+            ),
+        )
+    }
 }
 /**Serves the [`Calculator`] service with an implementation `T`.
 
@@ -680,6 +781,61 @@ where
                     let () = ::rpc_runtime::__private::decode_args(&args)?;
                     let reply = <T as Calculator>::totals(&*implementation, arg0).await;
                     ::rpc_runtime::__private::encode_stream(reply)
+                })
+            }
+            b"sqrt" => {
+                let args = ::rpc_runtime::service::Request::into_args(request);
+                let implementation = ::core::clone::Clone::clone(&self.inner);
+                ::rpc_runtime::__private::Box::pin(async move {
+                    ::rpc_runtime::__private::no_stream()?;
+                    let (arg0,) = {
+                        fn decode_arguments<A0>(
+                            args: &::rpc_runtime::__private::Bytes,
+                            _: ::core::marker::PhantomData<A0>,
+                        ) -> ::core::result::Result<(A0,), ::rpc_runtime::RpcError>
+                        where
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                        {
+                            ::rpc_runtime::__private::decode_args(args)
+                        }
+                        decode_arguments(&args, ::core::marker::PhantomData)?
+                    };
+                    let reply = <T as Calculator>::sqrt(&*implementation, arg0).await;
+                    ::rpc_runtime::__private::encode_status_reply(reply)
+                })
+            }
+            b"round" => {
+                let args = ::rpc_runtime::service::Request::into_args(request);
+                let implementation = ::core::clone::Clone::clone(&self.inner);
+                ::rpc_runtime::__private::Box::pin(async move {
+                    ::rpc_runtime::__private::no_stream()?;
+                    let (arg0, arg1) = {
+                        fn decode_arguments<A0, A1>(
+                            args: &::rpc_runtime::__private::Bytes,
+                            _: ::core::marker::PhantomData<A0>,
+                            _: ::core::marker::PhantomData<A1>,
+                        ) -> ::core::result::Result<(A0, A1), ::rpc_runtime::RpcError>
+                        where
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                            A1: ::rpc_runtime::__private::serde::de::DeserializeOwned
+                                + ::core::default::Default,
+                        {
+                            let mut reader = ::rpc_runtime::__private::ArgReader::new(
+                                args,
+                            );
+                            let decoded = (reader.read()?, reader.read_or_default()?);
+                            reader.finish()?;
+                            ::core::result::Result::Ok(decoded)
+                        }
+                        decode_arguments(
+                            &args,
+                            ::core::marker::PhantomData,
+                            ::core::marker::PhantomData,
+                        )?
+                    };
+                    let reply = <T as Calculator>::round(&*implementation, arg0, arg1)
+                        .await;
+                    ::rpc_runtime::__private::encode_reply(&reply)
                 })
             }
             _ => {

@@ -23,4 +23,8 @@ pub trait Calculator {
     async fn log(&self, line: String);
     /// The running total of `values`, one item per value.
     async fn totals(&self, values: rpc_runtime::Streaming<i64>) -> rpc_runtime::Streaming<i64>;
+    /// The square root of `x`; a negative `x` fails with a status.
+    async fn sqrt(&self, x: f64) -> Result<f64, Status>;
+    /// `x` rounded to `digits` places; `digits` was added later.
+    async fn round(&self, x: f64, #[rpc(default)] digits: u32) -> f64;
 }

@@ -425,6 +425,12 @@ pub(crate) fn decode_value<T: DeserializeOwned>(body: &[u8]) -> Result<T, String
     decode_exact(body)
 }
 
+/// Decodes a value at the start of `input`; returns it with the number of
+/// bytes it took.
+pub(crate) fn decode_prefix<T: DeserializeOwned>(input: &[u8]) -> Result<(T, usize), String> {
+    bounded_decode!(input, T).map_err(|e: DecodeError| e.to_string())
+}
+
 fn decode_exact<T: DeserializeOwned>(input: &[u8]) -> Result<T, String> {
     let (value, used) = bounded_decode!(input, T).map_err(|e: DecodeError| e.to_string())?;
     if used != input.len() {
