@@ -93,6 +93,7 @@ enum Step {
     Pong(u64),
     Goodbye(u8, String),
     Response(u16),
+    Head(u16),
     Raw(Vec<u8>),
     Wait(u16),
 }
@@ -195,6 +196,10 @@ fn frame(step: &Step) -> Option<Vec<u8>> {
             out.push(2);
             varint(&mut out, u64::from(*code));
             string(&mut out, message);
+        }
+        Step::Head(id) => {
+            out.push(9);
+            varint(&mut out, u64::from(*id));
         }
         Step::Response(id) => {
             out.push(1);

@@ -46,8 +46,20 @@ pub struct Method {
     /// stream).
     pub stream_item: Option<Type>,
     /// `T` when the method returns `Result<T, Status>`: its handler fails
-    /// with a status, and its client answers with `T`.
+    /// with a status, and its client answers with `T` (for a refusable
+    /// stream, `Streaming<I>`).
     pub status_value: Option<Type>,
+    /// When the method returns `Result<Streaming<T>, E>`: the server may
+    /// refuse the stream before it starts, with `E` or with a status.
+    pub refusal: Option<Refusal>,
+}
+
+/// How a server refuses a stream.
+pub enum Refusal {
+    /// `Result<Streaming<T>, Status>`.
+    Status,
+    /// `Result<Streaming<T>, E>`: a value of the application's own type.
+    Value,
 }
 
 impl Method {
@@ -135,11 +147,23 @@ impl Method {
             ReturnType::Default => syn::parse_quote!(()),
             ReturnType::Type(_, ty) => (**ty).clone(),
         };
-        let stream_item = streaming_item(&output).cloned();
+        let mut stream_item = streaming_item(&output).cloned();
         let status_value = status_value(&output).cloned();
+        let mut refusal = None;
+        if let Some((value, error)) = result_parts(&output) {
+            if let Some(item) = streaming_item(value) {
+                stream_item = Some(item.clone());
+                refusal = Some(if is_status(error) {
+                    Refusal::Status
+                } else {
+                    Refusal::Value
+                });
+            }
+        }
         Method {
             stream_item,
             status_value,
+            refusal,
             attrs: item
                 .attrs
                 .iter()
@@ -217,6 +241,12 @@ pub fn streaming_item(ty: &Type) -> Option<&Type> {
 /// A `Status` of the user's own is then reported by the compiler, where the
 /// answer is encoded.
 pub fn status_value(ty: &Type) -> Option<&Type> {
+    let (value, error) = result_parts(ty)?;
+    is_status(error).then_some(value)
+}
+
+/// `(T, E)` when `ty` is `Result<T, E>`, under any path.
+fn result_parts(ty: &Type) -> Option<(&Type, &Type)> {
     let Type::Path(path) = ty else {
         return None;
     };
@@ -228,21 +258,27 @@ pub fn status_value(ty: &Type) -> Option<&Type> {
         return None;
     };
     let mut types = args.args.iter();
-    let (Some(syn::GenericArgument::Type(value)), Some(syn::GenericArgument::Type(error)), None) =
-        (types.next(), types.next(), types.next())
-    else {
-        return None;
+    match (types.next(), types.next(), types.next()) {
+        (
+            Some(syn::GenericArgument::Type(value)),
+            Some(syn::GenericArgument::Type(error)),
+            None,
+        ) => Some((value, error)),
+        _ => None,
+    }
+}
+
+/// Whether `ty` is named `Status` (with no generic arguments).
+fn is_status(ty: &Type) -> bool {
+    let Type::Path(error) = ty else {
+        return false;
     };
-    let Type::Path(error) = error else {
-        return None;
-    };
-    let named_status = error.qself.is_none()
+    error.qself.is_none()
         && error
             .path
             .segments
             .last()
-            .is_some_and(|segment| segment.ident == "Status" && segment.arguments.is_none());
-    named_status.then_some(value)
+            .is_some_and(|segment| segment.ident == "Status" && segment.arguments.is_none())
 }
 
 /// `r#type` → `"type"`.

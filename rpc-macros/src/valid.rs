@@ -257,10 +257,22 @@ fn check_type(cx: &Ctxt, ty: &Type, what: &str) {
                 matches!(bound, syn::TypeParamBound::Trait(b)
                     if b.path.segments.last().is_some_and(|s| s.ident == "Future"))
             });
+            let is_stream = t.bounds.iter().any(|bound| {
+                matches!(bound, syn::TypeParamBound::Trait(b)
+                    if b.path.segments.last().is_some_and(|s| s.ident == "Stream"))
+            });
             if is_future && self.what == "return type" {
                 self.cx.error_spanned_by(
                     t,
                     "an rpc method returns the future's output, not the future: for `impl Future<Output = T>`, write `async fn` and `-> T`",
+                );
+            } else if is_stream {
+                self.cx.error_spanned_by(
+                    t,
+                    format_args!(
+                        "an rpc {} cannot be `impl Stream`: a stream that crosses the connection is `rpc_runtime::Streaming<T>`; write `Streaming<T>`, and build it with `Streaming::from_stream(..)`",
+                        self.what
+                    ),
                 );
             } else {
                 self.cx.error_spanned_by(

@@ -100,6 +100,41 @@ pub fn encode_status_reply<T: ::serde::Serialize>(
     }
 }
 
+/// Encodes the answer of a handler that may refuse its stream with a value:
+/// the stream, or the refusal as one value.
+///
+/// # Errors
+/// [`RpcError::Encode`] when the refusal's `Serialize` fails.
+pub fn encode_refusable<T, E>(
+    reply: Result<crate::streaming::Streaming<T>, E>,
+) -> Result<crate::wire::body::Body, RpcError>
+where
+    T: ::serde::Serialize + Send + 'static,
+    E: ::serde::Serialize,
+{
+    match reply {
+        Ok(items) => encode_stream(items),
+        Err(refusal) => codec::encode_value(&refusal),
+    }
+}
+
+/// Encodes the answer of a handler that may refuse its stream with a
+/// [`Status`](crate::Status): the stream, or the status as the call's error.
+///
+/// # Errors
+/// The status.
+pub fn encode_refusable_status<T>(
+    reply: Result<crate::streaming::Streaming<T>, crate::Status>,
+) -> Result<crate::wire::body::Body, RpcError>
+where
+    T: ::serde::Serialize + Send + 'static,
+{
+    match reply {
+        Ok(items) => encode_stream(items),
+        Err(status) => Err(RpcError::Status(status)),
+    }
+}
+
 /// Encodes the items of a handler's answer stream as the server sends them.
 ///
 /// # Errors
@@ -155,7 +190,9 @@ pub fn no_stream() -> Result<(), RpcError> {
 }
 
 /// The calls of generated clients, over any [`Invoke`](crate::Invoke).
-pub use crate::call::typed::{encode, encode_with_stream, oneway, streaming, unary, value};
+pub use crate::call::typed::{
+    encode, encode_with_stream, oneway, refusable, refusable_status, streaming, unary, value,
+};
 pub use crate::call::CallKind;
 
 /// `call`'s value, through `f`: a future that needs no `async` block (which

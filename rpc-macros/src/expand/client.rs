@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::{Ident, Type};
 
 use super::{spans, CLIPPY_MAX_PARAMS};
-use crate::parse::{streaming_item, Arg, Method, Service};
+use crate::parse::{streaming_item, Arg, Method, Refusal, Service};
 
 /// The client struct, its constructors and one method per trait method.
 pub fn generate(service: &Service) -> TokenStream {
@@ -142,7 +142,12 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
     let (args_item, args) = encoded_args(&encoded);
     let sent = stream_arg.and_then(|i| method.args.get(i));
     let sent_item = sent.map(|arg| streaming_item(&arg.ty).unwrap_or(&arg.ty));
-    let semantics_doc = if method.stream_item.is_some() && sent.is_some() {
+    let semantics_doc = if method.refusal.is_some() {
+        quote! {
+            #[doc = ""]
+            #[doc = " Streaming, refusable: returns once the server has accepted the stream (the stream then yields the items as they arrive, and a failure of the call as its last item) or refused it (the refusal is the call's result). Dropping the stream cancels the call."]
+        }
+    } else if method.stream_item.is_some() && sent.is_some() {
         quote! {
             #[doc = ""]
             #[doc = " Streaming both ways: returns once the request is sent; the argument stream is sent as the server takes it, and the returned stream yields the answers as they arrive (a failure of the call as its last item). Dropping the returned stream cancels the call."]
@@ -171,10 +176,15 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
         quote!()
     };
     // The call's kind, how it is encoded, and the function that sends it.
+    let streaming = match method.refusal {
+        Some(Refusal::Value) => "refusable",
+        Some(Refusal::Status) => "refusable_status",
+        None => "streaming",
+    };
     let (kind, finish) = match (sent.is_some(), method.stream_item.is_some()) {
-        (true, true) => ("BothWays", "streaming"),
+        (true, true) => ("BothWays", streaming),
         (true, false) => ("ClientStream", "value"),
-        (false, true) => ("ServerStream", "streaming"),
+        (false, true) => ("ServerStream", streaming),
         (false, false) if method.oneway.is_some() => ("OneWay", "oneway"),
         (false, false) => ("Unary", "unary"),
     };

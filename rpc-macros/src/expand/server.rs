@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::{Ident, Type};
 
 use super::{spans, CLIPPY_MAX_PARAMS};
-use crate::parse::{streaming_item, Method, Service};
+use crate::parse::{streaming_item, Method, Refusal, Service};
 
 /// The server struct and its `Service` impl.
 pub fn generate(service: &Service) -> TokenStream {
@@ -123,7 +123,15 @@ fn arm(trait_ident: &syn::Ident, method: &Method) -> TokenStream {
     let (reply, encode) = match &method.stream_item {
         Some(item) => {
             let reply = Ident::new("reply", spans::point(item));
-            let encode = quote_spanned!(ident.span()=> ::rpc_runtime::__private::encode_stream);
+            let encode = match method.refusal {
+                Some(Refusal::Value) => {
+                    quote_spanned!(ident.span()=> ::rpc_runtime::__private::encode_refusable)
+                }
+                Some(Refusal::Status) => {
+                    quote_spanned!(ident.span()=> ::rpc_runtime::__private::encode_refusable_status)
+                }
+                None => quote_spanned!(ident.span()=> ::rpc_runtime::__private::encode_stream),
+            };
             let encode = quote!(#encode(#reply));
             (reply, encode)
         }

@@ -167,6 +167,7 @@ pub struct RawCall {
     args: RequestBody,
     stream: Option<BodyStream>,
     inherited: Option<Instant>,
+    refusable: bool,
 }
 
 impl RawCall {
@@ -196,6 +197,7 @@ impl RawCall {
             args,
             stream: None,
             inherited: crate::session::inherited_deadline(),
+            refusable: false,
         })
     }
 
@@ -210,6 +212,24 @@ impl RawCall {
         let encoded = items.map(|item| item.and_then(|value| codec::encode_value(&value)));
         self.stream = Some(Box::pin(encoded));
         self
+    }
+
+    /// This call, whose answer stream the server may refuse before it
+    /// starts (a method returning `Result<Streaming<T>, E>`): the transport
+    /// waits to hear which, and answers with [`RawReply::Stream`] if the
+    /// server accepted, or [`RawReply::Value`] holding the encoded refusal.
+    /// Only for a kind that [answers with a stream](CallKind::answers_stream).
+    #[must_use]
+    pub fn refusable(mut self) -> Self {
+        self.refusable = true;
+        self
+    }
+
+    /// Whether the server may refuse the call's answer stream (see
+    /// [`refusable`](Self::refusable)).
+    #[must_use]
+    pub fn is_refusable(&self) -> bool {
+        self.refusable
     }
 
     /// The service's wire name.
@@ -269,6 +289,7 @@ impl RawCall {
             args: self.args,
             stream: self.stream,
             inherited: self.inherited,
+            refusable: self.refusable,
         }
     }
 }
@@ -282,6 +303,7 @@ pub(crate) struct CallParts {
     pub args: RequestBody,
     pub stream: Option<BodyStream>,
     pub inherited: Option<Instant>,
+    pub refusable: bool,
 }
 
 impl fmt::Debug for RawCall {

@@ -109,6 +109,41 @@ where
     finish(channel, call, RawReply::into_value)
 }
 
+/// Sends `call`, whose answer stream the server may refuse, before it
+/// starts, with a value `E` (a method returning `Result<Streaming<R>, E>`).
+pub fn refusable<C, R, E>(
+    channel: &C,
+    call: Result<RawCall, RpcError>,
+) -> impl Future<Output = Result<Result<Streaming<R>, E>, RpcError>> + Send + 'static
+where
+    C: Invoke,
+    R: DeserializeOwned + Send + 'static,
+    E: DeserializeOwned + 'static,
+{
+    finish(channel, call.map(RawCall::refusable), |reply| match reply {
+        RawReply::Stream(stream) => Ok(Ok(stream.decode())),
+        RawReply::Value(refusal) => decode_value::<E>(Ok(refusal)).map(Err),
+        other => Err(other.mismatch("a stream or its refusal")),
+    })
+}
+
+/// Sends `call`, whose answer stream the server may refuse with a
+/// [`Status`](crate::Status) (a method returning `Result<Streaming<R>, Status>`):
+/// the status is the call's error.
+pub fn refusable_status<C, R>(
+    channel: &C,
+    call: Result<RawCall, RpcError>,
+) -> impl Future<Output = Result<Streaming<R>, RpcError>> + Send + 'static
+where
+    C: Invoke,
+    R: DeserializeOwned + Send + 'static,
+{
+    finish(channel, call.map(RawCall::refusable), |reply| match reply {
+        RawReply::Stream(stream) => Ok(stream.decode()),
+        other => Err(other.mismatch("a stream (the method refuses only with a status)")),
+    })
+}
+
 /// `call` handed to `channel` now, its reply taken by `take`.
 fn finish<C: Invoke, T: 'static>(
     channel: &C,

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::call::{typed, CallKind, CallOptions, Invoke, RawCall, RawReply, RawStream};
 use crate::error::RpcError;
-use crate::session::Channel;
+use crate::session::{Channel, RemoteStream};
 use crate::streaming::Streaming;
 use crate::wire::body::BodyStream;
 use crate::wire::codec::RequestBody;
@@ -206,7 +206,13 @@ impl Invoke for Channel {
             CallKind::OneWay
             | CallKind::ServerStream
             | CallKind::ClientStream
-            | CallKind::BothWays => Either::Left(send(to, parts.kind, parts.args, parts.stream)),
+            | CallKind::BothWays => Either::Left(send(
+                to,
+                parts.kind,
+                parts.args,
+                parts.stream,
+                parts.refusable,
+            )),
             // `Unary`, and kinds added later that answer with one value.
             _ => Either::Right(
                 to.channel
@@ -257,6 +263,7 @@ async fn send(
     kind: CallKind,
     args: RequestBody,
     stream: Option<BodyStream>,
+    refusable: bool,
 ) -> Result<RawReply, RpcError> {
     let Call {
         channel,
@@ -266,20 +273,31 @@ async fn send(
         timeout,
     } = to;
     let (service, method) = (&*service, &*method);
-    let remote = |stream| RawReply::Stream(RawStream::remote(stream));
     match (kind, stream) {
         (CallKind::OneWay, _) => channel
             .oneway(args, service, method, deadline, timeout)
             .await
             .map(|()| RawReply::Sent),
-        (CallKind::ServerStream, _) => channel
-            .streaming(args, None, service, method, deadline, timeout)
-            .await
-            .map(remote),
-        (CallKind::BothWays, Some(items)) => channel
-            .streaming(args, Some(items), service, method, deadline, timeout)
-            .await
-            .map(remote),
+        (CallKind::ServerStream, _) => {
+            let stream = channel
+                .streaming(args, None, refusable, service, method, deadline, timeout)
+                .await?;
+            answered(stream, refusable).await
+        }
+        (CallKind::BothWays, Some(items)) => {
+            let stream = channel
+                .streaming(
+                    args,
+                    Some(items),
+                    refusable,
+                    service,
+                    method,
+                    deadline,
+                    timeout,
+                )
+                .await?;
+            answered(stream, refusable).await
+        }
         (CallKind::ClientStream, Some(items)) => channel
             .sending(args, items, service, method, deadline, timeout)
             .await
@@ -290,4 +308,15 @@ async fn send(
             message: format!("a {kind:?} call needs a stream to send (RawCall::with_stream)"),
         }),
     }
+}
+
+/// A streaming call's reply: a refusable call hears first whether its
+/// stream was accepted.
+async fn answered(mut stream: RemoteStream, refusable: bool) -> Result<RawReply, RpcError> {
+    if refusable {
+        if let Some(refusal) = stream.accepted().await? {
+            return Ok(RawReply::Value(refusal));
+        }
+    }
+    Ok(RawReply::Stream(RawStream::remote(stream)))
 }

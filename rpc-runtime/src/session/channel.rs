@@ -229,20 +229,25 @@ impl Channel {
     }
 
     /// A call that answers with a stream, sending `items` too if given.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn streaming(
         &self,
         body: codec::RequestBody,
         items: Option<BodyStream>,
+        accept: bool,
         service: &str,
         method: &str,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<RemoteStream, RpcError> {
         expired(timeout)?;
-        let flags = match items {
+        let mut flags = match items {
             Some(_) => flags::STREAM_IN | flags::STREAM_OUT,
             None => flags::STREAM_OUT,
         };
+        if accept {
+            flags |= flags::ACCEPT;
+        }
         let opened = self
             .open(body, service, method, deadline, timeout, flags)
             .await?;

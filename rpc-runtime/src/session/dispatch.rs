@@ -134,6 +134,8 @@ pub(super) struct Parked {
     pub(super) oneway: bool,
     /// The caller wants the answer as a stream.
     pub(super) stream: bool,
+    /// The caller waits to hear whether the stream was accepted.
+    pub(super) accept: bool,
     /// The call's context: its deadline, metadata, the stream its caller
     /// sends, ...
     pub(super) context: CallContext,
@@ -323,7 +325,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
                 tracing::debug!(peer = %self.peer.addr, code, message, "the client said goodbye");
                 Next::Stop(None)
             }
-            Message::Response { id, .. } => {
+            Message::Response { id, .. } | Message::Head { id } => {
                 tracing::info!(peer = %self.peer.addr, id, "closing a connection that sent a response to a call never made");
                 let message = format!(
                     "the peer sent a response for call {id}, an id of its own calls: no call of this side has it"

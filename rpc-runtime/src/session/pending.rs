@@ -92,6 +92,8 @@ impl Waiter {
 
 /// What the reader hands a streaming call.
 pub(crate) enum StreamEvent {
+    /// The call was accepted: its answer stream follows.
+    Head,
     Item(Bytes),
     /// The last event: `Reply::Ok` is a normal end.
     End(Reply),
@@ -246,6 +248,28 @@ impl Shared {
             }));
         }
         ItemOutcome::Violation
+    }
+
+    /// Call `id`'s answer stream was accepted. For a call that expects one
+    /// value, a protocol error: the call fails, and so does the connection.
+    pub(super) fn head(&self, id: u64) -> Result<(), RpcError> {
+        let mut state = self.lock();
+        match state.pending.get(&id).map(|waiting| &waiting.to) {
+            Some(Waiter::Stream { events, .. }) => {
+                drop(events.send(StreamEvent::Head));
+                Ok(())
+            }
+            Some(Waiter::Call(_)) => {
+                let error = RpcError::Protocol {
+                    message: "the server accepted a stream for a call that expects one value (do both sides use the same trait?)".to_owned(),
+                };
+                if let Some(waiting) = state.pending.remove(&id) {
+                    waiting.to.finish(Reply::Failed(error.clone()));
+                }
+                Err(error)
+            }
+            None => Ok(()),
+        }
     }
 
     /// The server takes `items` more items of the stream call `id` sends.
@@ -433,6 +457,7 @@ impl CallerHalf {
             },
             Message::Credit { id, items } => self.shared.credit(id, items),
             Message::Cancel { id } => self.shared.stop_sending(id),
+            Message::Head { id } => self.shared.head(id)?,
             other => {
                 return Err(RpcError::Protocol {
                     message: format!(

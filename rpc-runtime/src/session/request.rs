@@ -43,7 +43,8 @@ impl<O: Out> Dispatch<'_, O> {
         let oneway = flags & flags::ONEWAY != 0;
         let stream = flags & flags::STREAM_OUT != 0;
         let sends = flags & flags::STREAM_IN != 0;
-        if flags & !flags::KNOWN != 0 || (oneway && (stream || sends)) {
+        let accept = flags & flags::ACCEPT != 0;
+        if flags & !flags::KNOWN != 0 || (oneway && (stream || sends)) || (accept && !stream) {
             if !oneway {
                 let message =
                     format!("request flags {flags:#04x} are not supported by this server");
@@ -157,6 +158,7 @@ impl<O: Out> Dispatch<'_, O> {
             id,
             oneway,
             stream,
+            accept,
             context,
             call,
             size: payload.len(),

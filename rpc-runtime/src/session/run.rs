@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::error::RpcError;
 use crate::wire::body::{Body, BodyRepr, BodyStream};
 use crate::wire::codec;
+use crate::wire::frame::Message;
 
 use super::dispatch::{Dispatch, Out, Parked, Running};
 use super::flow::{initial_credit, produce, Produced};
@@ -28,6 +29,7 @@ impl<O: Out> Dispatch<'_, O> {
             id,
             oneway,
             stream,
+            accept,
             context,
             call,
             size: _,
@@ -48,7 +50,7 @@ impl<O: Out> Dispatch<'_, O> {
             std::panic::catch_unwind(AssertUnwindSafe(|| (&mut future).now_or_never()))
         });
         let body = match first {
-            Ok(Some(result)) => match shaped(result, stream) {
+            Ok(Some(result)) => match shaped(result, stream, accept) {
                 // A stream is driven by a task of its own.
                 Ok(Body(BodyRepr::Stream(items))) => Some(items),
                 result => {
@@ -72,11 +74,18 @@ impl<O: Out> Dispatch<'_, O> {
             let work = async {
                 let items = match body {
                     Some(items) => items,
-                    None => match shaped(future.await, stream)? {
+                    None => match shaped(future.await, stream, accept)? {
                         Body(BodyRepr::Stream(items)) => items,
                         body => return Ok(body),
                     },
                 };
+                if accept {
+                    // Accepted: the caller waits to hear it before items.
+                    let head = codec::encode_control(&Message::Head { id });
+                    if responses.send(head).await.is_err() {
+                        return Err(RpcError::connection_lost("the connection closed"));
+                    }
+                }
                 let credit = stream_credit.ok_or_else(|| RpcError::Protocol {
                     message: "a stream without credit".to_owned(),
                 })?;
@@ -112,14 +121,17 @@ impl<O: Out> Dispatch<'_, O> {
 
 /// Checks that a handler answers the way the call asked: a stream for a
 /// streaming call, one value otherwise.
-fn shaped(result: Result<Body, RpcError>, stream: bool) -> Result<Body, RpcError> {
+///
+/// With `accept` (the caller of a method that may refuse its stream waits
+/// to hear which), one value is a refusal, answered as the call's value.
+fn shaped(result: Result<Body, RpcError>, stream: bool, accept: bool) -> Result<Body, RpcError> {
     match result {
         Ok(body) if body.is_stream() && !stream => Err(RpcError::BadRequest {
             message: "the method answers with a stream, but the call asked for one value \
                       (do both sides use the same trait?)"
                 .to_owned(),
         }),
-        Ok(body) if !body.is_stream() && stream => Err(RpcError::BadRequest {
+        Ok(body) if !body.is_stream() && stream && !accept => Err(RpcError::BadRequest {
             message: "the method answers with one value, but the call asked for a stream \
                       (do both sides use the same trait?)"
                 .to_owned(),

@@ -191,11 +191,19 @@ impl RemoteStream {
                 })));
             }
         }
-        let event = match self.events.poll_recv(cx) {
+        let mut event = match self.events.poll_recv(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(event) => event,
         };
+        // An acceptance the caller did not wait for says nothing more.
+        while matches!(event, Some(StreamEvent::Head)) {
+            event = match self.events.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(event) => event,
+            };
+        }
         match event {
+            Some(StreamEvent::Head) => Poll::Pending,
             Some(StreamEvent::Item(body)) => {
                 if let Some(items) = self.taken.one() {
                     // Room for as many as were taken.
@@ -218,6 +226,50 @@ impl RemoteStream {
                 Poll::Ready(Some(Err(self.connection.shared.closed_reason())))
             }
         }
+    }
+
+    /// For a call that asked to hear whether its stream was accepted
+    /// ([`flags::ACCEPT`](crate::wire::frame::flags::ACCEPT)): waits for the
+    /// answer, within the call's deadline. `Ok(None)`: accepted, the items
+    /// follow; `Ok(Some(value))`: refused with that encoded value; `Err`:
+    /// the call failed (refused with a status, or for any other reason).
+    pub(crate) async fn accepted(&mut self) -> Result<Option<Bytes>, RpcError> {
+        std::future::poll_fn(|cx| {
+            use std::task::Poll;
+            if let Some(timer) = &mut self.timer {
+                if timer.as_mut().poll(cx).is_ready() {
+                    self.stop();
+                    return Poll::Ready(Err(RpcError::DeadlineExceeded {
+                        timeout: self.timeout,
+                    }));
+                }
+            }
+            let event = match self.events.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(event) => event,
+            };
+            Poll::Ready(match event {
+                Some(StreamEvent::Head) => Ok(None),
+                Some(StreamEvent::End(reply)) => {
+                    self.done = true;
+                    reply
+                        .into_result(self.timeout, &self.service, &self.method)
+                        .map(Some)
+                }
+                Some(StreamEvent::Item(_)) => {
+                    self.stop();
+                    Err(RpcError::Protocol {
+                        message: "the server sent a stream item before accepting the call"
+                            .to_owned(),
+                    })
+                }
+                None => {
+                    self.done = true;
+                    Err(self.connection.shared.closed_reason())
+                }
+            })
+        })
+        .await
     }
 
     /// Ends the stream from this side: the server is told to stop the call.

@@ -522,6 +522,25 @@ pub(crate) fn error_from_wire(
 }
 
 #[cfg(test)]
+mod head_tests {
+    /// The example in `docs/PROTOCOL.md`, section 5.8.
+    #[test]
+    fn the_documented_head() {
+        let doc = include_str!("../../../docs/PROTOCOL.md");
+        let marker = "listener sends `Head` before the first `Item`. For call 3:";
+        let start = doc.find(marker).expect("the example") + marker.len();
+        let open = start + doc[start..].find("```hex").expect("a hex block") + "```hex".len();
+        let close = open + doc[open..].find("```").expect("its end");
+        let documented: Vec<u8> = doc[open..close]
+            .split_whitespace()
+            .map(|byte| u8::from_str_radix(byte, 16).expect("hex"))
+            .collect();
+        let frame = super::encode_control(&crate::wire::frame::Message::Head { id: 3 });
+        assert_eq!(&frame[..], &documented[..]);
+    }
+}
+
+#[cfg(test)]
 mod status_tests {
     /// The example in `docs/PROTOCOL.md`, section 5.1.
     #[test]

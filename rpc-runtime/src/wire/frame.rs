@@ -124,6 +124,14 @@ pub(crate) enum Message<'a> {
         #[serde(borrow)]
         status: Status<'a>,
     },
+    /// The listener accepted call `id`, which asked to hear so
+    /// ([`flags::ACCEPT`]): its answer stream follows. A call refused
+    /// instead is answered at once with its [`Message::Response`]. The body
+    /// is empty.
+    Head {
+        /// The request's id.
+        id: u64,
+    },
 }
 
 impl Message<'_> {
@@ -135,7 +143,8 @@ impl Message<'_> {
             | Message::Cancel { id }
             | Message::Item { id }
             | Message::Credit { id, .. }
-            | Message::End { id, .. } => Some(*id),
+            | Message::End { id, .. }
+            | Message::Head { id } => Some(*id),
             Message::Goodbye { .. } | Message::Ping { .. } | Message::Pong { .. } => None,
         }
     }
@@ -152,6 +161,7 @@ impl Message<'_> {
             Message::Item { .. } => "a stream item",
             Message::Credit { .. } => "a credit",
             Message::End { .. } => "a stream end",
+            Message::Head { .. } => "a stream's acceptance",
         }
     }
 }
@@ -172,8 +182,12 @@ pub(crate) mod flags {
     pub const STREAM_OUT: u8 = 4;
     /// The body starts with the call's metadata (before the arguments).
     pub const METADATA: u8 = 8;
+    /// With [`STREAM_OUT`]: the caller waits to hear whether its answer
+    /// stream was accepted ([`Head`](super::Message::Head)) or refused (the
+    /// [`Response`](super::Message::Response), at once, before any item).
+    pub const ACCEPT: u8 = 16;
     /// Every bit this version knows; a request with others is refused.
-    pub const KNOWN: u8 = ONEWAY | STREAM_IN | STREAM_OUT | METADATA;
+    pub const KNOWN: u8 = ONEWAY | STREAM_IN | STREAM_OUT | METADATA | ACCEPT;
 }
 
 /// How a call ended.
