@@ -85,7 +85,7 @@ pub use streaming::{StreamClosed, StreamSender, Streaming};
 /// socket address, or a host name and port (`"localhost:7000"`) to resolve.
 pub use tokio::net::ToSocketAddrs;
 pub use wire::frame::PROTOCOL_VERSION;
-pub use wire::metadata::{Metadata, MetadataValue};
+pub use wire::metadata::{Metadata, MetadataValue, ReplyMetadata};
 
 /// Turns a trait into an RPC service: a client stub and a server skeleton.
 ///

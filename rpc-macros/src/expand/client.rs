@@ -79,6 +79,15 @@ pub fn generate(service: &Service) -> TokenStream {
                 self.with_options(::core::clone::Clone::clone(&self.options).timeout(timeout))
             }
 
+            /// A client on the same connection whose calls ask for the
+            /// metadata handlers attach to their answers, and put it in
+            /// `slot` as each answer arrives: see
+            /// [`CallOptions::reply_metadata`](::rpc_runtime::CallOptions::reply_metadata).
+            #[must_use]
+            pub fn with_reply_metadata(&self, slot: &::rpc_runtime::ReplyMetadata) -> Self {
+                self.with_options(::core::clone::Clone::clone(&self.options).reply_metadata(slot))
+            }
+
             /// A client on the same connection whose calls have no
             /// deadline (for endless streams): see
             /// [`CallOptions::no_deadline`](::rpc_runtime::CallOptions::no_deadline).

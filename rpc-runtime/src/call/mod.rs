@@ -71,7 +71,7 @@ use tokio::time::Instant;
 
 use crate::error::RpcError;
 use crate::streaming::Streaming;
-use crate::wire::body::{Body, BodyStream};
+use crate::wire::body::BodyStream;
 use crate::wire::codec::{self, RequestBody};
 
 mod options;
@@ -453,21 +453,5 @@ impl Stream for RawStream {
 impl fmt::Debug for RawStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RawStream")
-    }
-}
-
-/// Lets a [`Body`] answer-stream item be read as bytes.
-impl Body {
-    /// The encoded value, as bytes (a stream has none: empty).
-    pub(crate) fn into_bytes(self) -> Bytes {
-        use crate::wire::body::BodyRepr;
-        match self.0 {
-            BodyRepr::Headroom { mut buf, headroom } => {
-                let value = buf.split_off(headroom.min(buf.len()));
-                value.freeze()
-            }
-            BodyRepr::Plain(bytes) => bytes,
-            BodyRepr::Stream(_) => Bytes::new(),
-        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::wire::metadata::{Metadata, MetadataValue};
+use crate::wire::metadata::{Metadata, MetadataValue, ReplyMetadata};
 
 /// Per-call settings; generated clients keep one (see their `with_timeout`).
 ///
@@ -15,6 +15,7 @@ pub struct CallOptions {
     timeout: Option<Duration>,
     idempotent: bool,
     metadata: Metadata,
+    reply: Option<ReplyMetadata>,
 }
 
 impl CallOptions {
@@ -79,6 +80,28 @@ impl CallOptions {
     pub fn metadata(mut self, key: impl Into<String>, value: impl Into<MetadataValue>) -> Self {
         self.metadata = self.metadata.with(key, value);
         self
+    }
+
+    /// Asks for the metadata the handler attaches to its answer
+    /// ([`CallContext::set_reply_metadata`](crate::CallContext::set_reply_metadata)),
+    /// to be put in `slot` when the answer arrives (for a stream, at its
+    /// end). Like gRPC's header and trailer call options.
+    ///
+    /// ```
+    /// let reply = rpc_runtime::ReplyMetadata::new();
+    /// let options = rpc_runtime::CallOptions::new().reply_metadata(&reply);
+    /// ```
+    #[must_use]
+    pub fn reply_metadata(mut self, slot: &ReplyMetadata) -> Self {
+        self.reply = Some(slot.clone());
+        self
+    }
+
+    /// Where the answer's metadata goes, if asked for (see
+    /// [`reply_metadata`](Self::reply_metadata)).
+    #[must_use]
+    pub fn get_reply_metadata(&self) -> Option<&ReplyMetadata> {
+        self.reply.as_ref()
     }
 
     /// The metadata calls made with these options carry.

@@ -18,6 +18,7 @@ use crate::session::{Channel, RemoteStream};
 use crate::streaming::Streaming;
 use crate::wire::body::BodyStream;
 use crate::wire::codec::RequestBody;
+use crate::wire::metadata::ReplyMetadata;
 
 impl Channel {
     /// Calls `service.method` with `args` and decodes the answer as `R`, with
@@ -201,6 +202,7 @@ impl Invoke for Channel {
             method: parts.method,
             deadline,
             timeout,
+            reply: parts.options.get_reply_metadata().cloned(),
         };
         match parts.kind {
             CallKind::OneWay
@@ -223,6 +225,7 @@ impl Invoke for Channel {
                         to.method,
                         to.deadline,
                         to.timeout,
+                        to.reply,
                     )
                     .map(|value| value.map(RawReply::Value)),
             ),
@@ -235,6 +238,7 @@ impl Invoke for Channel {
         let parts = call.into_parts();
         let (deadline, timeout) = self.deadline(parts.options.get_timeout(), parts.inherited);
         let idempotent = parts.options.is_idempotent();
+        let reply = parts.options.get_reply_metadata().cloned();
         self.unary(
             parts.args,
             idempotent,
@@ -242,6 +246,7 @@ impl Invoke for Channel {
             parts.method,
             deadline,
             timeout,
+            reply,
         )
     }
 }
@@ -255,6 +260,8 @@ struct Call {
     method: Cow<'static, str>,
     deadline: Instant,
     timeout: Duration,
+    /// Where the answer's metadata goes, if the caller reads it.
+    reply: Option<ReplyMetadata>,
 }
 
 /// A call of any other kind made elsewhere (see [`Invoke`]).
@@ -271,6 +278,7 @@ async fn send(
         method,
         deadline,
         timeout,
+        reply,
     } = to;
     let (service, method) = (&*service, &*method);
     match (kind, stream) {
@@ -280,7 +288,9 @@ async fn send(
             .map(|()| RawReply::Sent),
         (CallKind::ServerStream, _) => {
             let stream = channel
-                .streaming(args, None, refusable, service, method, deadline, timeout)
+                .streaming(
+                    args, None, refusable, service, method, deadline, timeout, reply,
+                )
                 .await?;
             answered(stream, refusable).await
         }
@@ -294,12 +304,13 @@ async fn send(
                     method,
                     deadline,
                     timeout,
+                    reply,
                 )
                 .await?;
             answered(stream, refusable).await
         }
         (CallKind::ClientStream, Some(items)) => channel
-            .sending(args, items, service, method, deadline, timeout)
+            .sending(args, items, service, method, deadline, timeout, reply)
             .await
             .map(RawReply::Value),
         // A kind that sends a stream, without one.

@@ -18,6 +18,7 @@ use crate::error::RpcError;
 use crate::wire::body::BodyStream;
 use crate::wire::codec::{self, RequestHeader};
 use crate::wire::frame::flags;
+use crate::wire::metadata::ReplyMetadata;
 
 use super::pending::{PendingSlot, Reply, Sending};
 use super::stream::{enqueue, send_stream, wait_reply, Opened, RemoteStream};
@@ -157,8 +158,14 @@ impl Channel {
         method: Cow<'static, str>,
         deadline: Instant,
         timeout: Duration,
+        reply: Option<ReplyMetadata>,
     ) -> impl Future<Output = Result<Bytes, RpcError>> + Send + 'static {
         async move {
+            let flags = if reply.is_some() {
+                flags::REPLY_METADATA
+            } else {
+                0
+            };
             expired(timeout)?;
             let (service, method) = (&*service, &*method);
             // `idempotent_retries(u32::MAX)`: retry until the deadline.
@@ -173,7 +180,7 @@ impl Channel {
                 // for a first attempt that does not wait on the way.
                 let left = (attempt == 1).then_some(timeout);
                 let result = self
-                    .round_trip(service, method, &mut body, deadline, timeout, left)
+                    .round_trip(service, method, &mut body, deadline, timeout, left, flags)
                     .await;
                 match result {
                     Err(error) | Ok(Reply::Failed(error))
@@ -187,7 +194,10 @@ impl Channel {
                         attempt += 1;
                     }
                     Err(error) => return Err(error),
-                    Ok(reply) => return reply.into_result(timeout, service, method),
+                    Ok(answer) => {
+                        return with_reply_metadata(answer, reply.as_ref())
+                            .into_result(timeout, service, method)
+                    }
                 }
             }
         }
@@ -239,6 +249,7 @@ impl Channel {
         method: &str,
         deadline: Instant,
         timeout: Duration,
+        reply: Option<ReplyMetadata>,
     ) -> Result<RemoteStream, RpcError> {
         expired(timeout)?;
         let mut flags = match items {
@@ -247,6 +258,9 @@ impl Channel {
         };
         if accept {
             flags |= flags::ACCEPT;
+        }
+        if reply.is_some() {
+            flags |= flags::REPLY_METADATA;
         }
         let opened = self
             .open(body, service, method, deadline, timeout, flags)
@@ -258,6 +272,7 @@ impl Channel {
                 .shared
                 .register_stream(opened.id, deadline, sending.clone())?;
         let mut stream = opened.into_stream(events, swept, deadline, timeout, service, method);
+        stream.reply = reply;
         enqueue(&stream.connection, stream.request.take(), deadline, timeout).await?;
         if let (Some(items), Some(sending)) = (items, sending) {
             tokio::spawn(send_stream(
@@ -272,6 +287,7 @@ impl Channel {
     }
 
     /// A call that sends `items` and answers with one value.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn sending(
         &self,
         body: codec::RequestBody,
@@ -280,10 +296,15 @@ impl Channel {
         method: &str,
         deadline: Instant,
         timeout: Duration,
+        reply: Option<ReplyMetadata>,
     ) -> Result<Bytes, RpcError> {
         expired(timeout)?;
+        let flags = match reply {
+            Some(_) => flags::STREAM_IN | flags::REPLY_METADATA,
+            None => flags::STREAM_IN,
+        };
         let opened = self
-            .open(body, service, method, deadline, timeout, flags::STREAM_IN)
+            .open(body, service, method, deadline, timeout, flags)
             .await?;
         let Opened {
             connection,
@@ -292,7 +313,7 @@ impl Channel {
             frame,
         } = opened;
         let sending = Sending::new();
-        let (reply, swept) =
+        let (answer, swept) =
             connection
                 .shared
                 .register_sending(id, deadline, Some(sending.clone()))?;
@@ -309,9 +330,9 @@ impl Channel {
             connection.queue.clone(),
             connection.peer_max_frame,
         ));
-        let reply = wait_reply(&connection, reply, swept, deadline).await?;
+        let answer = wait_reply(&connection, answer, swept, deadline).await?;
         guard.armed = false;
-        reply.into_result(timeout, service, method)
+        with_reply_metadata(answer, reply.as_ref()).into_result(timeout, service, method)
     }
     /// The first steps of a streaming call: a live connection, a place in
     /// the server's window (held for the whole call), an id and the
@@ -390,6 +411,7 @@ impl Channel {
     /// the connection's reader (see [`Shared::expire`]). So a call that
     /// finds a live connection and a free slot costs no timer at all.
     #[allow(clippy::manual_async_fn)] // an `async fn` keeps its arguments twice
+    #[allow(clippy::too_many_arguments)]
     fn round_trip<'a>(
         &'a self,
         service: &'a str,
@@ -398,6 +420,7 @@ impl Channel {
         deadline: Instant,
         timeout: Duration,
         mut left: Option<Duration>,
+        flags: u8,
     ) -> impl Future<Output = Result<Reply, RpcError>> + Send + 'a {
         // An `async` block, for the reason given at `unary`.
         async move {
@@ -444,7 +467,7 @@ impl Channel {
                     Some(left) => wire_timeout(left),
                     None => micros_until(deadline),
                 },
-                flags: 0,
+                flags,
             };
             let frame = body.frame(&header, connection.peer_max_frame)?;
             let (reply, swept) = connection.shared.register(id, deadline)?;
@@ -470,6 +493,40 @@ impl Channel {
             Some(redial) => redial.redial(&self.inner.current, deadline).await,
             None => Err(current.closed_reason()),
         }
+    }
+}
+
+/// An answer to a call that asked for reply metadata, with the metadata
+/// taken off its body into `slot`; unchanged without a slot.
+pub(super) fn with_reply_metadata(answer: Reply, slot: Option<&ReplyMetadata>) -> Reply {
+    let Some(slot) = slot else {
+        return answer;
+    };
+    let split = |body| codec::split_reply_metadata(body, super::DEFAULT_MAX_METADATA);
+    match answer {
+        Reply::Ok(body) => match split(body) {
+            Ok((metadata, value)) => {
+                slot.set(metadata);
+                Reply::Ok(value)
+            }
+            Err(message) => Reply::Failed(RpcError::BadResponse { message }),
+        },
+        Reply::Remote {
+            code,
+            message,
+            details,
+        } => match split(details) {
+            Ok((metadata, details)) => {
+                slot.set(metadata);
+                Reply::Remote {
+                    code,
+                    message,
+                    details,
+                }
+            }
+            Err(message) => Reply::Failed(RpcError::BadResponse { message }),
+        },
+        other => other,
     }
 }
 

@@ -12,7 +12,7 @@ use super::inbox::InboxParts;
 use super::Channel;
 use crate::identity::PeerIdentity;
 use crate::transport::PeerAddr;
-use crate::wire::metadata::Metadata;
+use crate::wire::metadata::{Metadata, MetadataValue};
 
 tokio::task_local! {
     static CURRENT: CallContext;
@@ -45,6 +45,8 @@ pub struct CallContext {
     inbox: Option<Arc<Mutex<Option<InboxParts>>>>,
     /// The call's metadata, if it carried any.
     metadata: Option<Metadata>,
+    /// What the handler attaches to its answer, when the caller reads it.
+    reply: Option<Arc<Mutex<Metadata>>>,
 }
 
 /// What the calls of one connection share about their caller, made once
@@ -89,7 +91,53 @@ impl CallContext {
             peer,
             inbox: None,
             metadata: None,
+            reply: None,
         }
+    }
+
+    /// This context, for a caller that reads reply metadata.
+    pub(crate) fn with_reply(mut self, wanted: bool) -> Self {
+        if wanted {
+            self.reply = Some(Arc::default());
+        }
+        self
+    }
+
+    /// Adds an entry to the metadata sent with the call's answer (a value,
+    /// an error, or a stream's end), for a caller that reads it (see
+    /// [`ReplyMetadata`](crate::ReplyMetadata)); does nothing when the
+    /// caller does not. Bounded like request metadata: an answer whose
+    /// metadata encodes to more than the server's limit (8 KiB) fails with
+    /// [`RpcError::Encode`](crate::RpcError::Encode).
+    ///
+    /// ```
+    /// use rpc_runtime::CallContext;
+    ///
+    /// async fn handler_body() {
+    ///     if let Some(cx) = CallContext::current() {
+    ///         cx.set_reply_metadata("served-by", "replica-2");
+    ///     }
+    /// }
+    /// ```
+    pub fn set_reply_metadata(&self, key: impl Into<String>, value: impl Into<MetadataValue>) {
+        if let Some(reply) = &self.reply {
+            let mut metadata = reply
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *metadata = std::mem::take(&mut *metadata).with(key, value);
+        }
+    }
+
+    /// Whether the caller reads reply metadata (what
+    /// [`set_reply_metadata`](Self::set_reply_metadata) adds reaches it).
+    #[must_use]
+    pub fn wants_reply_metadata(&self) -> bool {
+        self.reply.is_some()
+    }
+
+    /// Where the reply metadata is kept, when the caller reads it.
+    pub(crate) fn reply_slot(&self) -> Option<Arc<Mutex<Metadata>>> {
+        self.reply.clone()
     }
 
     /// Completes when the server serving this call begins to shut down

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::SinkExt;
@@ -18,6 +18,7 @@ use crate::link::FrameWrite;
 use crate::wire::body::Body;
 use crate::wire::codec;
 use crate::wire::frame::{code, Message};
+use crate::wire::metadata::Metadata;
 
 use super::context::{CallContext, Peer};
 use super::flow::add_credit;
@@ -403,22 +404,29 @@ impl<'a, O: Out> Dispatch<'a, O> {
     }
 
     /// Sends the answer to a call that finished on the connection's task.
-    pub(super) async fn answer(&mut self, id: u64, oneway: bool, result: Result<Body, RpcError>) {
+    pub(super) async fn answer(
+        &mut self,
+        id: u64,
+        oneway: bool,
+        result: Result<Body, RpcError>,
+        reply: Option<&Mutex<Metadata>>,
+    ) {
         if oneway {
             if let Err(error) = result {
                 tracing::info!(id, %error, "a one-way call failed");
             }
             return;
         }
-        let frame = codec::encode_response(id, result, self.peer_max_frame);
+        let frame = encode_answer(
+            id,
+            result,
+            self.peer_max_frame,
+            reply,
+            self.state.max_metadata,
+        );
         self.send(frame).await;
     }
 
-    /// Adds a frame to the write buffer. When the buffer is full and the
-    /// socket takes no more (the client is not reading its answers) this
-    /// waits, and the connection is not read meanwhile: that is the
-    /// backpressure that keeps a client which sends without reading from
-    /// growing the server's memory.
     /// At the end of a shutdown's grace period, before the connection
     /// closes: ends each answer stream still open with `ShuttingDown` (the
     /// items already sent stand), so its caller learns why it ended. Calls
@@ -446,6 +454,11 @@ impl<'a, O: Out> Dispatch<'a, O> {
         }
     }
 
+    /// Adds a frame to the write buffer. When the buffer is full and the
+    /// socket takes no more (the client is not reading its answers) this
+    /// waits, and the connection is not read meanwhile: that is the
+    /// backpressure that keeps a client which sends without reading from
+    /// growing the server's memory.
     pub(super) async fn send(&mut self, frame: Bytes) {
         if self.write_failed.is_some() {
             return;
@@ -573,6 +586,27 @@ impl<'a> Dispatch<'a, QueueOut> {
         match self.write_failed.take() {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+}
+
+/// The response frame of call `id`: with the metadata its handler attached
+/// when the caller reads it (`reply`).
+pub(super) fn encode_answer(
+    id: u64,
+    result: Result<Body, RpcError>,
+    limit: usize,
+    reply: Option<&Mutex<Metadata>>,
+    max_metadata: usize,
+) -> Bytes {
+    match reply {
+        None => codec::encode_response(id, result, limit),
+        Some(reply) => {
+            let metadata = reply
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            codec::encode_response_with(id, result, limit, &metadata, max_metadata)
         }
     }
 }

@@ -148,7 +148,8 @@ impl<O: Out> Dispatch<'_, O> {
         });
         let context = CallContext::new(id, deadline, Arc::clone(&self.peer))
             .with_inbox(inbox)
-            .with_metadata(metadata);
+            .with_metadata(metadata)
+            .with_reply(flags & flags::REPLY_METADATA != 0);
         let call = start_call(
             self.state,
             service,

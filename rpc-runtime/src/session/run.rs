@@ -15,7 +15,7 @@ use crate::wire::body::{Body, BodyRepr, BodyStream};
 use crate::wire::codec;
 use crate::wire::frame::Message;
 
-use super::dispatch::{Dispatch, Out, Parked, Running};
+use super::dispatch::{encode_answer, Dispatch, Out, Parked, Running};
 use super::flow::{initial_credit, produce, Produced};
 use super::service::{Request, ServiceFuture};
 use super::serving::{Counted, Serving};
@@ -35,11 +35,14 @@ impl<O: Out> Dispatch<'_, O> {
             size: _,
         } = request;
         let deadline = context.deadline();
+        // Only for a caller that reads reply metadata.
+        let reply = context.reply_slot();
+        let max_metadata = self.state.max_metadata;
         let mut future = match call {
             Ok(future) => future,
             Err(error) => {
                 self.inboxes.remove(&id);
-                return self.answer(id, oneway, Err(error)).await;
+                return self.answer(id, oneway, Err(error), reply.as_deref()).await;
             }
         };
         // Most handlers finish without waiting: run them once right here, on
@@ -55,12 +58,13 @@ impl<O: Out> Dispatch<'_, O> {
                 Ok(Body(BodyRepr::Stream(items))) => Some(items),
                 result => {
                     self.inboxes.remove(&id);
-                    return self.answer(id, oneway, result).await;
+                    return self.answer(id, oneway, result, reply.as_deref()).await;
                 }
             },
             Err(panic) => {
                 self.inboxes.remove(&id);
-                return self.answer(id, oneway, Err(panicked(&*panic))).await;
+                let result = Err(panicked(&*panic));
+                return self.answer(id, oneway, result, reply.as_deref()).await;
             }
             Ok(None) => None,
         };
@@ -103,7 +107,8 @@ impl<O: Out> Dispatch<'_, O> {
             };
             let result = outcome.unwrap_or_else(|panic| Err(panicked(&*panic)));
             if !oneway {
-                let frame = codec::encode_response(id, result, peer_max_frame);
+                let frame =
+                    encode_answer(id, result, peer_max_frame, reply.as_deref(), max_metadata);
                 // Fails only when the connection is gone.
                 let _ = responses.send(frame).await;
             } else if let Err(error) = result {

@@ -52,6 +52,7 @@ impl Opened {
             method: method.into(),
             request: Request(Some(self.frame)),
             _slot: self.slot,
+            reply: None,
         }
     }
 }
@@ -168,6 +169,8 @@ pub(crate) struct RemoteStream {
     pub(super) request: Request,
     /// The call's place in the server's window, for as long as it streams.
     pub(super) _slot: tokio::sync::OwnedSemaphorePermit,
+    /// Where the metadata of the stream's end goes, if the caller reads it.
+    pub(super) reply: Option<crate::wire::metadata::ReplyMetadata>,
 }
 
 impl RemoteStream {
@@ -218,6 +221,7 @@ impl RemoteStream {
             Some(StreamEvent::End(reply)) => {
                 self.done = true;
                 // A normal end (`Ok`), or the error the call ended with.
+                let reply = super::channel::with_reply_metadata(reply, self.reply.as_ref());
                 let end = reply.into_result(self.timeout, &self.service, &self.method);
                 Poll::Ready(end.err().map(Err))
             }
@@ -252,7 +256,7 @@ impl RemoteStream {
                 Some(StreamEvent::Head) => Ok(None),
                 Some(StreamEvent::End(reply)) => {
                     self.done = true;
-                    reply
+                    super::channel::with_reply_metadata(reply, self.reply.as_ref())
                         .into_result(self.timeout, &self.service, &self.method)
                         .map(Some)
                 }

@@ -67,3 +67,18 @@ impl From<Bytes> for Body {
         Body(BodyRepr::Plain(bytes))
     }
 }
+
+/// Lets a [`Body`] answer-stream item be read as bytes.
+impl Body {
+    /// The encoded value, as bytes (a stream has none: empty).
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self.0 {
+            BodyRepr::Headroom { mut buf, headroom } => {
+                let value = buf.split_off(headroom.min(buf.len()));
+                value.freeze()
+            }
+            BodyRepr::Plain(bytes) => bytes,
+            BodyRepr::Stream(_) => Bytes::new(),
+        }
+    }
+}

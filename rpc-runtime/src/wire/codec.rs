@@ -28,7 +28,7 @@ use crate::error::RpcError;
 use crate::status::Code;
 use crate::wire::body::{Body, BodyRepr};
 use crate::wire::frame::{code, Hello, Message, Status};
-use crate::wire::metadata::MetadataValue;
+use crate::wire::metadata::{Metadata, MetadataValue};
 
 type Standard = Configuration;
 
@@ -303,6 +303,91 @@ pub(crate) fn encode_response(id: u64, result: Result<Body, RpcError>, limit: us
     frame
 }
 
+/// [`encode_response`] for a call whose caller reads reply metadata: the
+/// body starts with `metadata`'s block (`00` for none), then the value, or
+/// the status's details. An answer that no longer fits `limit`, or
+/// metadata over `max_metadata` bytes, becomes that call's error.
+pub(crate) fn encode_response_with(
+    id: u64,
+    result: Result<Body, RpcError>,
+    limit: usize,
+    metadata: &Metadata,
+    max_metadata: usize,
+) -> Bytes {
+    let block: &[u8] = match metadata.encoded() {
+        [] => &[0],
+        block => block,
+    };
+    let result = if block.len() > max_metadata {
+        Err(RpcError::Encode {
+            what: "reply metadata",
+            message: format!(
+                "it is {} bytes, over the limit of {max_metadata}",
+                block.len()
+            ),
+        })
+    } else {
+        result
+    };
+    let block: &[u8] = if result.is_err() && block.len() > max_metadata {
+        &[0]
+    } else {
+        block
+    };
+    match result {
+        Ok(body) => {
+            let value = body.into_bytes();
+            let header = Message::Response {
+                id,
+                status: Status::Ok,
+            };
+            let mut buf = BytesMut::with_capacity(RESPONSE_SLACK + block.len() + value.len());
+            encode_header(&header, &mut buf);
+            buf.extend_from_slice(block);
+            buf.extend_from_slice(&value);
+            if buf.len() > limit {
+                let error = RpcError::FrameTooLarge {
+                    what: "response",
+                    size: buf.len() as u64,
+                    limit: limit as u64,
+                };
+                return encode_response_with(id, Err(error), limit, &Metadata::new(), max_metadata);
+            }
+            buf.freeze()
+        }
+        Err(error) => {
+            let (code, message) = error_to_wire(&error);
+            let mut details = Vec::with_capacity(block.len() + error_details(&error).len());
+            details.extend_from_slice(block);
+            details.extend_from_slice(error_details(&error));
+            if details.len() + RESPONSE_SLACK + 10 > limit {
+                details.truncate(block.len());
+            }
+            encode_refusal(id, code, &message, &details, limit)
+        }
+    }
+}
+
+/// Splits the metadata block off the body of an answer to a call that
+/// asked for reply metadata; an empty body (an error sent before any
+/// handler ran) has none.
+pub(crate) fn split_reply_metadata(
+    body: Bytes,
+    max_metadata: usize,
+) -> Result<(Metadata, Bytes), String> {
+    if body.is_empty() {
+        return Ok((Metadata::new(), body));
+    }
+    let window = body.get(..body.len().min(max_metadata)).unwrap_or_default();
+    let (entries, used) = decode_metadata(window).map_err(|e| {
+        format!("the reply metadata does not decode within {max_metadata} bytes: {e}")
+    })?;
+    Ok((
+        Metadata::received(entries),
+        body.slice(used.min(body.len())..),
+    ))
+}
+
 /// Encodes one item of call `id`'s answer stream. An item larger than the
 /// caller's `limit` fails (and with it, the stream).
 pub(crate) fn encode_item(id: u64, body: Body, limit: usize) -> Result<Bytes, RpcError> {
@@ -518,83 +603,5 @@ pub(crate) fn error_from_wire(
         code::UNAUTHENTICATED => RpcError::Unauthenticated { message },
         code::PERMISSION_DENIED => RpcError::PermissionDenied { message },
         _ => RpcError::Remote { code, message },
-    }
-}
-
-#[cfg(test)]
-mod head_tests {
-    /// The example in `docs/PROTOCOL.md`, section 5.8.
-    #[test]
-    fn the_documented_head() {
-        let doc = include_str!("../../../docs/PROTOCOL.md");
-        let marker = "listener sends `Head` before the first `Item`. For call 3:";
-        let start = doc.find(marker).expect("the example") + marker.len();
-        let open = start + doc[start..].find("```hex").expect("a hex block") + "```hex".len();
-        let close = open + doc[open..].find("```").expect("its end");
-        let documented: Vec<u8> = doc[open..close]
-            .split_whitespace()
-            .map(|byte| u8::from_str_radix(byte, 16).expect("hex"))
-            .collect();
-        let frame = super::encode_control(&crate::wire::frame::Message::Head { id: 3 });
-        assert_eq!(&frame[..], &documented[..]);
-    }
-}
-
-#[cfg(test)]
-mod status_tests {
-    /// The example in `docs/PROTOCOL.md`, section 5.1.
-    #[test]
-    fn the_documented_status_response() {
-        let doc = include_str!("../../../docs/PROTOCOL.md");
-        let marker = "message `no`, and details `2a`, for request 3:";
-        let start = doc.find(marker).expect("the example") + marker.len();
-        let open = start + doc[start..].find("```hex").expect("a hex block") + "```hex".len();
-        let close = open + doc[open..].find("```").expect("its end");
-        let documented: Vec<u8> = doc[open..close]
-            .split_whitespace()
-            .map(|byte| u8::from_str_radix(byte, 16).expect("hex"))
-            .collect();
-        let status = crate::Status::not_found("no").with_details(vec![0x2a]);
-        let frame = super::encode_response(3, Err(status.clone().into()), 1 << 20);
-        assert_eq!(&frame[..], &documented[..]);
-        // And back.
-        let (message, used) = super::decode_message(&frame).expect("it decodes");
-        let crate::wire::frame::Message::Response {
-            status: crate::wire::frame::Status::Error { code, message },
-            ..
-        } = message
-        else {
-            panic!("not an error response");
-        };
-        let details = bytes::Bytes::copy_from_slice(&frame[used..]);
-        match super::error_from_wire(code, message, details, "S", "m") {
-            crate::RpcError::Status(back) => assert_eq!(back, status),
-            other => panic!("{other:?}"),
-        }
-    }
-}
-
-#[cfg(test)]
-mod metadata_tests {
-    /// The example in `docs/PROTOCOL.md`, section 5.0.
-    #[test]
-    fn the_documented_metadata_block() {
-        let doc = include_str!("../../../docs/PROTOCOL.md");
-        let marker = "the single entry `authorization` = `Bearer t` is";
-        let start = doc.find(marker).expect("the example") + marker.len();
-        let open = start + doc[start..].find("```hex").expect("a hex block") + "```hex".len();
-        let close = open + doc[open..].find("```").expect("its end");
-        let documented: Vec<u8> = doc[open..close]
-            .split_whitespace()
-            .map(|byte| u8::from_str_radix(byte, 16).expect("hex"))
-            .collect();
-        let entries = vec![(
-            "authorization".to_owned(),
-            super::MetadataValue::Text("Bearer t".to_owned()),
-        )];
-        assert_eq!(&super::encode_metadata(&entries)[..], &documented[..]);
-        let (decoded, used) = super::decode_metadata(&documented).expect("it decodes");
-        assert_eq!(used, documented.len());
-        assert_eq!(decoded, entries);
     }
 }

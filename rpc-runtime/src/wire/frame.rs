@@ -186,8 +186,12 @@ pub(crate) mod flags {
     /// stream was accepted ([`Head`](super::Message::Head)) or refused (the
     /// [`Response`](super::Message::Response), at once, before any item).
     pub const ACCEPT: u8 = 16;
+    /// The caller reads the answer's metadata: the body of every
+    /// [`Response`](super::Message::Response) to the call the listener
+    /// sends from a handler starts with a metadata block.
+    pub const REPLY_METADATA: u8 = 32;
     /// Every bit this version knows; a request with others is refused.
-    pub const KNOWN: u8 = ONEWAY | STREAM_IN | STREAM_OUT | METADATA | ACCEPT;
+    pub const KNOWN: u8 = ONEWAY | STREAM_IN | STREAM_OUT | METADATA | ACCEPT | REPLY_METADATA;
 }
 
 /// How a call ended.

@@ -223,3 +223,52 @@ impl fmt::Debug for Metadata {
         map.finish()
     }
 }
+
+/// Where the metadata a handler attaches to its answer lands, for the
+/// caller to read once the call has ended (like gRPC's header and trailer
+/// call options). Cheap to clone; clones share the slot.
+///
+/// ```
+/// use rpc_runtime::{CallOptions, ReplyMetadata};
+///
+/// let reply = ReplyMetadata::new();
+/// let options = CallOptions::new().reply_metadata(&reply);
+/// // ... make a call with `options`, then:
+/// assert!(reply.get().is_empty());
+/// ```
+#[derive(Clone, Default)]
+pub struct ReplyMetadata {
+    slot: Arc<std::sync::Mutex<Metadata>>,
+}
+
+impl ReplyMetadata {
+    /// An empty slot.
+    #[must_use]
+    pub fn new() -> Self {
+        ReplyMetadata::default()
+    }
+
+    /// The metadata of the last answer that arrived (empty until one has,
+    /// or if it carried none).
+    #[must_use]
+    pub fn get(&self) -> Metadata {
+        self.slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records an answer's metadata.
+    pub(crate) fn set(&self, metadata: Metadata) {
+        *self
+            .slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = metadata;
+    }
+}
+
+impl fmt::Debug for ReplyMetadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ReplyMetadata").field(&self.get()).finish()
+    }
+}

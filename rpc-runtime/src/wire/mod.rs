@@ -5,5 +5,7 @@
 pub(crate) mod body;
 pub(crate) mod codec;
 pub(crate) mod depth;
+#[cfg(test)]
+mod documented;
 pub(crate) mod frame;
 pub(crate) mod metadata;
