@@ -28,6 +28,19 @@ use crate::wire::codec;
 
 use super::{CallKind, CallOptions, Invoke, RawCall, RawReply};
 
+/// What a call answering with one value decodes it as: anything
+/// `DeserializeOwned`. A trait of its own only to say, when the bound
+/// fails, what usually went wrong.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be decoded as the answer of a call",
+    label = "not `serde::de::DeserializeOwned`",
+    note = "a call's answer is decoded with serde: derive `Deserialize` for it",
+    note = "a `Streaming<T>` behind a type alias (or any other name) is taken for a value: write `Streaming<T>` in the trait"
+)]
+pub trait Answer: DeserializeOwned {}
+
+impl<T: DeserializeOwned> Answer for T {}
+
 /// A call of `service.method` with `args`, encoded now.
 #[inline]
 pub fn encode<A: Serialize + ?Sized>(
@@ -64,7 +77,7 @@ pub fn unary<C, R>(
 ) -> impl Future<Output = Result<R, RpcError>> + Send + 'static
 where
     C: Invoke,
-    R: DeserializeOwned + 'static,
+    R: Answer + 'static,
 {
     let sent = match call {
         Ok(call) => Either::Left(C::clone(channel).invoke_unary(call)),
@@ -104,7 +117,7 @@ pub fn value<C, R>(
 ) -> impl Future<Output = Result<R, RpcError>> + Send + 'static
 where
     C: Invoke,
-    R: DeserializeOwned + 'static,
+    R: Answer + 'static,
 {
     finish(channel, call, RawReply::into_value)
 }
