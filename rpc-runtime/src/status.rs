@@ -4,8 +4,6 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::error::RpcError;
-
 /// The first wire code of application statuses: a [`Status`] with code `n`
 /// travels as `APPLICATION_CODES + n`, above every code the runtime uses.
 pub(crate) const APPLICATION_CODES: u32 = 1000;
@@ -15,7 +13,7 @@ pub(crate) const APPLICATION_CODES: u32 = 1000;
 ///
 /// A method declared `-> Result<T, Status>` answers `Ok(value)` or
 /// `Err(status)`; its generated client method returns `Result<T, RpcError>`,
-/// with the status as [`RpcError::Status`]: one `?` for the caller, not two.
+/// with the status as [`RpcError::Status`](crate::RpcError::Status): one `?` for the caller, not two.
 /// (A method with an error type of its own, `-> Result<T, MyError>`, keeps
 /// it: the client gets `Result<Result<T, MyError>, RpcError>`.) An answer
 /// stream can end with a status too: an `Err(RpcError::Status(..))` item.
@@ -42,7 +40,7 @@ pub(crate) const APPLICATION_CODES: u32 = 1000;
 /// }
 /// ```
 ///
-/// A status converts from an [`RpcError`], so a handler can pass on the
+/// A status converts from an [`RpcError`](crate::RpcError), so a handler can pass on the
 /// failure of a call it made with `?`; see [`From<RpcError>`](#impl-From<RpcError>-for-Status).
 ///
 /// On the wire (`docs/PROTOCOL.md`, section 6), code `n` travels as
@@ -234,41 +232,3 @@ impl fmt::Display for Status {
 }
 
 impl std::error::Error for Status {}
-
-impl From<Status> for RpcError {
-    fn from(status: Status) -> RpcError {
-        RpcError::Status(status)
-    }
-}
-
-/// The status to pass on for a call that failed: its own status, if the
-/// server answered with one; otherwise the closest code, with the error's
-/// text as the message (a deadline is `DEADLINE_EXCEEDED`; a connection,
-/// a shutdown or a busy server `UNAVAILABLE`; credentials and permissions
-/// their codes; a method or service the server does not have
-/// `UNIMPLEMENTED`; everything else `INTERNAL`).
-///
-/// ```
-/// use rpc_runtime::{Code, RpcError, Status};
-///
-/// let status = Status::from(RpcError::ShuttingDown);
-/// assert_eq!(status.code(), Code::UNAVAILABLE);
-/// ```
-impl From<RpcError> for Status {
-    fn from(error: RpcError) -> Status {
-        let code = match &error {
-            RpcError::Status(status) => return status.clone(),
-            RpcError::DeadlineExceeded { .. } => Code::DEADLINE_EXCEEDED,
-            RpcError::Unauthenticated { .. } => Code::UNAUTHENTICATED,
-            RpcError::PermissionDenied { .. } => Code::PERMISSION_DENIED,
-            RpcError::UnknownService { .. } | RpcError::UnknownMethod { .. } => Code::UNIMPLEMENTED,
-            RpcError::Connect { .. }
-            | RpcError::ConnectTimeout { .. }
-            | RpcError::ConnectionLost { .. }
-            | RpcError::ShuttingDown
-            | RpcError::ServerBusy { .. } => Code::UNAVAILABLE,
-            _ => Code::INTERNAL,
-        };
-        Status::new(code, error.to_string())
-    }
-}

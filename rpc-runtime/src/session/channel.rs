@@ -195,7 +195,8 @@ impl Channel {
                     }
                     Err(error) => return Err(error),
                     Ok(answer) => {
-                        return with_reply_metadata(answer, reply.as_ref())
+                        return answer
+                            .with_reply_metadata(reply.as_ref())
                             .into_result(timeout, service, method)
                     }
                 }
@@ -332,7 +333,9 @@ impl Channel {
         ));
         let answer = wait_reply(&connection, answer, swept, deadline).await?;
         guard.armed = false;
-        with_reply_metadata(answer, reply.as_ref()).into_result(timeout, service, method)
+        answer
+            .with_reply_metadata(reply.as_ref())
+            .into_result(timeout, service, method)
     }
     /// The first steps of a streaming call: a live connection, a place in
     /// the server's window (held for the whole call), an id and the
@@ -493,40 +496,6 @@ impl Channel {
             Some(redial) => redial.redial(&self.inner.current, deadline).await,
             None => Err(current.closed_reason()),
         }
-    }
-}
-
-/// An answer to a call that asked for reply metadata, with the metadata
-/// taken off its body into `slot`; unchanged without a slot.
-pub(super) fn with_reply_metadata(answer: Reply, slot: Option<&ReplyMetadata>) -> Reply {
-    let Some(slot) = slot else {
-        return answer;
-    };
-    let split = |body| codec::split_reply_metadata(body, super::DEFAULT_MAX_METADATA);
-    match answer {
-        Reply::Ok(body) => match split(body) {
-            Ok((metadata, value)) => {
-                slot.set(metadata);
-                Reply::Ok(value)
-            }
-            Err(message) => Reply::Failed(RpcError::BadResponse { message }),
-        },
-        Reply::Remote {
-            code,
-            message,
-            details,
-        } => match split(details) {
-            Ok((metadata, details)) => {
-                slot.set(metadata);
-                Reply::Remote {
-                    code,
-                    message,
-                    details,
-                }
-            }
-            Err(message) => Reply::Failed(RpcError::BadResponse { message }),
-        },
-        other => other,
     }
 }
 

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::RpcError;
 use crate::wire::codec::{self};
 use crate::wire::frame::{Message, Status, STREAM_WINDOW};
+use crate::wire::metadata::ReplyMetadata;
 
 use super::flow::{add_credit, initial_credit};
 use super::Connection;
@@ -100,6 +101,40 @@ pub(crate) enum StreamEvent {
 }
 
 impl Reply {
+    /// This answer to a call that asked for reply metadata, with the
+    /// metadata taken off its body into `slot`; unchanged without a slot.
+    pub(super) fn with_reply_metadata(self, slot: Option<&ReplyMetadata>) -> Reply {
+        let Some(slot) = slot else {
+            return self;
+        };
+        let split = |body| codec::split_reply_metadata(body, super::DEFAULT_MAX_METADATA);
+        match self {
+            Reply::Ok(body) => match split(body) {
+                Ok((metadata, value)) => {
+                    slot.set(metadata);
+                    Reply::Ok(value)
+                }
+                Err(message) => Reply::Failed(RpcError::BadResponse { message }),
+            },
+            Reply::Remote {
+                code,
+                message,
+                details,
+            } => match split(details) {
+                Ok((metadata, details)) => {
+                    slot.set(metadata);
+                    Reply::Remote {
+                        code,
+                        message,
+                        details,
+                    }
+                }
+                Err(message) => Reply::Failed(RpcError::BadResponse { message }),
+            },
+            other => other,
+        }
+    }
+
     /// How a call ends, once no more attempts are to be made: its encoded
     /// value, or the error.
     pub(super) fn into_result(

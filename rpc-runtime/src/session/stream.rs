@@ -221,7 +221,7 @@ impl RemoteStream {
             Some(StreamEvent::End(reply)) => {
                 self.done = true;
                 // A normal end (`Ok`), or the error the call ended with.
-                let reply = super::channel::with_reply_metadata(reply, self.reply.as_ref());
+                let reply = reply.with_reply_metadata(self.reply.as_ref());
                 let end = reply.into_result(self.timeout, &self.service, &self.method);
                 Poll::Ready(end.err().map(Err))
             }
@@ -256,7 +256,8 @@ impl RemoteStream {
                 Some(StreamEvent::Head) => Ok(None),
                 Some(StreamEvent::End(reply)) => {
                     self.done = true;
-                    super::channel::with_reply_metadata(reply, self.reply.as_ref())
+                    reply
+                        .with_reply_metadata(self.reply.as_ref())
                         .into_result(self.timeout, &self.service, &self.method)
                         .map(Some)
                 }

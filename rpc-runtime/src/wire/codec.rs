@@ -318,21 +318,18 @@ pub(crate) fn encode_response_with(
         [] => &[0],
         block => block,
     };
-    let result = if block.len() > max_metadata {
-        Err(RpcError::Encode {
+    // Metadata over the limit fails the call, and is not sent.
+    let (block, result): (&[u8], _) = if block.len() > max_metadata {
+        let error = RpcError::Encode {
             what: "reply metadata",
             message: format!(
                 "it is {} bytes, over the limit of {max_metadata}",
                 block.len()
             ),
-        })
+        };
+        (&[0], Err(error))
     } else {
-        result
-    };
-    let block: &[u8] = if result.is_err() && block.len() > max_metadata {
-        &[0]
-    } else {
-        block
+        (block, result)
     };
     match result {
         Ok(body) => {
