@@ -14,33 +14,41 @@ use crate::wire::codec;
 ///
 /// # Errors
 /// [`RpcError::BadRequest`] with the decoder's message.
-pub fn decode_args<T: ::serde::de::DeserializeOwned>(args: &Bytes) -> Result<T, RpcError> {
+pub fn decode_args<T: ::serde::de::DeserializeOwned + 'static>(
+    args: &Bytes,
+) -> Result<T, RpcError> {
     codec::decode_value(args).map_err(|message| RpcError::BadRequest { message })
 }
 
-/// Reads a request's arguments one at a time, for a method whose last
-/// arguments are `#[rpc(default)]`: a request from an older client, which
+/// Reads a request's arguments one at a time: an argument of type
+/// [`Bytes`] is a slice of the request (no copy), and when the last
+/// arguments are `#[rpc(default)]`, a request from an older client, which
 /// does not know them, ends before them.
 pub struct ArgReader<'a> {
-    rest: &'a [u8],
+    args: &'a Bytes,
+    at: usize,
 }
 
 impl<'a> ArgReader<'a> {
     /// A reader of `args`.
     #[must_use]
     pub fn new(args: &'a Bytes) -> Self {
-        ArgReader { rest: args }
+        ArgReader { args, at: 0 }
     }
 
     /// The next argument.
     ///
     /// # Errors
     /// [`RpcError::BadRequest`] when it does not decode, or is missing.
-    pub fn read<T: ::serde::de::DeserializeOwned>(&mut self) -> Result<T, RpcError> {
-        let (value, used) =
-            codec::decode_prefix(self.rest).map_err(|message| RpcError::BadRequest { message })?;
-        self.rest = self.rest.get(used..).unwrap_or_default();
+    pub fn read<T: ::serde::de::DeserializeOwned + 'static>(&mut self) -> Result<T, RpcError> {
+        let (value, used) = codec::decode_value_at(self.args, self.at)
+            .map_err(|message| RpcError::BadRequest { message })?;
+        self.at += used;
         Ok(value)
+    }
+
+    fn rest(&self) -> usize {
+        self.args.len().saturating_sub(self.at)
     }
 
     /// The next argument, or its default when the request ends here.
@@ -49,9 +57,9 @@ impl<'a> ArgReader<'a> {
     /// [`RpcError::BadRequest`] when it is there and does not decode.
     pub fn read_or_default<T>(&mut self) -> Result<T, RpcError>
     where
-        T: ::serde::de::DeserializeOwned + Default,
+        T: ::serde::de::DeserializeOwned + Default + 'static,
     {
-        if self.rest.is_empty() {
+        if self.rest() == 0 {
             return Ok(T::default());
         }
         self.read()
@@ -63,13 +71,13 @@ impl<'a> ArgReader<'a> {
     /// [`RpcError::BadRequest`] when bytes are left: a newer client sent
     /// arguments this server does not know.
     pub fn finish(self) -> Result<(), RpcError> {
-        if self.rest.is_empty() {
+        if self.rest() == 0 {
             Ok(())
         } else {
             Err(RpcError::BadRequest {
                 message: format!(
                     "{} unexpected trailing bytes after the arguments (does the client know arguments this server does not?)",
-                    self.rest.len()
+                    self.rest()
                 ),
             })
         }
@@ -159,7 +167,7 @@ where
 /// disagree about the method).
 pub fn take_stream<T>() -> Result<crate::streaming::Streaming<T>, RpcError>
 where
-    T: ::serde::de::DeserializeOwned,
+    T: ::serde::de::DeserializeOwned + 'static,
 {
     match crate::session::take_inbox() {
         Some(Some(parts)) => Ok(crate::streaming::Streaming::inbox(
@@ -264,14 +272,14 @@ pub mod bench {
     ///
     /// # Errors
     /// When the frame or the arguments do not decode.
-    pub fn decode_request<A: ::serde::de::DeserializeOwned>(
-        frame: &[u8],
+    pub fn decode_request<A: ::serde::de::DeserializeOwned + 'static>(
+        frame: &Bytes,
     ) -> Result<(u64, A), String> {
         let (message, used) = codec::decode_message(frame)?;
         let Message::Request { id, .. } = message else {
             return Err("not a request".to_owned());
         };
-        let args = codec::decode_value(frame.get(used..).unwrap_or_default())?;
+        let args = codec::decode_value(&frame.slice(used..))?;
         Ok((id, args))
     }
 

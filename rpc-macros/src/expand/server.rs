@@ -197,32 +197,32 @@ fn decode(method: &Ident, decoded: &[(&Ident, &Type, bool)]) -> TokenStream {
         "decode_arguments",
         Span::call_site().located_at(method.span()),
     );
-    // With `#[rpc(default)]` arguments, one at a time: a request from an
-    // older client ends before them. Otherwise, as one tuple.
-    let any_default = decoded.iter().any(|(.., default)| *default);
+    // One at a time: an argument that is `Bytes` is a slice of the request,
+    // and a request from an older client ends before the `#[rpc(default)]`
+    // arguments it does not know.
     let bounds = decoded.iter().map(|(.., default)| {
         if *default {
-            quote!(::rpc_runtime::__private::serde::de::DeserializeOwned + ::core::default::Default)
+            quote!(
+                ::rpc_runtime::__private::serde::de::DeserializeOwned
+                    + ::core::default::Default
+                    + 'static
+            )
         } else {
-            quote!(::rpc_runtime::__private::serde::de::DeserializeOwned)
+            quote!(::rpc_runtime::__private::serde::de::DeserializeOwned + 'static)
         }
     });
-    let body = if any_default {
-        let reads = decoded.iter().map(|(.., default)| {
-            if *default {
-                quote!(reader.read_or_default()?)
-            } else {
-                quote!(reader.read()?)
-            }
-        });
-        quote! {
-            let mut reader = ::rpc_runtime::__private::ArgReader::new(args);
-            let decoded = (#(#reads,)*);
-            reader.finish()?;
-            ::core::result::Result::Ok(decoded)
+    let reads = decoded.iter().map(|(.., default)| {
+        if *default {
+            quote!(reader.read_or_default()?)
+        } else {
+            quote!(reader.read()?)
         }
-    } else {
-        quote!(::rpc_runtime::__private::decode_args(args))
+    });
+    let body = quote! {
+        let mut reader = ::rpc_runtime::__private::ArgReader::new(args);
+        let decoded = (#(#reads,)*);
+        reader.finish()?;
+        ::core::result::Result::Ok(decoded)
     };
     // The bytes and a marker per argument.
     let allow_many_args = if 1 + decoded.len() > CLIPPY_MAX_PARAMS {

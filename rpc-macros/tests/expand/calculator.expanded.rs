@@ -638,10 +638,17 @@ where
                             _: ::core::marker::PhantomData<A1>,
                         ) -> ::core::result::Result<(A0, A1), ::rpc_runtime::RpcError>
                         where
-                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
-                            A1: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned
+                                + 'static,
+                            A1: ::rpc_runtime::__private::serde::de::DeserializeOwned
+                                + 'static,
                         {
-                            ::rpc_runtime::__private::decode_args(args)
+                            let mut reader = ::rpc_runtime::__private::ArgReader::new(
+                                args,
+                            );
+                            let decoded = (reader.read()?, reader.read()?);
+                            reader.finish()?;
+                            ::core::result::Result::Ok(decoded)
                         }
                         decode_arguments(
                             &args,
@@ -666,10 +673,17 @@ where
                             _: ::core::marker::PhantomData<A1>,
                         ) -> ::core::result::Result<(A0, A1), ::rpc_runtime::RpcError>
                         where
-                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
-                            A1: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned
+                                + 'static,
+                            A1: ::rpc_runtime::__private::serde::de::DeserializeOwned
+                                + 'static,
                         {
-                            ::rpc_runtime::__private::decode_args(args)
+                            let mut reader = ::rpc_runtime::__private::ArgReader::new(
+                                args,
+                            );
+                            let decoded = (reader.read()?, reader.read()?);
+                            reader.finish()?;
+                            ::core::result::Result::Ok(decoded)
                         }
                         decode_arguments(
                             &args,
@@ -704,10 +718,17 @@ where
                             _: ::core::marker::PhantomData<A1>,
                         ) -> ::core::result::Result<(A0, A1), ::rpc_runtime::RpcError>
                         where
-                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
-                            A1: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned
+                                + 'static,
+                            A1: ::rpc_runtime::__private::serde::de::DeserializeOwned
+                                + 'static,
                         {
-                            ::rpc_runtime::__private::decode_args(args)
+                            let mut reader = ::rpc_runtime::__private::ArgReader::new(
+                                args,
+                            );
+                            let decoded = (reader.read()?, reader.read()?);
+                            reader.finish()?;
+                            ::core::result::Result::Ok(decoded)
                         }
                         decode_arguments(
                             &args,
@@ -731,9 +752,15 @@ where
                             _: ::core::marker::PhantomData<A0>,
                         ) -> ::core::result::Result<(A0,), ::rpc_runtime::RpcError>
                         where
-                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned
+                                + 'static,
                         {
-                            ::rpc_runtime::__private::decode_args(args)
+                            let mut reader = ::rpc_runtime::__private::ArgReader::new(
+                                args,
+                            );
+                            let decoded = (reader.read()?,);
+                            reader.finish()?;
+                            ::core::result::Result::Ok(decoded)
                         }
                         decode_arguments(&args, ::core::marker::PhantomData)?
                     };
@@ -752,9 +779,15 @@ where
                             _: ::core::marker::PhantomData<A0>,
                         ) -> ::core::result::Result<(A0,), ::rpc_runtime::RpcError>
                         where
-                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned
+                                + 'static,
                         {
-                            ::rpc_runtime::__private::decode_args(args)
+                            let mut reader = ::rpc_runtime::__private::ArgReader::new(
+                                args,
+                            );
+                            let decoded = (reader.read()?,);
+                            reader.finish()?;
+                            ::core::result::Result::Ok(decoded)
                         }
                         decode_arguments(&args, ::core::marker::PhantomData)?
                     };
@@ -773,9 +806,15 @@ where
                             _: ::core::marker::PhantomData<A0>,
                         ) -> ::core::result::Result<(A0,), ::rpc_runtime::RpcError>
                         where
-                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned
+                                + 'static,
                         {
-                            ::rpc_runtime::__private::decode_args(args)
+                            let mut reader = ::rpc_runtime::__private::ArgReader::new(
+                                args,
+                            );
+                            let decoded = (reader.read()?,);
+                            reader.finish()?;
+                            ::core::result::Result::Ok(decoded)
                         }
                         decode_arguments(&args, ::core::marker::PhantomData)?
                     };
@@ -804,9 +843,15 @@ where
                             _: ::core::marker::PhantomData<A0>,
                         ) -> ::core::result::Result<(A0,), ::rpc_runtime::RpcError>
                         where
-                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned
+                                + 'static,
                         {
-                            ::rpc_runtime::__private::decode_args(args)
+                            let mut reader = ::rpc_runtime::__private::ArgReader::new(
+                                args,
+                            );
+                            let decoded = (reader.read()?,);
+                            reader.finish()?;
+                            ::core::result::Result::Ok(decoded)
                         }
                         decode_arguments(&args, ::core::marker::PhantomData)?
                     };
@@ -826,9 +871,10 @@ where
                             _: ::core::marker::PhantomData<A1>,
                         ) -> ::core::result::Result<(A0, A1), ::rpc_runtime::RpcError>
                         where
-                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned,
+                            A0: ::rpc_runtime::__private::serde::de::DeserializeOwned
+                                + 'static,
                             A1: ::rpc_runtime::__private::serde::de::DeserializeOwned
-                                + ::core::default::Default,
+                                + ::core::default::Default + 'static,
                         {
                             let mut reader = ::rpc_runtime::__private::ArgReader::new(
                                 args,

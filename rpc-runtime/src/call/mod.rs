@@ -344,7 +344,7 @@ impl RawReply {
     /// # Errors
     /// [`RpcError::BadResponse`] when it does not decode as `R`, or the
     /// reply is not a value.
-    pub fn into_value<R: DeserializeOwned>(self) -> Result<R, RpcError> {
+    pub fn into_value<R: DeserializeOwned + 'static>(self) -> Result<R, RpcError> {
         match self {
             RawReply::Value(bytes) => {
                 codec::decode_value(&bytes).map_err(|message| RpcError::BadResponse { message })
@@ -435,7 +435,7 @@ impl RawStream {
     }
 }
 
-fn decode_item<R: DeserializeOwned>(bytes: Bytes) -> Result<R, RpcError> {
+fn decode_item<R: DeserializeOwned + 'static>(bytes: Bytes) -> Result<R, RpcError> {
     codec::decode_value(&bytes).map_err(|message| RpcError::BadResponse { message })
 }
 

@@ -86,7 +86,9 @@ where
     sent.map(decode_value::<R> as fn(Result<Bytes, RpcError>) -> Result<R, RpcError>)
 }
 
-fn decode_value<R: DeserializeOwned>(value: Result<Bytes, RpcError>) -> Result<R, RpcError> {
+fn decode_value<R: DeserializeOwned + 'static>(
+    value: Result<Bytes, RpcError>,
+) -> Result<R, RpcError> {
     codec::decode_value(&value?).map_err(|message| RpcError::BadResponse { message })
 }
 

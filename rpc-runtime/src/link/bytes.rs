@@ -7,8 +7,9 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, Stream, StreamExt};
 use tokio::io::{ReadHalf, WriteHalf};
-use tokio_util::codec::{Decoder, Framed, FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, Framed, FramedRead, LengthDelimitedCodec};
 
+use super::writer::FrameWriter;
 use super::{FrameRead, Link};
 use crate::transport::Io;
 
@@ -39,7 +40,7 @@ impl<T: Io> ByteLink<T> {
 
 impl<T: Io> Link for ByteLink<T> {
     type Read = ByteReader<T>;
-    type Write = FramedWrite<WriteHalf<T>, LengthDelimitedCodec>;
+    type Write = FrameWriter<WriteHalf<T>>;
 
     async fn send(&mut self, frame: Bytes) -> io::Result<()> {
         self.framed
@@ -72,10 +73,9 @@ impl<T: Io> Link for ByteLink<T> {
         let mut reader = FramedRead::new(r, codec(max_in));
         reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
         let primed = parts.read_buf.is_empty();
-        let mut writer = FramedWrite::new(w, codec(max_out));
-        // The codec starts with an 8 KiB write buffer; start empty instead
-        // and grow with the traffic, so an idle connection costs less.
-        *writer.write_buffer_mut() = BytesMut::new();
+        // The write buffer starts empty and grows with the traffic, so an
+        // idle connection costs less.
+        let writer = FrameWriter::new(w, max_out);
         (
             ByteReader {
                 inner: reader,

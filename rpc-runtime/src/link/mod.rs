@@ -21,6 +21,7 @@
 mod bytes;
 pub(crate) mod greeting;
 pub mod memory;
+mod writer;
 
 use std::future::Future;
 use std::io;
@@ -28,6 +29,7 @@ use std::io;
 use futures::{Sink, Stream};
 
 pub use self::bytes::{ByteLink, ByteReader};
+pub use self::writer::FrameWriter;
 
 /// A connection that carries whole frames (each a `Bytes` payload).
 pub trait Link: Send + 'static {

@@ -31,10 +31,10 @@ pub(crate) struct InboxStream<T> {
     parts: InboxParts,
     taken: Taken,
     done: bool,
-    decode: fn(&[u8]) -> Result<T, String>,
+    decode: fn(&bytes::Bytes) -> Result<T, String>,
 }
 
-impl<T: serde::de::DeserializeOwned> InboxStream<T> {
+impl<T: serde::de::DeserializeOwned + 'static> InboxStream<T> {
     pub(crate) fn new(parts: InboxParts) -> Self {
         InboxStream {
             parts,

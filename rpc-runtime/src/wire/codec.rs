@@ -502,9 +502,31 @@ pub(crate) fn decode_metadata(
     bounded_decode!(body, Vec<(String, MetadataValue)>).map_err(|e: DecodeError| e.to_string())
 }
 
-/// Decodes a body (arguments or a return value), which must use every byte.
-pub(crate) fn decode_value<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    decode_exact(body)
+/// Decodes a body (arguments or a return value), which must use every
+/// byte. A [`Bytes`] value is a slice of `body`, not a copy.
+pub(crate) fn decode_value<T: DeserializeOwned + 'static>(body: &Bytes) -> Result<T, String> {
+    match super::slices::bytes_at::<T>(body, 0) {
+        Some(decoded) => {
+            let (value, used) = decoded?;
+            match body.len() - used {
+                0 => Ok(value),
+                left => Err(trailing(left)),
+            }
+        }
+        None => decode_exact(body),
+    }
+}
+
+/// Decodes a value at `body[at..]`; returns it with the number of bytes it
+/// took. A [`Bytes`] value is a slice of `body`, not a copy.
+pub(crate) fn decode_value_at<T: DeserializeOwned + 'static>(
+    body: &Bytes,
+    at: usize,
+) -> Result<(T, usize), String> {
+    match super::slices::bytes_at::<T>(body, at) {
+        Some(decoded) => decoded,
+        None => decode_prefix(body.get(at..).unwrap_or_default()),
+    }
 }
 
 /// Decodes a value at the start of `input`; returns it with the number of
@@ -513,13 +535,14 @@ pub(crate) fn decode_prefix<T: DeserializeOwned>(input: &[u8]) -> Result<(T, usi
     bounded_decode!(input, T).map_err(|e: DecodeError| e.to_string())
 }
 
+fn trailing(left: usize) -> String {
+    format!("{left} unexpected trailing bytes after the value (do both sides use the same types?)")
+}
+
 fn decode_exact<T: DeserializeOwned>(input: &[u8]) -> Result<T, String> {
     let (value, used) = bounded_decode!(input, T).map_err(|e: DecodeError| e.to_string())?;
     if used != input.len() {
-        return Err(format!(
-            "{} unexpected trailing bytes after the value (do both sides use the same types?)",
-            input.len() - used
-        ));
+        return Err(trailing(input.len() - used));
     }
     Ok(value)
 }

@@ -9,3 +9,4 @@ pub(crate) mod depth;
 mod documented;
 pub(crate) mod frame;
 pub(crate) mod metadata;
+mod slices;
