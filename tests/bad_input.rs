@@ -166,14 +166,19 @@ async fn an_undecodable_header_closes_only_that_connection() {
         .await
         .unwrap();
 
-    // A request whose service name claims 2^60 bytes.
-    let mut stream = greeted(server.local_addr()).await;
-    let header = [0, 1, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0x10];
-    stream.write_all(&frame(&header)).await.unwrap();
-    let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
-    // Goodbye (2), code 8 = protocol error.
-    assert_eq!(&goodbye[..2], &[2, 8], "{goodbye:?}");
-    still_serving(&good, 5).await;
+    // A goodbye whose message claims 2^60 bytes, and a request cut off in
+    // its method id.
+    for header in [
+        &[2, 0, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0x10][..],
+        &[0, 1, 0x85, 0xf9],
+    ] {
+        let mut stream = greeted(server.local_addr()).await;
+        stream.write_all(&frame(header)).await.unwrap();
+        let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
+        // Goodbye (2), code 8 = protocol error.
+        assert_eq!(&goodbye[..2], &[2, 8], "{goodbye:?}");
+        still_serving(&good, 5).await;
+    }
 
     // A response sent to the server, which made no calls.
     let mut stream = greeted(server.local_addr()).await;
@@ -194,8 +199,8 @@ async fn a_greeting_of_another_version_gets_an_answer_then_a_close() {
     let theirs = read_frame(&mut stream).await.unwrap();
     assert_eq!(
         &theirs[..6],
-        b"RRPC\x01\x01",
-        "server greeting with version 1"
+        b"RRPC\x01\x02",
+        "server greeting with version 2"
     );
     let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
     // Goodbye (2), code 7 = version mismatch.

@@ -236,16 +236,16 @@ async fn the_server_enforces_the_deadline_and_sends_no_answer() {
     let mut greeting = [0u8; common::wire::SERVER_HELLO.len()];
     stream.read_exact(&mut greeting).await.unwrap();
 
-    // Request id 1, service "Clock", method "forever", timeout Some(50_000 µs)
-    // (varint: 0xfb then u16 little-endian 50000 = 0xc350), not one-way.
-    let mut payload = vec![0, 1, 5];
-    payload.extend_from_slice(b"Clock");
-    payload.push(7);
-    payload.extend_from_slice(b"forever");
-    payload.extend_from_slice(&[1, 0xfb, 0x50, 0xc3, 0]);
-    let mut frame = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
-    frame.extend_from_slice(&payload);
-    stream.write_all(&frame).await.unwrap();
+    // Request id 1 for `Clock.forever`, 50 ms to live (50 << 2 | 1 = 201:
+    // one byte), not one-way.
+    let mut payload = vec![0, 1];
+    payload.extend_from_slice(&rpc_runtime::method_id("Clock", "forever").to_le_bytes());
+    payload.extend_from_slice(&[201, 0]);
+    assert_eq!(common::wire::timeout_field(Some(50_000)), [201]);
+    stream
+        .write_all(&common::wire::frame(&payload))
+        .await
+        .unwrap();
 
     tokio::time::timeout(Duration::from_secs(2), imp.dropped.acquire())
         .await

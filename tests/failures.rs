@@ -45,11 +45,14 @@ async fn unknown_method_and_service_are_typed_errors_and_the_connection_survives
     assert_eq!(v2.add(6, 7).await.unwrap(), 13);
 
     let missing = MissingClient::new(channel.clone());
+    // A request names its method by an id of both names: a service the
+    // server lacks is a method it lacks.
     match missing.anything().await {
-        Err(e @ RpcError::UnknownService { .. }) => {
-            assert!(e.to_string().contains("`Missing`"), "{e}");
+        Err(e @ RpcError::UnknownMethod { .. }) => {
+            assert!(e.to_string().contains("`Missing.anything`"), "{e}");
+            assert!(e.to_string().contains("add_service"), "{e}");
         }
-        other => panic!("expected UnknownService, got {other:?}"),
+        other => panic!("expected UnknownMethod, got {other:?}"),
     }
     assert_eq!(CalculatorClient::new(channel).add(1, 1).await.unwrap(), 2);
     server.shutdown().await;
@@ -262,12 +265,12 @@ async fn connecting_to_a_silent_server_times_out() {
 
 #[tokio::test]
 async fn a_server_of_another_version_is_reported() {
-    // Greets back with version 2 (hello: magic, role 1, version 2, max frame
+    // Greets back with version 3 (hello: magic, role 1, version 3, max frame
     // 1024, max in flight 1).
     let addr = fake_server(|mut stream| async move {
         let mut buf = [0u8; 64];
         let _ = stream.read(&mut buf).await;
-        let hello = [b'R', b'R', b'P', b'C', 1, 2, 251, 0, 4, 1];
+        let hello = [b'R', b'R', b'P', b'C', 1, 3, 251, 0, 4, 1];
         let mut frame = (hello.len() as u32).to_be_bytes().to_vec();
         frame.extend_from_slice(&hello);
         let _ = stream.write_all(&frame).await;
@@ -281,8 +284,8 @@ async fn a_server_of_another_version_is_reported() {
         matches!(
             result,
             Err(RpcError::VersionMismatch {
-                local: 1,
-                remote: 2
+                local: 2,
+                remote: 3
             })
         ),
         "{result:?}"

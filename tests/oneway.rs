@@ -87,15 +87,7 @@ async fn no_response_frame_is_sent_for_a_oneway_call() {
     stream.read_exact(&mut greeting).await.unwrap();
 
     let request = |id: u8, method: &str, oneway: u8, body: &[u8]| {
-        let mut payload = vec![0, id, 7];
-        payload.extend_from_slice(b"Journal");
-        payload.push(u8::try_from(method.len()).unwrap());
-        payload.extend_from_slice(method.as_bytes());
-        payload.extend_from_slice(&[0, oneway]);
-        payload.extend_from_slice(body);
-        let mut frame = u32::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
-        frame.extend_from_slice(&payload);
-        frame
+        common::wire::request_with("Journal", id, method, None, oneway, body)
     };
     // log("hi") as a one-way request, id 1.
     stream

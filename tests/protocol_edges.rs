@@ -8,7 +8,9 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::wire::{expect_close, frame, greeted, read_frame, request_to, HELLO, LIMIT};
+use common::wire::{
+    expect_close, frame, greeted, read_frame, request_to, request_with, HELLO, LIMIT,
+};
 use rpc_runtime::{rpc_service, Channel, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -53,14 +55,9 @@ async fn gate_server() -> (Server, GateImpl) {
     (server, imp)
 }
 
-/// `Gate.<method>` with id `id` and `Some(timeout)` µs (< 251) left.
-fn timed_request(id: u8, method: &str, timeout: u8) -> Vec<u8> {
-    let mut payload = vec![0, id, 4];
-    payload.extend_from_slice(b"Gate");
-    payload.push(u8::try_from(method.len()).unwrap());
-    payload.extend_from_slice(method.as_bytes());
-    payload.extend_from_slice(&[1, timeout, 0]);
-    frame(&payload)
+/// `Gate.<method>` with id `id` and `timeout` µs left.
+fn timed_request(id: u8, method: &str, timeout: u64) -> Vec<u8> {
+    request_with("Gate", id, method, Some(timeout), 0, &[])
 }
 
 #[tokio::test]

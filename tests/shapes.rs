@@ -463,12 +463,16 @@ mod request_value {
     use rpc_runtime::service::{Body, Request, Service, ServiceFuture};
     use rpc_runtime::{CallOptions, Channel, Server};
 
-    /// Answers every call with what its request said of it.
+    /// Answers each call to its one method with what its request said of it.
     struct Echo;
 
     impl Service for Echo {
         fn name(&self) -> &str {
             "Echo"
+        }
+
+        fn methods(&self) -> &[&str] {
+            &["look"]
         }
 
         fn call(&self, request: Request) -> ServiceFuture {

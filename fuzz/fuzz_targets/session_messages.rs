@@ -144,14 +144,12 @@ fn frame(step: &Step) -> Option<Vec<u8>> {
         } => {
             out.push(0);
             varint(&mut out, u64::from(*id));
-            string(&mut out, if *unknown_service { "Other" } else { "Calculator" });
-            string(&mut out, method.name());
+            let service = if *unknown_service { "Other" } else { "Calculator" };
+            out.extend_from_slice(&rpc_runtime::method_id(service, method.name()).to_le_bytes());
+            // Milliseconds (unit 1); 0 ms is no time left.
             match timeout_ms {
                 None => out.push(0),
-                Some(ms) => {
-                    out.push(1);
-                    varint(&mut out, u64::from(*ms) * 1000);
-                }
+                Some(ms) => varint(&mut out, u64::from(*ms) << 2 | 1),
             }
             let flags = if metadata.is_some() { flags | 8 } else { flags & !8 };
             out.push(flags);
@@ -212,9 +210,9 @@ fn frame(step: &Step) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// A dialer's greeting: `RRPC`, role 0, version 1, 16 MiB frames, serves
+/// A dialer's greeting: `RRPC`, role 0, version 2, 16 MiB frames, serves
 /// nothing.
-const HELLO: [u8; 12] = [b'R', b'R', b'P', b'C', 0, 1, 0xfc, 0, 0, 0, 1, 0];
+const HELLO: [u8; 12] = [b'R', b'R', b'P', b'C', 0, 2, 0xfc, 0, 0, 0, 1, 0];
 
 fuzz_target!(|steps: Vec<Step>| {
     let runtime = tokio::runtime::Builder::new_current_thread()

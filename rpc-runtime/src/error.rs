@@ -99,17 +99,22 @@ pub enum RpcError {
     },
 
     /// The server has no service of this name: it was built without it, or the
-    /// client addresses it by a different wire name.
+    /// client addresses it by a different wire name. (Servers of this crate
+    /// cannot tell an unknown service from an unknown method, since requests
+    /// name a method by an id of both names, and answer
+    /// [`UnknownMethod`](RpcError::UnknownMethod); a server in another
+    /// language may tell them apart.)
     #[error("the server has no service named `{service}` (is it registered with `add_service`?)")]
     UnknownService {
         /// The wire name of the service.
         service: String,
     },
 
-    /// The server has the service but not this method: client and server were
-    /// most likely built from different versions of the trait.
+    /// The server has no such method: it does not serve the service (it
+    /// was not added), or client and server were built from different
+    /// versions of the trait.
     #[error(
-        "the server's `{service}` service has no method `{method}` (client and server were probably built from different versions of the trait)"
+        "the server has no method `{service}.{method}` (is the service added with `add_service`, and were client and server built from the same version of the trait?)"
     )]
     UnknownMethod {
         /// The wire name of the service.

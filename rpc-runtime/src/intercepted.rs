@@ -37,6 +37,10 @@ impl<S: Service, I: Interceptor> Service for Intercepted<S, I> {
         self.service.name()
     }
 
+    fn methods(&self) -> &[&str] {
+        self.service.methods()
+    }
+
     fn call(&self, request: Request) -> ServiceFuture {
         // Checked before the call starts, with what its context says of it.
         let context = request.context();

@@ -86,6 +86,7 @@ pub use streaming::{StreamClosed, StreamSender, Streaming};
 pub use tokio::net::ToSocketAddrs;
 pub use wire::frame::PROTOCOL_VERSION;
 pub use wire::metadata::{Metadata, MetadataValue, ReplyMetadata};
+pub use wire::route::method_id;
 
 /// Turns a trait into an RPC service: a client stub and a server skeleton.
 ///

@@ -256,7 +256,7 @@ pub mod bench {
         method: &str,
         args: &A,
     ) -> Result<Bytes, RpcError> {
-        let mut body = codec::encode_args(args, service, method, &[])?;
+        let mut body = codec::encode_args(args, &[])?;
         let header = RequestHeader {
             id,
             service,

@@ -6,23 +6,23 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A client greeting frame: `RRPC`, role 0 (dialer), version 1, maximum
+/// A client greeting frame: `RRPC`, role 0 (dialer), version 2, maximum
 /// frame 16 MiB, runs no calls (0).
 pub const CLIENT_HELLO: [u8; 16] = [
-    0, 0, 0, 12, b'R', b'R', b'P', b'C', 0, 1, 0xfc, 0, 0, 0, 1, 0,
+    0, 0, 0, 12, b'R', b'R', b'P', b'C', 0, 2, 0xfc, 0, 0, 0, 1, 0,
 ];
 
-/// A server greeting frame: `RRPC`, role 1 (listener), version 1, maximum
+/// A server greeting frame: `RRPC`, role 1 (listener), version 2, maximum
 /// frame 16 MiB, runs up to 1,024 calls at once (`fb 00 04`).
 pub const SERVER_HELLO: [u8; 18] = [
-    0, 0, 0, 14, b'R', b'R', b'P', b'C', 1, 1, 0xfc, 0, 0, 0, 1, 0xfb, 0, 4,
+    0, 0, 0, 14, b'R', b'R', b'P', b'C', 1, 2, 0xfc, 0, 0, 0, 1, 0xfb, 0, 4,
 ];
 
 /// How long the raw helpers wait for the server.
 pub const LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A client greeting's payload (without its length prefix).
-pub const HELLO: [u8; 12] = [b'R', b'R', b'P', b'C', 0, 1, 0xfc, 0, 0, 0, 1, 0];
+pub const HELLO: [u8; 12] = [b'R', b'R', b'P', b'C', 0, 2, 0xfc, 0, 0, 0, 1, 0];
 
 /// A frame: the payload behind its big-endian length.
 pub fn frame(payload: &[u8]) -> Vec<u8> {
@@ -72,12 +72,57 @@ pub async fn greeted(addr: SocketAddr) -> TcpStream {
 /// A request frame for `<service>.<method>` with request id `id` (< 251),
 /// without a deadline or flags.
 pub fn request_to(service: &str, id: u8, method: &str, body: &[u8]) -> Vec<u8> {
-    let mut payload = vec![0, id, u8::try_from(service.len()).unwrap()];
-    payload.extend_from_slice(service.as_bytes());
-    payload.push(u8::try_from(method.len()).unwrap());
-    payload.extend_from_slice(method.as_bytes());
-    // No deadline (`None`), no flags.
-    payload.extend_from_slice(&[0, 0]);
+    request_with(service, id, method, None, 0, body)
+}
+
+/// A request frame for `<service>.<method>` with request id `id` (< 251),
+/// `timeout` µs to live (`None`: no deadline) and `flags`.
+pub fn request_with(
+    service: &str,
+    id: u8,
+    method: &str,
+    timeout: Option<u64>,
+    flags: u8,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut payload = vec![0, id];
+    payload.extend_from_slice(&rpc_runtime::method_id(service, method).to_le_bytes());
+    payload.extend_from_slice(&timeout_field(timeout));
+    payload.push(flags);
     payload.extend_from_slice(body);
     frame(&payload)
+}
+
+/// A request's `timeout` field as docs/PROTOCOL.md §5.0 defines it: `n << 2
+/// | unit` in the finest unit (µs, ms, s, min) that keeps it below 2^16,
+/// rounded up; a varint.
+pub fn timeout_field(micros: Option<u64>) -> Vec<u8> {
+    let value = match micros {
+        None => 0,
+        // No time left: zero milliseconds.
+        Some(0) => 1,
+        Some(micros) => {
+            let mut value = 0;
+            for (code, unit) in [1u64, 1_000, 1_000_000, 60_000_000].into_iter().enumerate() {
+                value = micros.div_ceil(unit) * 4 + code as u64;
+                if value < 1 << 16 {
+                    break;
+                }
+            }
+            value
+        }
+    };
+    match value {
+        0..=250 => vec![u8::try_from(value).unwrap()],
+        251..=0xffff => {
+            let mut out = vec![251];
+            out.extend_from_slice(&u16::try_from(value).unwrap().to_le_bytes());
+            out
+        }
+        _ => {
+            let mut out = vec![252];
+            out.extend_from_slice(&u32::try_from(value).unwrap().to_le_bytes());
+            out
+        }
+    }
 }

@@ -19,6 +19,11 @@ pub fn generate(service: &Service) -> TokenStream {
          Every call runs as its own task, calling `T`'s method through `&T`; `T` is shared, not cloned."
     );
     let arms = service.methods.iter().map(|m| arm(trait_ident, m));
+    let method_names = service.methods.iter().map(|m| {
+        let cfgs = m.cfg_attrs();
+        let name = &m.wire_name;
+        quote!(#(#cfgs)* #name)
+    });
     quote! {
         #[doc = #struct_doc]
         #[allow(dead_code)]
@@ -70,12 +75,15 @@ pub fn generate(service: &Service) -> TokenStream {
                 Self::SERVICE_NAME
             }
 
+            fn methods(&self) -> &[&str] {
+                &[#(#method_names),*]
+            }
+
             fn call(
                 &self,
                 request: ::rpc_runtime::service::Request,
             ) -> ::rpc_runtime::ServiceFuture {
-                // Matched as bytes: the name was checked to be text when the
-                // request was decoded.
+                // Matched as bytes: the server found the method by its id.
                 match ::rpc_runtime::__private::method_bytes(&request) {
                     #(#arms)*
                     _ => ::rpc_runtime::__private::unknown_method(Self::SERVICE_NAME, request.method()),

@@ -621,6 +621,20 @@ where
     fn name(&self) -> &str {
         Self::SERVICE_NAME
     }
+    fn methods(&self) -> &[&str] {
+        &[
+            "add",
+            "divide",
+            "ping",
+            "echo",
+            "sum",
+            "get",
+            "log",
+            "totals",
+            "sqrt",
+            "round",
+        ]
+    }
     fn call(
         &self,
         request: ::rpc_runtime::service::Request,

@@ -188,7 +188,7 @@ impl RawCall {
         args: &A,
     ) -> Result<Self, RpcError> {
         let (service, method) = (service.into(), method.into());
-        let args = codec::encode_args(args, &service, &method, options.get_metadata().encoded())?;
+        let args = codec::encode_args(args, options.get_metadata().encoded())?;
         Ok(RawCall {
             service,
             method,

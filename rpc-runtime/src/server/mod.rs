@@ -23,7 +23,7 @@ use crate::intercept::Interceptor;
 use crate::link::greeting;
 use crate::link::LinkListener;
 use crate::service::Service;
-use crate::session::{Counted, Serving, DEFAULT_MAX_METADATA, DEFAULT_WRITE_TIMEOUT};
+use crate::session::{Counted, Routes, Serving, DEFAULT_MAX_METADATA, DEFAULT_WRITE_TIMEOUT};
 use crate::transport::{Listener, PeerAddr};
 use crate::wire::frame::code;
 use crate::wire::frame::DEFAULT_MAX_FRAME_LENGTH;
@@ -341,8 +341,10 @@ impl ServerBuilder {
 
     fn start<S: Source, A>(self, source: S, local_addr: A) -> io::Result<Server<A>> {
         self.check()?;
+        let routes = Routes::new(&self.services)
+            .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
         let serving = Arc::new(Serving {
-            services: self.services,
+            routes,
             interceptor: self.interceptor,
             max_in_flight: self.config.max_in_flight,
             max_metadata: self.config.max_metadata,
@@ -407,10 +409,7 @@ impl<A: fmt::Debug> fmt::Debug for Server<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("local_addr", &self.local_addr)
-            .field(
-                "services",
-                &self.state.serving.services.keys().collect::<Vec<_>>(),
-            )
+            .field("services", &self.state.serving.routes.service_names())
             .finish_non_exhaustive()
     }
 }

@@ -19,6 +19,7 @@ use crate::wire::body::Body;
 use crate::wire::codec;
 use crate::wire::frame::{code, Message};
 use crate::wire::metadata::Metadata;
+use crate::wire::route;
 
 use super::context::{CallContext, Peer};
 use super::flow::add_credit;
@@ -111,10 +112,10 @@ pub(super) struct Dispatch<'a, O: Out> {
 }
 
 /// A request's header, as decoded.
-pub(super) struct RequestHead<'m> {
+pub(super) struct RequestHead {
     pub id: u64,
-    pub service: &'m str,
-    pub method: &'m str,
+    /// The method's id.
+    pub method: u32,
     pub timeout_micros: Option<u64>,
     pub flags: u8,
 }
@@ -245,16 +246,14 @@ impl<'a, O: Out> Dispatch<'a, O> {
         match message {
             Message::Request {
                 id,
-                service,
                 method,
-                timeout_micros,
+                timeout,
                 flags,
             } => {
                 let header = RequestHead {
                     id,
-                    service,
-                    method,
-                    timeout_micros,
+                    method: u32::from_le_bytes(method),
+                    timeout_micros: route::timeout_from_wire(timeout),
                     flags,
                 };
                 match self.request(header, &payload, used) {

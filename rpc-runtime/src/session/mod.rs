@@ -19,6 +19,7 @@ mod pending;
 mod quiet;
 mod reader;
 mod request;
+mod routes;
 mod run;
 mod service;
 mod serving;
@@ -32,12 +33,12 @@ pub(crate) use context::{has_inbox, inherited_deadline, take_inbox};
 pub(crate) use inbox::InboxStream;
 pub(crate) use listener::serve as serve_listener;
 pub(crate) use pending::bench_pending;
+pub(crate) use routes::Routes;
 pub use service::{Request, Service, ServiceFuture};
 pub(crate) use serving::{Counted, Serving, DEFAULT_MAX_METADATA, DEFAULT_WRITE_TIMEOUT};
 pub(crate) use stream::RemoteStream;
 pub(crate) use writer::Outgoing;
 
-use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,7 +144,7 @@ pub(crate) struct SessionConfig {
     pub sweep_idle: Duration,
     /// Services this side serves to the peer (callbacks), and how many of
     /// their calls run at once.
-    pub services: HashMap<String, Arc<dyn Service>>,
+    pub services: Routes,
     pub serve_in_flight: usize,
 }
 

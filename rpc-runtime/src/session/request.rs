@@ -27,15 +27,9 @@ impl<O: Out> Dispatch<'_, O> {
     /// in `payload`.
     /// What to do now is returned, not done here, so that the call's future
     /// is not one level deeper for it (futures are moved whole).
-    pub(super) fn request(
-        &mut self,
-        head: RequestHead<'_>,
-        payload: &Bytes,
-        used: usize,
-    ) -> Admitted {
+    pub(super) fn request(&mut self, head: RequestHead, payload: &Bytes, used: usize) -> Admitted {
         let RequestHead {
             id,
-            service,
             method,
             timeout_micros,
             flags,
@@ -68,7 +62,7 @@ impl<O: Out> Dispatch<'_, O> {
         if timeout_micros == Some(0) {
             // The caller has given up already: not run, not answered
             // (as for a call whose deadline passes while it runs).
-            tracing::debug!(peer = %self.peer.addr, id, service, method, "a request arrived with no time left; not run");
+            tracing::debug!(peer = %self.peer.addr, id, method, "a request arrived with no time left; not run");
             return Admitted::Done;
         }
         if self.in_flight(id) {
@@ -88,6 +82,25 @@ impl<O: Out> Dispatch<'_, O> {
             }
             return Admitted::Done;
         }
+        let Some(route) = self.state.routes.get(method) else {
+            if oneway {
+                tracing::info!(
+                    id,
+                    method,
+                    "a one-way call to a method this side does not have"
+                );
+                return Admitted::Done;
+            }
+            let message = format!("no service of this server has a method with id {method:#010x}");
+            return Admitted::Send(codec::encode_refusal(
+                id,
+                code::UNKNOWN_METHOD,
+                &message,
+                &[],
+                self.peer_max_frame,
+            ));
+        };
+        let (service, method) = (route.names.service(), route.names.method());
         let deadline =
             // A deadline too far away to represent is no deadline.
             timeout_micros.and_then(|micros| Instant::now().checked_add(Duration::from_micros(micros)));
@@ -151,9 +164,8 @@ impl<O: Out> Dispatch<'_, O> {
             .with_metadata(metadata)
             .with_reply(flags & flags::REPLY_METADATA != 0);
         let call = start_call(
-            self.state,
-            service,
-            Request::new(payload, service, method, args_at, context.clone()),
+            &route.service,
+            Request::new(payload, &route.names, args_at, context.clone()),
         );
         let request = Parked {
             id,

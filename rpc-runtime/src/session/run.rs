@@ -17,8 +17,8 @@ use crate::wire::frame::Message;
 
 use super::dispatch::{encode_answer, Dispatch, Out, Parked, Running};
 use super::flow::{initial_credit, produce, Produced};
-use super::service::{Request, ServiceFuture};
-use super::serving::{Counted, Serving};
+use super::service::{Request, Service, ServiceFuture};
+use super::serving::Counted;
 
 impl<O: Out> Dispatch<'_, O> {
     /// Runs one call: once, right here, and as its own task if it waits;
@@ -165,17 +165,11 @@ async fn drive_stream(
 }
 
 pub(super) fn start_call(
-    state: &Serving,
-    service: &str,
+    service: &Arc<dyn Service>,
     request: Request,
 ) -> Result<ServiceFuture, RpcError> {
-    let Some(target) = state.services.get(service) else {
-        return Err(RpcError::UnknownService {
-            service: service.to_owned(),
-        });
-    };
     // `call` should only pick a method, but a hand-written one might panic.
-    std::panic::catch_unwind(AssertUnwindSafe(|| target.call(request)))
+    std::panic::catch_unwind(AssertUnwindSafe(|| service.call(request)))
         .map_err(|panic| panicked(&*panic))
 }
 

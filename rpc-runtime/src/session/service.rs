@@ -2,8 +2,8 @@
 //! [`Request`] value each call reaches it as.
 
 use std::future::Future;
-use std::ops::Range;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -22,28 +22,49 @@ pub type ServiceFuture = Pin<Box<dyn Future<Output = Result<Body, RpcError>> + S
 /// wrapper around a service sees everything about the call before it runs.
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// The request frame's payload; the names and the arguments are in it.
+    /// The request frame's payload; the arguments are in it.
     frame: Bytes,
-    service: Range<usize>,
-    method: Range<usize>,
+    names: Arc<MethodNames>,
     args_at: usize,
     context: CallContext,
 }
 
+/// A method's service's and its own wire names.
+#[derive(Debug)]
+pub(crate) struct MethodNames {
+    service: Box<str>,
+    method: Box<str>,
+}
+
+impl MethodNames {
+    pub(crate) fn new(service: &str, method: &str) -> Self {
+        MethodNames {
+            service: service.into(),
+            method: method.into(),
+        }
+    }
+
+    pub(crate) fn service(&self) -> &str {
+        &self.service
+    }
+
+    pub(crate) fn method(&self) -> &str {
+        &self.method
+    }
+}
+
 impl Request {
-    /// The request in `frame`, whose `service` and `method` (decoded from
-    /// it) name the call and whose arguments start at `args_at`.
+    /// The request in `frame` for the method `names`, whose arguments
+    /// start at `args_at`.
     pub(crate) fn new(
         frame: &Bytes,
-        service: &str,
-        method: &str,
+        names: &Arc<MethodNames>,
         args_at: usize,
         context: CallContext,
     ) -> Self {
         Request {
             frame: frame.clone(),
-            service: within(frame, service),
-            method: within(frame, method),
+            names: Arc::clone(names),
             args_at,
             context,
         }
@@ -52,25 +73,18 @@ impl Request {
     /// The service's wire name.
     #[must_use]
     pub fn service(&self) -> &str {
-        self.name(&self.service)
+        self.names.service()
     }
 
     /// The method's wire name.
     #[must_use]
     pub fn method(&self) -> &str {
-        self.name(&self.method)
+        self.names.method()
     }
 
     /// The method's wire name, as bytes.
     pub(crate) fn method_bytes(&self) -> &[u8] {
-        self.frame.get(self.method.clone()).unwrap_or_default()
-    }
-
-    fn name(&self, range: &Range<usize>) -> &str {
-        self.frame
-            .get(range.clone())
-            .and_then(|name| std::str::from_utf8(name).ok())
-            .unwrap_or_default()
+        self.names.method().as_bytes()
     }
 
     /// The encoded arguments (the bincode encoding of the arguments, one
@@ -107,15 +121,6 @@ impl Request {
     }
 }
 
-/// Where `part`, a string borrowed from `frame`, lies in it.
-fn within(frame: &Bytes, part: &str) -> Range<usize> {
-    let start = (part.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
-    match start.checked_add(part.len()) {
-        Some(end) if end <= frame.len() => start..end,
-        _ => 0..0,
-    }
-}
-
 /// Something a [`Server`](crate::Server) can route calls to.
 ///
 /// `#[rpc_service]` implements it for the generated `<Trait>Server<T>`; you
@@ -127,8 +132,15 @@ fn within(frame: &Bytes, part: &str) -> Range<usize> {
 /// future. A panic inside the future is caught and answered with
 /// [`RpcError::Panicked`].
 pub trait Service: Send + Sync + 'static {
-    /// The service's name on the wire; requests carry it.
+    /// The service's name on the wire.
     fn name(&self) -> &str;
+
+    /// The wire names of its methods. Requests name a method by an id
+    /// derived from the service's and the method's names
+    /// ([`method_id`](crate::method_id)), so a method not listed here
+    /// cannot be called; a server refuses two listed methods whose ids
+    /// collide.
+    fn methods(&self) -> &[&str];
 
     /// Starts one call: `request` names the method and carries the
     /// encoded arguments and the call's context.

@@ -1,14 +1,13 @@
 //! What a session needs to serve the peer's calls: the services, the
 //! interceptor, and the limits of the end that serves.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::service::Service;
+use super::routes::Routes;
 use crate::intercept::Interceptor;
 
 /// Default time answers may wait for a peer that reads nothing.
@@ -18,8 +17,8 @@ pub(crate) const DEFAULT_MAX_METADATA: usize = 8 * 1024;
 
 /// The services a session serves, and how.
 pub(crate) struct Serving {
-    /// Services by wire name.
-    pub services: HashMap<String, Arc<dyn Service>>,
+    /// The services' methods, by method id.
+    pub routes: Routes,
     /// Runs before every call is dispatched.
     pub interceptor: Option<Arc<dyn Interceptor>>,
     /// Calls of the peer's that run at once (one-way calls have as many
@@ -39,12 +38,12 @@ impl Serving {
     /// What a client that serves services needs: the services, the window
     /// it announces, and a token that stops its calls.
     pub(crate) fn for_channel(
-        services: HashMap<String, Arc<dyn Service>>,
+        routes: Routes,
         max_in_flight: usize,
         kill: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Serving {
-            services,
+            routes,
             interceptor: None,
             max_in_flight,
             max_metadata: DEFAULT_MAX_METADATA,

@@ -29,6 +29,7 @@ use crate::status::Code;
 use crate::wire::body::{Body, BodyRepr};
 use crate::wire::frame::{code, Hello, Message, Status};
 use crate::wire::metadata::{Metadata, MetadataValue};
+use crate::wire::route;
 
 type Standard = Configuration;
 
@@ -65,10 +66,9 @@ pub(crate) fn decode_hello(payload: &[u8]) -> Result<Hello, String> {
     decode_exact(payload)
 }
 
-/// Room for the largest request header besides the two names: variant
-/// (up to 5 bytes), id (9), two length prefixes (9 each), the timeout
-/// (1 + 9) and the one-way flag (1).
-const REQUEST_SLACK: usize = 48;
+/// Room for the largest request header: variant (up to 5 bytes), id (9),
+/// the method id (4), the timeout (9) and the flags (1).
+const REQUEST_SLACK: usize = 28;
 /// Room for the largest response header with status `Ok`: variant (5), id
 /// (9), status (5).
 const RESPONSE_SLACK: usize = 24;
@@ -98,11 +98,9 @@ pub(crate) struct RequestHeader<'a> {
 /// `metadata` (empty for none).
 pub(crate) fn encode_args<A: Serialize + ?Sized>(
     args: &A,
-    service: &str,
-    method: &str,
     metadata: &[u8],
 ) -> Result<RequestBody, RpcError> {
-    let headroom = REQUEST_SLACK + service.len() + method.len();
+    let headroom = REQUEST_SLACK;
     let mut buf = BytesMut::with_capacity(headroom + metadata.len() + 64);
     buf.resize(headroom, 0);
     buf.extend_from_slice(metadata);
@@ -152,9 +150,8 @@ impl RequestBody {
     ) -> Result<Bytes, RpcError> {
         let message = Message::Request {
             id: header.id,
-            service: header.service,
-            method: header.method,
-            timeout_micros: header.timeout_micros,
+            method: route::method_id(header.service, header.method).to_le_bytes(),
+            timeout: route::timeout_to_wire(header.timeout_micros),
             flags: if self.metadata_len > 0 {
                 header.flags | crate::wire::frame::flags::METADATA
             } else {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) const MAGIC: [u8; 4] = *b"RRPC";
 
 /// The protocol version this crate speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Default maximum frame payload, both directions: 16 MiB.
 pub(crate) const DEFAULT_MAX_FRAME_LENGTH: usize = 16 * 1024 * 1024;
@@ -52,14 +52,14 @@ pub(crate) enum Message<'a> {
     Request {
         /// Chosen by the caller, unique among its calls in flight.
         id: u64,
-        /// Wire name of the service.
-        service: &'a str,
-        /// Wire name of the method.
-        method: &'a str,
-        /// Time the caller still waits for the answer, in microseconds, counted
-        /// from when the receiver reads the frame (never a wall-clock time:
-        /// clocks differ between hosts). `None`: no deadline.
-        timeout_micros: Option<u64>,
+        /// The method's id ([`method_id`](super::route::method_id) of the
+        /// service's and the method's wire names), little-endian.
+        method: [u8; 4],
+        /// Time the caller still waits for the answer, counted from when the
+        /// receiver reads the frame (never a wall-clock time: clocks differ
+        /// between hosts), encoded by
+        /// [`timeout_to_wire`](super::route::timeout_to_wire); 0: no deadline.
+        timeout: u64,
         /// How the call goes: a sum of [`flags`] constants.
         flags: u8,
     },

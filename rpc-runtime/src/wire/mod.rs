@@ -9,4 +9,5 @@ pub(crate) mod depth;
 mod documented;
 pub(crate) mod frame;
 pub(crate) mod metadata;
+pub(crate) mod route;
 mod slices;

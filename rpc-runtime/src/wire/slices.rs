@@ -54,7 +54,7 @@ mod tests {
         for len in [0usize, 1, 250, 251, 70_000] {
             let value = Bytes::from(vec![0xA5; len]);
             let mut frame = vec![0xEE, 0xEE];
-            frame.extend_from_slice(&codec::encode_value(&value).unwrap().into_bytes());
+            frame.extend_from_slice(&codec::encode_value(&value[..]).unwrap().into_bytes());
             frame.push(0x07);
             let frame = Bytes::from(frame);
             let (decoded, used): (Bytes, usize) = bytes_at(&frame, 2).unwrap().unwrap();

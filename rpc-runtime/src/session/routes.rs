@@ -1,0 +1,141 @@
+//! Which service and method a request's method id names.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::service::{MethodNames, Service};
+use crate::wire::route::method_id;
+
+/// A method a session serves.
+pub(crate) struct Route {
+    /// The service it belongs to.
+    pub service: Arc<dyn Service>,
+    /// Its service's and its own wire names.
+    pub names: Arc<MethodNames>,
+}
+
+/// The methods a session serves, by method id; cheap to clone.
+#[derive(Clone, Default)]
+pub(crate) struct Routes {
+    by_id: Arc<HashMap<u32, Route>>,
+    /// The services' names, for people.
+    services: Arc<[String]>,
+}
+
+impl Routes {
+    /// Every method of `services`; fails when two of them have the same id
+    /// (a request could not say which it calls).
+    pub(crate) fn new<'a>(
+        services: impl IntoIterator<Item = (&'a String, &'a Arc<dyn Service>)>,
+    ) -> Result<Self, String> {
+        let mut by_id: HashMap<u32, Route> = HashMap::new();
+        let mut names = Vec::new();
+        for (name, service) in services {
+            names.push(name.clone());
+            for method in service.methods() {
+                let id = method_id(name, method);
+                let route = Route {
+                    service: Arc::clone(service),
+                    names: Arc::new(MethodNames::new(name, method)),
+                };
+                if let Some(other) = by_id.insert(id, route) {
+                    let other = &other.names;
+                    if (other.service(), other.method()) == (name.as_str(), *method) {
+                        return Err(format!(
+                            "service `{name}` lists its method `{method}` twice"
+                        ));
+                    }
+                    return Err(format!(
+                        "methods `{}.{}` and `{name}.{method}` have the same method id ({id:#010x}); give one a different wire name with #[rpc(name = \"...\")]",
+                        other.service(),
+                        other.method()
+                    ));
+                }
+            }
+        }
+        names.sort();
+        Ok(Routes {
+            by_id: Arc::new(by_id),
+            services: names.into(),
+        })
+    }
+
+    /// The method with id `id`.
+    pub(crate) fn get(&self, id: u32) -> Option<&Route> {
+        self.by_id.get(&id)
+    }
+
+    /// Whether there is no service.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+
+    /// The services' names, sorted.
+    pub(crate) fn service_names(&self) -> &[String] {
+        &self.services
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use super::Routes;
+    use crate::session::service::{Request, Service, ServiceFuture};
+    use crate::wire::route::method_id;
+
+    struct Named(&'static str, &'static [&'static str]);
+
+    impl Service for Named {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn methods(&self) -> &[&str] {
+            self.1
+        }
+        fn call(&self, _: Request) -> ServiceFuture {
+            Box::pin(std::future::ready(Err(crate::RpcError::ShuttingDown)))
+        }
+    }
+
+    fn services(list: Vec<Named>) -> HashMap<String, Arc<dyn Service>> {
+        list.into_iter()
+            .map(|s| (s.0.to_owned(), Arc::new(s) as Arc<dyn Service>))
+            .collect()
+    }
+
+    #[test]
+    fn every_method_is_found_by_its_id() {
+        let routes = Routes::new(&services(vec![
+            Named("Math", &["add", "sub"]),
+            Named("Echo", &["echo"]),
+        ]))
+        .unwrap();
+        for (service, method) in [("Math", "add"), ("Math", "sub"), ("Echo", "echo")] {
+            let route = routes.get(method_id(service, method)).unwrap();
+            assert_eq!(
+                (route.names.service(), route.names.method()),
+                (service, method)
+            );
+            assert_eq!(route.service.name(), service);
+        }
+        assert!(routes.get(method_id("Math", "echo")).is_none());
+        assert_eq!(routes.service_names(), ["Echo", "Math"]);
+    }
+
+    #[test]
+    fn colliding_ids_are_refused() {
+        // Two names whose ids collide (found by a search).
+        let (a, b) = ("m_e9f9bffb", "m_ed748bab");
+        assert_eq!(method_id("S", a), method_id("S", b));
+        let error = Routes::new(&services(vec![Named("S", &["m_e9f9bffb", "m_ed748bab"])]))
+            .err()
+            .unwrap();
+        assert!(error.contains("the same method id"), "{error}");
+        let error = Routes::new(&services(vec![Named("S", &["m", "m"])]))
+            .err()
+            .unwrap();
+        assert!(error.contains("twice"), "{error}");
+    }
+}
