@@ -390,6 +390,31 @@ async fn a_client_that_never_reads_is_disconnected_after_the_write_timeout() {
     server.shutdown().await;
 }
 
+/// A client that asks for one large answer and then neither reads nor
+/// sends: the answer waiting to be written counts against the write
+/// timeout though no further answer is added, and the connection closes.
+#[tokio::test]
+async fn a_large_answer_nobody_reads_is_dropped_after_the_write_timeout() {
+    let (server, honest) = strict_server(|b| b.write_timeout(Duration::from_millis(200))).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server.local_addr()).await.unwrap();
+    stream.write_all(&frame(&HELLO)).await.unwrap();
+    read_frame(&mut stream).await.expect("server greeting");
+    // echo(name, tags) with an 8 MiB name (a varint: `fc`, then the u32
+    // length little-endian) and no tags: the answer holds the name.
+    let len: u32 = 8 << 20;
+    let mut body = vec![0xfc];
+    body.extend_from_slice(&len.to_le_bytes());
+    body.resize(body.len() + len as usize, b'x');
+    body.push(0);
+    stream.write_all(&request(1, "echo", &body)).await.unwrap();
+    until_connections(&server, 1).await;
+    still_serving(&honest, 8).await;
+    drop(stream);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_reused_request_id_and_a_stray_cancel_harm_nobody() {
     let (server, honest) = strict_server(|b| b).await;

@@ -264,7 +264,10 @@ pub mod bench {
             timeout_micros: Some(30_000_000),
             flags: 0,
         };
-        body.frame(&header, usize::MAX)
+        Ok(match body.frame(&header, usize::MAX)? {
+            codec::KeptFrame::Copy(frame) => Bytes::copy_from_slice(frame),
+            codec::KeptFrame::Share(frame) => frame.clone(),
+        })
     }
 
     /// Decodes a request frame payload's header and then its arguments, as a

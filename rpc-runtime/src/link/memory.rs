@@ -156,6 +156,8 @@ pub struct MemoryWriter {
     max_out: usize,
 }
 
+impl super::FrameWrite for MemoryWriter {}
+
 impl Sink<Bytes> for MemoryWriter {
     type Error = io::Error;
 

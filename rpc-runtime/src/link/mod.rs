@@ -77,9 +77,21 @@ pub trait FrameRead: Stream<Item = io::Result<::bytes::Bytes>> + Send + Unpin + 
 
 /// The writing half of a link: whole frames out. `poll_flush` hands what
 /// was fed to the transport; `poll_close` flushes and ends the link.
-pub trait FrameWrite: Sink<::bytes::Bytes, Error = io::Error> + Send + Unpin + 'static {}
-
-impl<T> FrameWrite for T where T: Sink<::bytes::Bytes, Error = io::Error> + Send + Unpin + 'static {}
+///
+/// A sink of frames becomes one with an empty `impl FrameWrite for X {}`;
+/// [`start_send_copy`](FrameWrite::start_send_copy) is there for writers
+/// that copy small frames into a buffer of their own anyway.
+pub trait FrameWrite: Sink<::bytes::Bytes, Error = io::Error> + Send + Unpin + 'static {
+    /// Like `start_send` (after `poll_ready`), with a frame the caller
+    /// keeps: the writer takes a copy. By default, a copy as `Bytes`; a
+    /// writer with a buffer of its own copies into it, without allocating.
+    ///
+    /// # Errors
+    /// As `start_send`.
+    fn start_send_copy(self: std::pin::Pin<&mut Self>, frame: &[u8]) -> io::Result<()> {
+        self.start_send(::bytes::Bytes::copy_from_slice(frame))
+    }
+}
 
 /// A source of incoming links for a [`Server`](crate::Server), as
 /// [`Listener`](crate::transport::Listener) is of byte streams.

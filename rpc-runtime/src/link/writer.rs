@@ -63,6 +63,18 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         }
     }
 
+    /// The length prefix of a frame of `len` bytes, if it is within the
+    /// limit.
+    fn prefix(&self, len: usize) -> io::Result<[u8; 4]> {
+        match u32::try_from(len) {
+            Ok(prefix) if len <= self.max => Ok(prefix.to_be_bytes()),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a frame of {len} bytes is over the limit of {}", self.max),
+            )),
+        }
+    }
+
     /// Appends `n` bytes just written to `small` to the queue.
     fn queue_small(&mut self, n: usize) {
         match self.queue.back_mut() {
@@ -139,6 +151,20 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 }
 
+impl<W: AsyncWrite + Send + Unpin + 'static> super::FrameWrite for FrameWriter<W> {
+    fn start_send_copy(self: Pin<&mut Self>, frame: &[u8]) -> io::Result<()> {
+        let this = self.get_mut();
+        if frame.len() >= LARGE_FRAME {
+            return Pin::new(this).start_send(Bytes::copy_from_slice(frame));
+        }
+        let len = this.prefix(frame.len())?;
+        this.small.extend_from_slice(&len);
+        this.small.extend_from_slice(frame);
+        this.queue_small(4 + frame.len());
+        Ok(())
+    }
+}
+
 impl<W: AsyncWrite + Unpin> Sink<Bytes> for FrameWriter<W> {
     type Error = io::Error;
 
@@ -152,20 +178,8 @@ impl<W: AsyncWrite + Unpin> Sink<Bytes> for FrameWriter<W> {
 
     fn start_send(self: Pin<&mut Self>, frame: Bytes) -> io::Result<()> {
         let this = self.get_mut();
-        let len = match u32::try_from(frame.len()) {
-            Ok(len) if frame.len() <= this.max => len,
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "a frame of {} bytes is over the limit of {}",
-                        frame.len(),
-                        this.max
-                    ),
-                ))
-            }
-        };
-        this.small.extend_from_slice(&len.to_be_bytes());
+        let len = this.prefix(frame.len())?;
+        this.small.extend_from_slice(&len);
         if frame.len() >= LARGE_FRAME {
             this.queue_small(4);
             this.queued += frame.len();

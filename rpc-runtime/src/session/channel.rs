@@ -22,7 +22,7 @@ use crate::wire::metadata::ReplyMetadata;
 
 use super::pending::{PendingSlot, Reply, Sending};
 use super::stream::{enqueue, send_stream, wait_reply, Opened, RemoteStream};
-use super::writer::Outgoing;
+use super::writer::{OutFrame, Outgoing};
 use super::Connection;
 
 /// A connection to a server, shared by every client built on it; it
@@ -223,7 +223,7 @@ impl Channel {
                 timeout_micros: micros_until(deadline),
                 flags: flags::ONEWAY,
             };
-            let frame = body.frame(&header, connection.peer_max_frame)?;
+            let frame = OutFrame::of(body.frame(&header, connection.peer_max_frame)?);
             let (written, done) = oneshot::channel();
             let outgoing = Outgoing {
                 frame,
@@ -274,7 +274,13 @@ impl Channel {
                 .register_stream(opened.id, deadline, sending.clone())?;
         let mut stream = opened.into_stream(events, swept, deadline, timeout, service, method);
         stream.reply = reply;
-        enqueue(&stream.connection, stream.request.take(), deadline, timeout).await?;
+        enqueue(
+            &stream.connection,
+            OutFrame::Shared(stream.request.take()),
+            deadline,
+            timeout,
+        )
+        .await?;
         if let (Some(items), Some(sending)) = (items, sending) {
             tokio::spawn(send_stream(
                 stream.id,
@@ -314,16 +320,15 @@ impl Channel {
             frame,
         } = opened;
         let sending = Sending::new();
-        let (answer, swept) =
-            connection
-                .shared
-                .register_sending(id, deadline, Some(sending.clone()))?;
+        let swept = connection
+            .shared
+            .register_sending(id, deadline, Some(sending.clone()))?;
         let mut guard = PendingSlot {
             connection: &connection,
             id,
             armed: true,
         };
-        enqueue(&connection, frame, deadline, timeout).await?;
+        enqueue(&connection, OutFrame::Shared(frame), deadline, timeout).await?;
         tokio::spawn(send_stream(
             id,
             items,
@@ -331,7 +336,7 @@ impl Channel {
             connection.queue.clone(),
             connection.peer_max_frame,
         ));
-        let answer = wait_reply(&connection, answer, swept, deadline).await?;
+        let answer = wait_reply(&connection, id, swept, deadline).await;
         guard.armed = false;
         answer
             .with_reply_metadata(reply.as_ref())
@@ -379,7 +384,7 @@ impl Channel {
             timeout_micros: micros_until(deadline),
             flags,
         };
-        let frame = body.frame(&header, connection.peer_max_frame)?;
+        let frame = OutFrame::of(body.frame(&header, connection.peer_max_frame)?).into_bytes();
         Ok(Opened {
             connection,
             slot,
@@ -472,15 +477,15 @@ impl Channel {
                 },
                 flags,
             };
-            let frame = body.frame(&header, connection.peer_max_frame)?;
-            let (reply, swept) = connection.shared.register(id, deadline)?;
+            let frame = OutFrame::of(body.frame(&header, connection.peer_max_frame)?);
+            let swept = connection.shared.register(id, deadline)?;
             let mut slot = PendingSlot {
                 connection: &connection,
                 id,
                 armed: true,
             };
             enqueue(&connection, frame, deadline, timeout).await?;
-            let reply = wait_reply(&connection, reply, swept, deadline).await?;
+            let reply = wait_reply(&connection, id, swept, deadline).await;
             slot.armed = false;
             Ok(reply)
         }

@@ -90,6 +90,8 @@ pub(crate) async fn serve<L: Link>(
     // between one and one and a quarter timeouts after its last activity.
     let mut idle = Quiet::new(idle_timeout.map(|idle| idle / 4));
 
+    // Armed while answers wait for a peer that does not read them.
+    let mut stalled = None;
     // Made once, not per frame: a waiter on each token.
     let killed = serving.kill.cancelled();
     tokio::pin!(killed);
@@ -149,7 +151,7 @@ pub(crate) async fn serve<L: Link>(
                 }
             }, if reverse_control.is_some() => dispatch.send(frame).await,
             Some(out) = recv_or_never(&mut reverse_queue), if reverse_queue.is_some() => {
-                dispatch.send(out.frame).await;
+                dispatch.send(out.frame.into_bytes()).await;
                 if let Some(written) = out.written {
                     let _ = written.send(());
                 }
@@ -202,7 +204,9 @@ pub(crate) async fn serve<L: Link>(
             }
             // Last: only when nothing else is ready, so that everything
             // already readable is answered in this one write.
-            flushed = SinkExt::<Bytes>::flush(&mut dispatch.writer), if dispatch.unflushed => match flushed {
+            flushed = std::future::poll_fn(|cx| {
+                poll_flush_within(&mut dispatch.writer, &mut stalled, serving.write_timeout, cx)
+            }), if dispatch.unflushed => match flushed {
                 Ok(()) => dispatch.unflushed = false,
                 Err(e) => dispatch.write_failed = Some(e),
             },
@@ -245,6 +249,34 @@ pub(crate) async fn serve<L: Link>(
         () = &mut killed => {}
     }
     tracing::debug!(%peer, "connection closed");
+}
+
+/// Flushes `writer`, failing when the flush has waited `limit` for the peer
+/// to read: answers that are written but not read count against the write
+/// timeout even when no further answer is being added. The timer is armed
+/// only once a flush has to wait, so a flush that completes at once (nearly
+/// all of them) costs none.
+fn poll_flush_within<W: futures::Sink<Bytes, Error = io::Error> + Unpin>(
+    writer: &mut W,
+    stalled: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    limit: Duration,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<io::Result<()>> {
+    use std::future::Future;
+    use std::task::Poll;
+    if let Poll::Ready(flushed) = std::pin::Pin::new(&mut *writer).poll_flush(cx) {
+        *stalled = None;
+        return Poll::Ready(flushed);
+    }
+    let timer = stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+    if timer.as_mut().poll(cx).is_ready() {
+        *stalled = None;
+        return Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the peer read nothing for {limit:?} while answers waited"),
+        )));
+    }
+    Poll::Pending
 }
 
 /// The next frame from a queue that may not exist.

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -70,8 +71,10 @@ impl Sending {
 
 /// Where a call's answer goes.
 pub(super) enum Waiter {
-    /// A unary call's future.
-    Call(oneshot::Sender<Reply>),
+    /// A call that answers with one value: its future takes the answer
+    /// from here (the table's entry is its reply slot, reused from call
+    /// to call, so a call costs no channel of its own).
+    Call(Slot),
     /// A streaming call's [`RemoteStream`]: every item, then the end.
     Stream {
         events: mpsc::UnboundedSender<StreamEvent>,
@@ -81,12 +84,70 @@ pub(super) enum Waiter {
     },
 }
 
+/// A call's reply slot.
+pub(super) enum Slot {
+    /// No answer yet; the caller's future waits to be woken.
+    Waiting(Option<Waker>),
+    /// The answer, for the caller's future to take.
+    Done(Reply),
+}
+
 impl Waiter {
-    /// Hands over the call's end; the receiver may be gone, which is fine.
+    /// Hands over the end of a call removed from the table; the receiver
+    /// may be gone, which is fine.
     pub(super) fn finish(self, reply: Reply) {
         match self {
-            Waiter::Call(tx) => drop(tx.send(reply)),
+            Waiter::Call(mut slot) => {
+                if let Some(waker) = slot.fill(reply) {
+                    waker.wake();
+                }
+            }
             Waiter::Stream { events, .. } => drop(events.send(StreamEvent::End(reply))),
+        }
+    }
+
+    /// Whether the call still waits for its end.
+    fn is_waiting(&self) -> bool {
+        !matches!(self, Waiter::Call(Slot::Done(_)))
+    }
+}
+
+impl Slot {
+    /// Puts the answer in the slot (if it has none yet); returns whom to
+    /// wake.
+    fn fill(&mut self, reply: Reply) -> Option<Waker> {
+        match std::mem::replace(self, Slot::Done(reply)) {
+            Slot::Waiting(waker) => waker,
+            done @ Slot::Done(_) => {
+                *self = done;
+                None
+            }
+        }
+    }
+}
+
+impl Waiting {
+    /// Ends the call with `reply`: a call that answers with one value
+    /// keeps its entry (its future takes the answer from it) and its
+    /// waker is returned; any other is removed from `pending` and told.
+    fn end(pending: &mut HashMap<u64, Waiting>, id: u64, reply: Reply) -> Option<Waker> {
+        match pending.get_mut(&id) {
+            Some(Waiting {
+                to: Waiter::Call(slot),
+                sending,
+                ..
+            }) => {
+                // The stream the call sends, if any, stops with it.
+                *sending = None;
+                slot.fill(reply)
+            }
+            Some(_) => {
+                if let Some(waiting) = pending.remove(&id) {
+                    waiting.to.finish(reply);
+                }
+                None
+            }
+            None => None,
         }
     }
 }
@@ -204,11 +265,7 @@ impl Shared {
     /// Adds a call to the table. The flag says whether the reader's sweeps
     /// will fail it when `deadline` passes; if not (its deadline is sooner
     /// than the next sweep), the caller must keep time itself.
-    pub(super) fn register(
-        &self,
-        id: u64,
-        deadline: Instant,
-    ) -> Result<(oneshot::Receiver<Reply>, bool), RpcError> {
+    pub(super) fn register(&self, id: u64, deadline: Instant) -> Result<bool, RpcError> {
         self.register_sending(id, deadline, None)
     }
 
@@ -218,21 +275,55 @@ impl Shared {
         id: u64,
         deadline: Instant,
         sending: Option<Sending>,
-    ) -> Result<(oneshot::Receiver<Reply>, bool), RpcError> {
+    ) -> Result<bool, RpcError> {
         let mut state = self.lock();
         if let Some(reason) = &state.closed {
             return Err(reason.clone());
         }
-        let (reply, rx) = oneshot::channel();
         state.pending.insert(
             id,
             Waiting {
-                to: Waiter::Call(reply),
+                to: Waiter::Call(Slot::Waiting(None)),
                 deadline,
                 sending: sending.map(StopOnDrop),
             },
         );
-        Ok((rx, deadline >= state.next_sweep))
+        Ok(deadline >= state.next_sweep)
+    }
+
+    /// The answer to call `id` (registered with
+    /// [`register`](Self::register)), once there is one; the call then
+    /// leaves the table.
+    pub(super) fn poll_reply(&self, id: u64, cx: &mut Context<'_>) -> Poll<Reply> {
+        let mut state = self.lock();
+        match state.pending.get_mut(&id) {
+            Some(Waiting {
+                to: Waiter::Call(Slot::Waiting(waker)),
+                ..
+            }) => {
+                match waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Some(Waiting {
+                to: Waiter::Call(Slot::Done(_)),
+                ..
+            }) => match state.pending.remove(&id) {
+                Some(Waiting {
+                    to: Waiter::Call(Slot::Done(reply)),
+                    ..
+                }) => Poll::Ready(reply),
+                _ => Poll::Ready(Reply::Failed(RpcError::connection_lost(
+                    "the call's answer was lost",
+                ))),
+            },
+            // Not a call of this kind: the connection must have ended.
+            _ => Poll::Ready(Reply::Failed(state.closed.clone().unwrap_or_else(|| {
+                RpcError::connection_lost("the connection is closed")
+            }))),
+        }
     }
 
     /// [`register`](Self::register) for a streaming call.
@@ -264,7 +355,7 @@ impl Shared {
     /// Delivers one item of call `id`'s answer stream.
     pub(super) fn item(&self, id: u64, body: Bytes) -> ItemOutcome {
         let mut state = self.lock();
-        let Some(waiting) = state.pending.get_mut(&id) else {
+        let Some(waiting) = state.pending.get_mut(&id).filter(|w| w.to.is_waiting()) else {
             return ItemOutcome::Nobody;
         };
         let message = match &mut waiting.to {
@@ -277,10 +368,13 @@ impl Shared {
             Waiter::Stream { .. } => "the server sent more stream items than it had credit for",
             Waiter::Call(_) => "the server answered a call with a stream item, but the call expects one value (do both sides use the same trait?)",
         };
-        if let Some(waiting) = state.pending.remove(&id) {
-            waiting.to.finish(Reply::Failed(RpcError::Protocol {
-                message: message.to_owned(),
-            }));
+        let error = Reply::Failed(RpcError::Protocol {
+            message: message.to_owned(),
+        });
+        let waker = Waiting::end(&mut state.pending, id, error);
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
         }
         ItemOutcome::Violation
     }
@@ -289,7 +383,12 @@ impl Shared {
     /// value, a protocol error: the call fails, and so does the connection.
     pub(super) fn head(&self, id: u64) -> Result<(), RpcError> {
         let mut state = self.lock();
-        match state.pending.get(&id).map(|waiting| &waiting.to) {
+        match state
+            .pending
+            .get(&id)
+            .map(|waiting| &waiting.to)
+            .filter(|to| to.is_waiting())
+        {
             Some(Waiter::Stream { events, .. }) => {
                 drop(events.send(StreamEvent::Head));
                 Ok(())
@@ -298,8 +397,10 @@ impl Shared {
                 let error = RpcError::Protocol {
                     message: "the server accepted a stream for a call that expects one value (do both sides use the same trait?)".to_owned(),
                 };
-                if let Some(waiting) = state.pending.remove(&id) {
-                    waiting.to.finish(Reply::Failed(error.clone()));
+                let waker = Waiting::end(&mut state.pending, id, Reply::Failed(error.clone()));
+                drop(state);
+                if let Some(waker) = waker {
+                    waker.wake();
                 }
                 Err(error)
             }
@@ -343,17 +444,24 @@ impl Shared {
     }
 
     pub(super) fn complete(&self, id: u64, reply: Reply) {
-        let waiter = self.lock().pending.remove(&id);
-        match waiter {
-            // The caller may have given up; that is fine.
-            Some(waiter) => waiter.to.finish(reply),
-            None => tracing::debug!(id, "response for a call that is no longer waiting"),
+        let mut state = self.lock();
+        if !state.pending.get(&id).is_some_and(|w| w.to.is_waiting()) {
+            tracing::debug!(id, "response for a call that is no longer waiting");
+            return;
+        }
+        let waker = Waiting::end(&mut state.pending, id, reply);
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
     /// Removes a call's slot; true if it was still waiting.
     pub(super) fn forget(&self, id: u64) -> bool {
-        self.lock().pending.remove(&id).is_some()
+        self.lock()
+            .pending
+            .remove(&id)
+            .is_some_and(|waiting| waiting.to.is_waiting())
     }
 
     pub(super) fn pending(&self) -> usize {
@@ -372,20 +480,28 @@ impl Shared {
     /// with `reason`. `not_run`: the peer promised that calls it did not
     /// answer did not run.
     pub(super) fn close(&self, reason: RpcError, not_run: bool) {
-        let pending = {
-            let mut state = self.lock();
-            if state.closed.is_none() {
-                state.closed = Some(reason.clone());
-            }
-            std::mem::take(&mut state.pending)
-        };
-        for (_, waiter) in pending {
+        let mut wake = Vec::new();
+        let mut state = self.lock();
+        if state.closed.is_none() {
+            state.closed = Some(reason.clone());
+        }
+        let ids: Vec<u64> = state
+            .pending
+            .iter()
+            .filter(|(_, waiting)| waiting.to.is_waiting())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
             let reply = if not_run {
                 Reply::NotRun(reason.clone())
             } else {
                 Reply::Failed(reason.clone())
             };
-            waiter.to.finish(reply);
+            wake.extend(Waiting::end(&mut state.pending, id, reply));
+        }
+        drop(state);
+        for waker in wake {
+            waker.wake();
         }
     }
 
@@ -403,22 +519,27 @@ impl Shared {
         let mut soonest: Option<Instant> = None;
         let first = expired.len();
         for (&id, waiting) in &state.pending {
-            if waiting.deadline <= now {
+            if !waiting.to.is_waiting() {
+                // Answered; its caller has yet to take the answer.
+            } else if waiting.deadline <= now {
                 expired.push(id);
             } else {
                 soonest = Some(soonest.map_or(waiting.deadline, |s| s.min(waiting.deadline)));
             }
         }
-        for id in expired.get(first..).unwrap_or_default() {
-            if let Some(waiting) = state.pending.remove(id) {
-                waiting.to.finish(Reply::Expired);
-            }
+        let mut wake = Vec::new();
+        for &id in expired.get(first..).unwrap_or_default() {
+            wake.extend(Waiting::end(&mut state.pending, id, Reply::Expired));
         }
         let next = soonest.unwrap_or_else(|| {
             now.checked_add(idle)
                 .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
         });
         state.next_sweep = next;
+        drop(state);
+        for waker in wake {
+            waker.wake();
+        }
         next
     }
 
@@ -522,10 +643,11 @@ pub(crate) fn bench_pending(n: u64) -> usize {
     let now = Instant::now();
     let shared = Shared::new(now);
     let mut answered = 0;
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
     for id in 0..n {
-        if let Ok((mut reply, _)) = shared.register(id, now) {
+        if shared.register(id, now).is_ok() {
             shared.complete(id, Reply::Ok(Bytes::new()));
-            if matches!(reply.try_recv(), Ok(Reply::Ok(_))) {
+            if matches!(shared.poll_reply(id, &mut cx), Poll::Ready(Reply::Ok(_))) {
                 answered += 1;
             }
         }
@@ -535,6 +657,7 @@ pub(crate) fn bench_pending(n: u64) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::task::{Context, Poll};
     use std::time::Duration;
 
     use bytes::Bytes;
@@ -542,31 +665,41 @@ mod tests {
 
     use super::{Reply, Shared};
 
+    /// The answer to call `id`, if it has one.
+    fn answer(shared: &Shared, id: u64) -> Option<Reply> {
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        match shared.poll_reply(id, &mut cx) {
+            Poll::Ready(reply) => Some(reply),
+            Poll::Pending => None,
+        }
+    }
+
     #[test]
-    pub(super) fn sweeps_fail_calls_past_their_deadline_and_cover_later_ones() {
+    fn sweeps_fail_calls_past_their_deadline_and_cover_later_ones() {
         let start = Instant::now();
         let shared = Shared::new(start);
         let ms = Duration::from_millis;
-        let (mut early, covered) = shared.register(1, start + ms(10)).unwrap();
+        let covered = shared.register(1, start + ms(10)).unwrap();
         assert!(covered, "due after the next sweep");
-        let (mut late, _) = shared.register(2, start + ms(50)).unwrap();
+        shared.register(2, start + ms(50)).unwrap();
         let mut expired = Vec::new();
 
         // Nothing is due yet: look again at the soonest deadline.
         assert_eq!(shared.expire(start, ms(500), &mut expired), start + ms(10));
         assert!(expired.is_empty());
         // A call due before that sweep must keep its own time.
-        let (_, covered) = shared.register(3, start + ms(5)).unwrap();
+        let covered = shared.register(3, start + ms(5)).unwrap();
         assert!(!covered);
         shared.complete(3, Reply::Ok(Bytes::new()));
+        assert!(matches!(answer(&shared, 3), Some(Reply::Ok(_))));
 
         assert_eq!(
             shared.expire(start + ms(20), ms(500), &mut expired),
             start + ms(50)
         );
         assert_eq!(expired, [1]);
-        assert!(matches!(early.try_recv(), Ok(Reply::Expired)));
-        assert!(late.try_recv().is_err(), "not due yet");
+        assert!(matches!(answer(&shared, 1), Some(Reply::Expired)));
+        assert!(answer(&shared, 2).is_none(), "not due yet");
 
         // Empty: the next sweep is an idle interval away.
         shared.complete(2, Reply::Ok(Bytes::new()));
@@ -575,7 +708,48 @@ mod tests {
             start + ms(560)
         );
         assert_eq!(expired, [1], "nothing more expired");
-        let (_, covered) = shared.register(4, start + ms(560)).unwrap();
+        assert!(matches!(answer(&shared, 2), Some(Reply::Ok(_))));
+        let covered = shared.register(4, start + ms(560)).unwrap();
         assert!(covered);
+    }
+
+    #[test]
+    fn a_reply_slot_holds_the_answer_until_taken_and_then_is_free() {
+        let now = Instant::now();
+        let shared = Shared::new(now);
+        shared.register(1, now + Duration::from_secs(1)).unwrap();
+        assert!(answer(&shared, 1).is_none());
+        assert_eq!(shared.pending(), 1);
+        shared.complete(1, Reply::Ok(Bytes::from_static(b"x")));
+        // A second answer for the same call is ignored.
+        shared.complete(1, Reply::Expired);
+        // Answered: no cancel needed if the caller gives up now.
+        assert!(matches!(answer(&shared, 1), Some(Reply::Ok(b)) if &b[..] == b"x"));
+        assert_eq!(shared.pending(), 0, "taken: the slot is gone");
+        assert!(!shared.forget(1));
+
+        // A call given up before its answer needs a cancel; after it, not.
+        shared.register(3, now).unwrap();
+        assert!(shared.forget(3));
+        shared.register(5, now).unwrap();
+        shared.complete(5, Reply::Ok(Bytes::new()));
+        assert!(!shared.forget(5));
+    }
+
+    #[test]
+    fn closing_answers_every_waiting_call_and_fails_later_ones() {
+        let now = Instant::now();
+        let shared = Shared::new(now);
+        shared.register(1, now).unwrap();
+        shared.register(3, now).unwrap();
+        shared.complete(3, Reply::Ok(Bytes::new()));
+        shared.close(crate::RpcError::ShuttingDown, true);
+        assert!(matches!(answer(&shared, 1), Some(Reply::NotRun(_))));
+        assert!(
+            matches!(answer(&shared, 3), Some(Reply::Ok(_))),
+            "answered before"
+        );
+        assert!(shared.register(5, now).is_err());
+        assert!(matches!(answer(&shared, 7), Some(Reply::Failed(_))));
     }
 }

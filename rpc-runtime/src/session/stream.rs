@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::RpcError;
@@ -16,7 +16,7 @@ use crate::wire::frame::Message;
 
 use super::flow::{produce, Produced, Taken};
 use super::pending::{Reply, Sending, StreamEvent};
-use super::writer::Outgoing;
+use super::writer::{OutFrame, Outgoing};
 use super::Connection;
 use crate::wire::body::BodyStream;
 
@@ -71,14 +71,18 @@ impl Request {
 #[allow(clippy::manual_async_fn)] // an `async fn` keeps its arguments twice
 pub(super) fn enqueue(
     connection: &Connection,
-    frame: Bytes,
+    frame: OutFrame,
     deadline: Instant,
     timeout: Duration,
 ) -> impl Future<Output = Result<(), RpcError>> + Send + '_ {
     // An `async` block, not an `async fn`, which would keep its arguments
     // twice in every call's future (see `Channel::unary`).
     async move {
-        match connection.queue.try_send(Outgoing::frame(frame)) {
+        let outgoing = Outgoing {
+            frame,
+            written: None,
+        };
+        match connection.queue.try_send(outgoing) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(connection.shared.closed_reason()),
             Err(mpsc::error::TrySendError::Full(frame)) => {
@@ -103,21 +107,21 @@ pub(super) fn enqueue(
 #[allow(clippy::manual_async_fn)] // an `async fn` keeps its arguments twice
 pub(super) fn wait_reply(
     connection: &Connection,
-    reply: oneshot::Receiver<Reply>,
+    id: u64,
     swept: bool,
     deadline: Instant,
-) -> impl Future<Output = Result<Reply, RpcError>> + Send + '_ {
+) -> impl Future<Output = Reply> + Send + '_ {
     // An `async` block: see `enqueue`.
     async move {
-        let reply = if swept {
+        let reply = std::future::poll_fn(|cx| connection.shared.poll_reply(id, cx));
+        if swept {
             reply.await
         } else {
             match tokio::time::timeout_at(deadline, reply).await {
                 Ok(reply) => reply,
-                Err(_) => return Ok(Reply::Expired),
+                Err(_) => Reply::Expired,
             }
-        };
-        reply.map_err(|_| connection.shared.closed_reason())
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::link::FrameWrite;
+use crate::wire::codec::{self, KeptFrame};
 
 /// How long a writer that is being stopped may take to send the control
 /// frames (cancels) still queued.
@@ -19,7 +20,7 @@ const WRITE_BATCH: usize = 64;
 
 /// A frame for the writer, and whom to tell once it is flushed.
 pub(crate) struct Outgoing {
-    pub frame: Bytes,
+    pub frame: OutFrame,
     /// Told after the frame has been handed to the operating system.
     pub written: Option<oneshot::Sender<()>>,
 }
@@ -27,8 +28,61 @@ pub(crate) struct Outgoing {
 impl Outgoing {
     pub(crate) fn frame(frame: Bytes) -> Self {
         Outgoing {
-            frame,
+            frame: OutFrame::Shared(frame),
             written: None,
+        }
+    }
+}
+
+/// Frames up to this long travel to the writer as a copy.
+const COPIED: usize = codec::COPIED_FRAME;
+
+/// A frame on its way to the writer.
+pub(crate) enum OutFrame {
+    /// A copy of a small frame whose sender keeps it (to send it again if
+    /// need be): sharing it would cost an allocation, copying it costs
+    /// none, and the writer copies it into its buffer anyway.
+    Copied { len: u8, bytes: [u8; COPIED] },
+    /// The frame itself, or a share of it.
+    Shared(Bytes),
+}
+
+impl OutFrame {
+    /// What the writer needs of `frame`, which the caller keeps.
+    pub(crate) fn of(frame: KeptFrame<'_>) -> Self {
+        let small = match frame {
+            KeptFrame::Share(frame) => return OutFrame::Shared(frame.clone()),
+            KeptFrame::Copy(small) => small,
+        };
+        let mut bytes = [0; COPIED];
+        match (bytes.get_mut(..small.len()), u8::try_from(small.len())) {
+            (Some(copy), Ok(len)) => {
+                copy.copy_from_slice(small);
+                OutFrame::Copied { len, bytes }
+            }
+            _ => OutFrame::Shared(Bytes::copy_from_slice(small)),
+        }
+    }
+
+    /// The frame, as bytes of its own.
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self {
+            OutFrame::Shared(frame) => frame,
+            OutFrame::Copied { len, bytes } => {
+                Bytes::copy_from_slice(bytes.get(..usize::from(len)).unwrap_or_default())
+            }
+        }
+    }
+
+    /// Hands the frame to `sink`.
+    async fn feed<W: FrameWrite>(self, sink: &mut W) -> io::Result<()> {
+        match self {
+            OutFrame::Shared(frame) => sink.feed(frame).await,
+            OutFrame::Copied { len, bytes } => {
+                futures::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await?;
+                let frame = bytes.get(..usize::from(len)).unwrap_or_default();
+                std::pin::Pin::new(sink).start_send_copy(frame)
+            }
         }
     }
 }
@@ -93,7 +147,7 @@ pub(crate) async fn write_loop<W: FrameWrite>(
                     queue_open = false;
                 }
                 for outgoing in batch.drain(..) {
-                    sink.feed(outgoing.frame).await?;
+                    outgoing.frame.feed(&mut sink).await?;
                     acks.extend(outgoing.written);
                     unflushed = true;
                 }

@@ -20,7 +20,7 @@
 use bincode::config::{self, Configuration};
 use bincode::enc::write::Writer;
 use bincode::error::{DecodeError, EncodeError};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -76,11 +76,14 @@ const RESPONSE_SLACK: usize = 24;
 /// A call's encoded arguments. The first frame is built in place: the
 /// arguments are encoded behind room for the header, which is written into
 /// that room once the id and the time left are known, so the frame needs no
-/// second buffer and no copy. A call sent again (idempotent retries) copies.
+/// second buffer and no copy. The last frame sent is kept, unshared (so
+/// keeping it costs nothing), for a call sent again (idempotent retries, a
+/// server that did not run it), which copies its body behind a new header.
 pub(crate) struct RequestBody {
     fresh: Option<BytesMut>,
     headroom: usize,
-    sent: Option<Bytes>,
+    /// The last frame, and where its body starts.
+    sent: Option<(Sent, usize)>,
     /// The body starts with a metadata block this long.
     metadata_len: usize,
 }
@@ -123,8 +126,52 @@ fn place_header(buf: &mut BytesMut, headroom: usize, header: &Message<'_>) -> Op
     let room = buf.get_mut(..headroom)?;
     let n = bincode::serde::encode_into_slice(header, room, standard()).ok()?;
     buf.copy_within(0..n, headroom - n);
-    let _ = buf.split_to(headroom - n);
+    // Not `split_to`, which would make the buffer shared (an allocation).
+    buf.advance(headroom - n);
     Some(n)
+}
+
+/// Request frames up to this long are kept unshared, and the writer is
+/// handed a copy (sharing a buffer costs an allocation; copying a small
+/// frame costs less, and the writer copies it into its buffer anyway).
+pub(crate) const COPIED_FRAME: usize = 48;
+
+/// A request frame as its call keeps it, for the writer.
+pub(crate) enum KeptFrame<'a> {
+    /// A small frame, to copy.
+    Copy(&'a [u8]),
+    /// A large frame, to share.
+    Share(&'a Bytes),
+}
+
+/// How a call keeps its last frame.
+enum Sent {
+    Unique(BytesMut),
+    Shared(Bytes),
+}
+
+impl Sent {
+    fn new(frame: BytesMut) -> Self {
+        if frame.len() <= COPIED_FRAME {
+            Sent::Unique(frame)
+        } else {
+            Sent::Shared(frame.freeze())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Sent::Unique(frame) => frame,
+            Sent::Shared(frame) => frame,
+        }
+    }
+
+    fn kept(&self) -> KeptFrame<'_> {
+        match self {
+            Sent::Unique(frame) => KeptFrame::Copy(frame),
+            Sent::Shared(frame) => KeptFrame::Share(frame),
+        }
+    }
 }
 
 impl RequestBody {
@@ -132,14 +179,15 @@ impl RequestBody {
     pub(crate) fn args(&self) -> &[u8] {
         let body = match (&self.fresh, &self.sent) {
             (Some(fresh), _) => fresh.get(self.headroom..),
-            (None, Some(sent)) => Some(&sent[..]),
+            (None, Some((sent, at))) => sent.bytes().get(*at..),
             (None, None) => None,
         };
         body.and_then(|body| body.get(self.metadata_len..))
             .unwrap_or_default()
     }
 
-    /// The request frame's payload for one attempt.
+    /// The request frame's payload for one attempt, kept here (the writer
+    /// takes a copy of a small one, or a share of a large one).
     ///
     /// `limit` is the receiver's maximum frame length; a larger request fails
     /// here, before anything is sent.
@@ -147,7 +195,7 @@ impl RequestBody {
         &mut self,
         header: &RequestHeader<'_>,
         limit: usize,
-    ) -> Result<Bytes, RpcError> {
+    ) -> Result<KeptFrame<'_>, RpcError> {
         let message = Message::Request {
             id: header.id,
             method: route::method_id(header.service, header.method).to_le_bytes(),
@@ -158,38 +206,43 @@ impl RequestBody {
                 header.flags
             },
         };
-        let frame = match self.fresh.take() {
-            Some(mut buf) => match place_header(&mut buf, self.headroom, &message) {
-                Some(n) => {
-                    let frame = buf.freeze();
-                    self.sent = Some(frame.slice(n..));
-                    frame
-                }
+        let (frame, at) = match (self.fresh.take(), &self.sent) {
+            (Some(mut buf), _) => match place_header(&mut buf, self.headroom, &message) {
+                Some(n) => (buf, n),
                 None => {
-                    let body = buf.split_off(self.headroom).freeze();
-                    let frame = with_header(&message, &body);
-                    self.sent = Some(body);
-                    frame
+                    let body = buf.get(self.headroom..).unwrap_or_default();
+                    with_header_at(&message, body)
                 }
             },
-            None => with_header(&message, self.sent.as_deref().unwrap_or_default()),
+            (None, Some((sent, at))) => {
+                with_header_at(&message, sent.bytes().get(*at..).unwrap_or_default())
+            }
+            (None, None) => with_header_at(&message, &[]),
         };
-        if frame.len() > limit {
+        let size = frame.len();
+        let kept = &self.sent.insert((Sent::new(frame), at)).0;
+        if size > limit {
             return Err(RpcError::FrameTooLarge {
                 what: "request",
-                size: frame.len() as u64,
+                size: size as u64,
                 limit: limit as u64,
             });
         }
-        Ok(frame)
+        Ok(kept.kept())
     }
 }
 
 fn with_header(header: &Message<'_>, body: &[u8]) -> Bytes {
+    with_header_at(header, body).0.freeze()
+}
+
+/// A frame of `header` and `body`, and where its body starts.
+fn with_header_at(header: &Message<'_>, body: &[u8]) -> (BytesMut, usize) {
     let mut buf = BytesMut::with_capacity(REQUEST_SLACK + body.len());
     encode_header(header, &mut buf);
+    let at = buf.len();
     buf.extend_from_slice(body);
-    buf.freeze()
+    (buf, at)
 }
 
 /// Encodes a message that has no body (cancel, ping, pong).
