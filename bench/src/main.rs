@@ -168,6 +168,11 @@ impl ServerProcess {
         self.status_kib("VmRSS:")
     }
 
+    /// CPU time the server process has used so far (Linux).
+    fn cpu(&self) -> Option<Duration> {
+        cpu_time(&format!("/proc/{}/stat", self.child.id()))
+    }
+
     fn status_kib(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         status
@@ -175,6 +180,18 @@ impl ServerProcess {
             .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
+}
+
+/// The user and system CPU time of the process whose `/proc/<pid>/stat`
+/// is at `path`, all threads, in clock ticks of 10 ms (Linux's `USER_HZ`).
+fn cpu_time(path: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // The fields after the command name, which is in parentheses and may
+    // hold spaces: state is field 3, utime 14 and stime 15.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 impl Drop for ServerProcess {
@@ -331,11 +348,26 @@ fn run(args: &[String]) -> Result<(), String> {
         let server = ServerProcess::start(system)?;
         let rt = runtime();
         for workload in &workloads {
+            let cpu_before = (cpu_time("/proc/self/stat"), server.cpu());
             let outcome = if workload == "memory" {
                 rt.block_on(memory(system, &server, &counts))
             } else {
                 rt.block_on(run_workload(system, workload, server.addr, &counts))
             };
+            // CPU per call, both processes: what the calls cost, whatever
+            // the placement lets them overlap.
+            let outcome = outcome.map(|mut outcome| {
+                let cpu_after = (cpu_time("/proc/self/stat"), server.cpu());
+                if let ((Some(c0), Some(s0)), (Some(c1), Some(s1))) = (cpu_before, cpu_after) {
+                    if workload != "memory" {
+                        let used = (c1 + s1).saturating_sub(c0 + s0);
+                        #[allow(clippy::cast_precision_loss)]
+                        let per_call = used.as_secs_f64() * 1e6 / outcome.calls.max(1) as f64;
+                        outcome.extra.push(("cpu_us_per_call", per_call));
+                    }
+                }
+                outcome
+            });
             let outcome = match outcome {
                 Ok(outcome) => outcome,
                 // The smoke run must fail loudly; a full run records the
@@ -671,14 +703,14 @@ fn report(tag: &str, system: &str, workload: &str, outcome: &Outcome) -> String 
         per_sec(outcome.bytes, outcome.elapsed) / 1e6,
     );
     for (key, value) in &outcome.extra {
-        line.push_str(&format!(",\"{key}\":{value:.1}"));
+        line.push_str(&format!(",\"{key}\":{value:.2}"));
     }
     line.push('}');
     line
 }
 
-/// calls/s, p50 µs, MB/s.
-type Figures = (f64, f64, f64);
+/// calls/s, p50 µs, MB/s, CPU µs per call.
+type Figures = (f64, f64, f64, f64);
 
 /// The `memory` workload's figures, in table order.
 const MEMORY_KEYS: [&str; 3] = [
@@ -728,10 +760,11 @@ fn table(files: &[String]) -> Result<(), String> {
             };
             let p50 = value["p50_us"].as_f64().unwrap_or(0.0);
             let mbps = value["mb_per_sec"].as_f64().unwrap_or(0.0);
+            let cpu = value["cpu_us_per_call"].as_f64().unwrap_or(0.0);
             samples
                 .entry((tag.to_owned(), workload.to_owned(), system.to_owned()))
                 .or_default()
-                .push((rate, p50, mbps));
+                .push((rate, p50, mbps, cpu));
         }
     }
     let median = |values: &mut Vec<f64>| {
@@ -743,24 +776,31 @@ fn table(files: &[String]) -> Result<(), String> {
         let mut rates: Vec<f64> = runs.iter().map(|r| r.0).collect();
         let mut p50s: Vec<f64> = runs.iter().map(|r| r.1).collect();
         let mut mbps: Vec<f64> = runs.iter().map(|r| r.2).collect();
+        let mut cpu: Vec<f64> = runs.iter().map(|r| r.3).collect();
         medians.entry((tag, workload)).or_default().insert(
             system,
-            (median(&mut rates), median(&mut p50s), median(&mut mbps)),
+            (
+                median(&mut rates),
+                median(&mut p50s),
+                median(&mut mbps),
+                median(&mut cpu),
+            ),
         );
     }
-    println!("| run | workload | system | calls/s | p50 µs | MB/s | ours ÷ it (calls/s) | ours ÷ it (p50) |");
-    println!("|---|---|---|---:|---:|---:|---:|---:|");
+    println!("| run | workload | system | calls/s | p50 µs | MB/s | CPU µs per call | ours ÷ it (calls/s) | ours ÷ it (p50) | ours ÷ it (CPU) |");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for ((tag, workload), systems) in &medians {
         let ours = systems.get("ours").copied();
-        for (system, (rate, p50, mbps)) in systems {
-            let (ratio, p50_ratio) = match (ours, system.as_str()) {
-                (Some((our_rate, our_p50, _)), s) if s != "ours" => (
+        for (system, (rate, p50, mbps, cpu)) in systems {
+            let (ratio, p50_ratio, cpu_ratio) = match (ours, system.as_str()) {
+                (Some((our_rate, our_p50, _, our_cpu)), s) if s != "ours" => (
                     format!("{:.2}×", our_rate / rate),
                     format!("{:.2}×", our_p50 / p50),
+                    format!("{:.2}×", our_cpu / cpu),
                 ),
-                _ => ("".to_owned(), "".to_owned()),
+                _ => (String::new(), String::new(), String::new()),
             };
-            println!("| {tag} | {workload} | {system} | {rate:.0} | {p50:.1} | {mbps:.0} | {ratio} | {p50_ratio} |");
+            println!("| {tag} | {workload} | {system} | {rate:.0} | {p50:.1} | {mbps:.0} | {cpu:.2} | {ratio} | {p50_ratio} | {cpu_ratio} |");
         }
     }
     println!();
