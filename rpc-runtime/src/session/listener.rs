@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +25,10 @@ use super::pending::CallerHalf;
 use super::quiet::Quiet;
 use super::serving::Serving;
 use super::{CallDefaults, Reverse};
+
+/// Frames read back to back before the loop looks at its other work
+/// (finished calls, timers, shutdown) again.
+const READ_BATCH: usize = 32;
 
 /// Encoded answers of calls that run as their own tasks that may wait for
 /// the connection's writer.
@@ -173,29 +177,45 @@ pub(crate) async fn serve<L: Link>(
                 break Some(codec::encode_goodbye(code::IDLE_TIMEOUT, &message));
             }
             frame = reader.next(), if reading && dispatch.may_read() => {
-                idle.touch();
-                let next = match frame {
-                    None => {
-                        // The client hung up: nobody waits for the answers
-                        // of its calls any more, so they are stopped (as
-                        // gRPC does); one-way calls may run to completion.
-                        // Its answers to this side's calls will not come.
-                        reading = false;
-                        dispatch.caller_gone();
-                        if let Some(caller) = &dispatch.caller {
-                            caller.close(RpcError::connection_lost("the client closed its connection"));
+                // This frame, then those already readable (up to a batch),
+                // without a turn of this loop for each.
+                let mut frame = frame;
+                let mut taken = 0;
+                let next = loop {
+                    idle.touch();
+                    let next = match frame {
+                        None => {
+                            // The client hung up: nobody waits for the answers
+                            // of its calls any more, so they are stopped (as
+                            // gRPC does); one-way calls may run to completion.
+                            // Its answers to this side's calls will not come.
+                            reading = false;
+                            dispatch.caller_gone();
+                            if let Some(caller) = &dispatch.caller {
+                                caller.close(RpcError::connection_lost("the client closed its connection"));
+                            }
+                            if dispatch.is_idle() { Next::Stop(None) } else { Next::Continue }
                         }
-                        if dispatch.is_idle() { Next::Stop(None) } else { Next::Continue }
-                    }
-                    Some(Ok(payload)) => dispatch.frame(payload).await,
-                    Some(Err(e)) => {
-                        tracing::info!(%peer, error = %e, "closing a connection after a bad frame");
-                        let (code, message) = if e.kind() == io::ErrorKind::InvalidData {
-                            (code::FRAME_TOO_LARGE, format!("a frame exceeded the server's limit of {} bytes", max_frame_length))
-                        } else {
-                            (code::PROTOCOL, format!("reading failed: {e}"))
-                        };
-                        Next::Stop(Some(codec::encode_goodbye(code, &message)))
+                        Some(Ok(payload)) => dispatch.frame(payload).await,
+                        Some(Err(e)) => {
+                            tracing::info!(%peer, error = %e, "closing a connection after a bad frame");
+                            let (code, message) = if e.kind() == io::ErrorKind::InvalidData {
+                                (code::FRAME_TOO_LARGE, format!("a frame exceeded the server's limit of {} bytes", max_frame_length))
+                            } else {
+                                (code::PROTOCOL, format!("reading failed: {e}"))
+                            };
+                            Next::Stop(Some(codec::encode_goodbye(code, &message)))
+                        }
+                    };
+                    taken += 1;
+                    let more = taken < READ_BATCH
+                        && matches!(next, Next::Continue)
+                        && reading
+                        && dispatch.may_read()
+                        && dispatch.write_failed.is_none();
+                    match more.then(|| reader.next().now_or_never()).flatten() {
+                        Some(more) => frame = more,
+                        None => break next,
                     }
                 };
                 if let Next::Stop(goodbye) = next {

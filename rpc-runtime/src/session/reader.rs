@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,11 @@ use super::pending::{CallerHalf, Shared};
 use super::quiet::Quiet;
 use super::serving::Serving;
 use super::writer::Outgoing;
+
+/// Frames read back to back before the reader looks at its timers and
+/// its stop again: the cost of those looks is shared by a batch, and a
+/// flood of frames cannot hold them off for long.
+const READ_BATCH: usize = 32;
 
 /// Matches responses to pending calls until the connection ends, then fails
 /// whatever is still pending. With keepalive on, pings a server that has
@@ -70,7 +75,7 @@ pub(super) async fn read_loop<R: FrameRead>(
     let mut expired = Vec::new();
     let sweep = tokio::time::sleep_until(shared.expire(Instant::now(), sweep_idle, &mut expired));
     tokio::pin!(sweep);
-    let reason = loop {
+    let reason = 'outer: loop {
         let reading = dispatch.as_ref().is_none_or(Dispatch::reading);
         let frame = tokio::select! {
             frame = reader.next(), if reading => frame,
@@ -129,63 +134,80 @@ pub(super) async fn read_loop<R: FrameRead>(
                 continue;
             }
         };
-        heard.touch();
-        ping_sent = None;
-        buffered = reader.partial();
-        let payload = match frame {
-            None => break RpcError::connection_lost("the server closed the connection"),
-            Some(Err(e)) => {
-                break RpcError::connection_lost(format!("reading from the server failed: {e}"))
-            }
-            Some(Ok(payload)) => payload,
-        };
-        match codec::decode_message(&payload) {
-            Ok((Message::Goodbye { code, message }, _)) => {
-                // After these goodbyes the server reads no more, and has
-                // answered everything it ran.
-                not_run = matches!(code, code::SHUTTING_DOWN | code::IDLE_TIMEOUT);
-                break goodbye_error(code, message);
-            }
-            Ok((Message::Ping { nonce }, _)) => {
-                let _ = control.send(codec::encode_control(&Message::Pong { nonce }));
-            }
-            Ok((Message::Pong { .. }, _)) => {}
-            // Frames about this side's own calls (odd ids).
-            Ok((message, used)) if message.call_id().is_some_and(|id| id % 2 == 1) => {
-                if let Err(reason) = caller.frame(message, &payload, used) {
-                    break reason;
+        // This frame, then those already readable (up to a batch), without
+        // going back through every branch above for each.
+        let mut frame = frame;
+        let mut taken = 0;
+        loop {
+            heard.touch();
+            ping_sent = None;
+            buffered = reader.partial();
+            let payload = match frame {
+                None => break 'outer RpcError::connection_lost("the server closed the connection"),
+                Some(Err(e)) => {
+                    break 'outer RpcError::connection_lost(format!(
+                        "reading from the server failed: {e}"
+                    ))
                 }
-            }
-            // Calls the server makes (even ids), when this side serves.
-            Ok((message, _)) if dispatch.is_some() && message.call_id().is_some() => {
-                if let Some(dispatch) = &mut dispatch {
-                    if let Err(goodbye) = dispatch.peer_frame(payload.clone()).await {
-                        if let Some(goodbye) = goodbye {
-                            let _ = control.send(goodbye);
-                        }
-                        break RpcError::Protocol {
-                            message: "the server broke the protocol in a call it made".to_owned(),
-                        };
+                Some(Ok(payload)) => payload,
+            };
+            match codec::decode_message(&payload) {
+                Ok((Message::Goodbye { code, message }, _)) => {
+                    // After these goodbyes the server reads no more, and has
+                    // answered everything it ran.
+                    not_run = matches!(code, code::SHUTTING_DOWN | code::IDLE_TIMEOUT);
+                    break 'outer goodbye_error(code, message);
+                }
+                Ok((Message::Ping { nonce }, _)) => {
+                    let _ = control.send(codec::encode_control(&Message::Pong { nonce }));
+                }
+                Ok((Message::Pong { .. }, _)) => {}
+                // Frames about this side's own calls (odd ids).
+                Ok((message, used)) if message.call_id().is_some_and(|id| id % 2 == 1) => {
+                    if let Err(reason) = caller.frame(message, &payload, used) {
+                        break 'outer reason;
                     }
                 }
+                // Calls the server makes (even ids), when this side serves.
+                Ok((message, _)) if dispatch.is_some() && message.call_id().is_some() => {
+                    if let Some(dispatch) = &mut dispatch {
+                        if let Err(goodbye) = dispatch.peer_frame(payload.clone()).await {
+                            if let Some(goodbye) = goodbye {
+                                let _ = control.send(goodbye);
+                            }
+                            break 'outer RpcError::Protocol {
+                                message: "the server broke the protocol in a call it made"
+                                    .to_owned(),
+                            };
+                        }
+                    }
+                }
+                // A cancel or a credit for a call that is not running is no
+                // news (section 5.3 of the protocol).
+                Ok((message @ (Message::Cancel { .. } | Message::Credit { .. }), _)) => {
+                    tracing::debug!(?message, "a frame about a call this channel does not serve");
+                }
+                Ok((message, _)) => {
+                    break 'outer RpcError::Protocol {
+                        message: format!(
+                            "the server sent {} for a call of its own, but this channel serves no services",
+                            message.kind()
+                        ),
+                    };
+                }
+                Err(e) => {
+                    break 'outer RpcError::Protocol {
+                        message: format!("a frame from the server did not decode: {e}"),
+                    };
+                }
             }
-            // A cancel or a credit for a call that is not running is no
-            // news (section 5.3 of the protocol).
-            Ok((message @ (Message::Cancel { .. } | Message::Credit { .. }), _)) => {
-                tracing::debug!(?message, "a frame about a call this channel does not serve");
+            taken += 1;
+            if taken == READ_BATCH || !dispatch.as_ref().is_none_or(Dispatch::reading) {
+                break;
             }
-            Ok((message, _)) => {
-                break RpcError::Protocol {
-                    message: format!(
-                        "the server sent {} for a call of its own, but this channel serves no services",
-                        message.kind()
-                    ),
-                };
-            }
-            Err(e) => {
-                break RpcError::Protocol {
-                    message: format!("a frame from the server did not decode: {e}"),
-                };
+            match reader.next().now_or_never() {
+                Some(next) => frame = next,
+                None => break,
             }
         }
     };

@@ -540,8 +540,12 @@ macro_rules! bounded_decode {
 
 /// Decodes the header at the start of a frame payload and returns it with the
 /// number of bytes it took; the rest of the payload is the body.
+///
+/// Without the decode limits of values: a header is a fixed shape (no
+/// recursion, no sequence) whose strings are borrowed from the payload, so
+/// nothing in it allocates or nests, whatever the payload says.
 pub(crate) fn decode_message(payload: &[u8]) -> Result<(Message<'_>, usize), String> {
-    bounded_decode!(payload, Message<'_>).map_err(|e: DecodeError| e.to_string())
+    bincode::serde::borrow_decode_from_slice(payload, standard()).map_err(|e| e.to_string())
 }
 
 /// Decodes the metadata block at the start of a request's body; returns it
