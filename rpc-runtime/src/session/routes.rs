@@ -1,8 +1,10 @@
 //! Which service and method a request's method id names.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
+use super::pending::IdHasher;
 use super::service::{MethodNames, Service};
 use crate::wire::route::method_id;
 
@@ -15,9 +17,13 @@ pub(crate) struct Route {
 }
 
 /// The methods a session serves, by method id; cheap to clone.
+///
+/// Hashed with one multiplication: the peer chooses the ids it looks up,
+/// but never what the table holds (fixed when the services are added, and
+/// ids that are themselves hashes), so it can make no chain longer.
 #[derive(Clone, Default)]
 pub(crate) struct Routes {
-    by_id: Arc<HashMap<u32, Route>>,
+    by_id: Arc<HashMap<u32, Route, BuildHasherDefault<IdHasher>>>,
     /// The services' names, for people.
     services: Arc<[String]>,
 }
@@ -28,7 +34,7 @@ impl Routes {
     pub(crate) fn new<'a>(
         services: impl IntoIterator<Item = (&'a String, &'a Arc<dyn Service>)>,
     ) -> Result<Self, String> {
-        let mut by_id: HashMap<u32, Route> = HashMap::new();
+        let mut by_id: HashMap<u32, Route, BuildHasherDefault<IdHasher>> = HashMap::default();
         let mut names = Vec::new();
         for (name, service) in services {
             names.push(name.clone());
