@@ -243,8 +243,9 @@ pub mod bench {
     use bytes::Bytes;
 
     use crate::error::RpcError;
-    use crate::wire::codec::{self, RequestHeader};
+    use crate::wire::codec;
     use crate::wire::frame::Message;
+    use crate::wire::request::{self, KeptFrame, RequestHeader};
 
     /// Encodes a request frame payload for `args`, as a client does.
     ///
@@ -256,7 +257,7 @@ pub mod bench {
         method: &str,
         args: &A,
     ) -> Result<Bytes, RpcError> {
-        let mut body = codec::encode_args(args, &[])?;
+        let mut body = request::encode_args(args, &[])?;
         let header = RequestHeader {
             id,
             service,
@@ -265,8 +266,8 @@ pub mod bench {
             flags: 0,
         };
         Ok(match body.frame(&header, usize::MAX)? {
-            codec::KeptFrame::Copy(frame) => Bytes::copy_from_slice(frame),
-            codec::KeptFrame::Share(frame) => frame.clone(),
+            KeptFrame::Copy(frame) => Bytes::copy_from_slice(frame),
+            KeptFrame::Share(frame) => frame.clone(),
         })
     }
 

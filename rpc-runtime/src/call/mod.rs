@@ -72,7 +72,8 @@ use tokio::time::Instant;
 use crate::error::RpcError;
 use crate::streaming::Streaming;
 use crate::wire::body::BodyStream;
-use crate::wire::codec::{self, RequestBody};
+use crate::wire::codec;
+use crate::wire::request::{self, RequestBody};
 
 mod options;
 pub(crate) mod typed;
@@ -188,7 +189,7 @@ impl RawCall {
         args: &A,
     ) -> Result<Self, RpcError> {
         let (service, method) = (service.into(), method.into());
-        let args = codec::encode_args(args, options.get_metadata().encoded())?;
+        let args = request::encode_args(args, options.get_metadata().encoded())?;
         Ok(RawCall {
             service,
             method,

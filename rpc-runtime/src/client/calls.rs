@@ -17,8 +17,8 @@ use crate::error::RpcError;
 use crate::session::{Channel, RemoteStream};
 use crate::streaming::Streaming;
 use crate::wire::body::BodyStream;
-use crate::wire::codec::RequestBody;
 use crate::wire::metadata::ReplyMetadata;
+use crate::wire::request::RequestBody;
 
 impl Channel {
     /// Calls `service.method` with `args` and decodes the answer as `R`, with

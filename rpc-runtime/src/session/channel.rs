@@ -16,11 +16,12 @@ use tokio::time::Instant;
 
 use crate::error::RpcError;
 use crate::wire::body::BodyStream;
-use crate::wire::codec::{self, RequestHeader};
 use crate::wire::frame::flags;
 use crate::wire::metadata::ReplyMetadata;
+use crate::wire::request::{RequestBody, RequestHeader};
 
-use super::pending::{PendingSlot, Reply, Sending};
+use super::pending::{PendingSlot, Sending};
+use super::reply::Reply;
 use super::stream::{enqueue, send_stream, wait_reply, Opened, RemoteStream};
 use super::writer::{OutFrame, Outgoing};
 use super::Connection;
@@ -152,7 +153,7 @@ impl Channel {
     #[allow(clippy::manual_async_fn)] // an `async fn` keeps its arguments twice
     pub(crate) fn unary(
         self,
-        mut body: codec::RequestBody,
+        mut body: RequestBody,
         idempotent: bool,
         service: Cow<'static, str>,
         method: Cow<'static, str>,
@@ -207,7 +208,7 @@ impl Channel {
     /// A one-way call: done once written.
     pub(crate) async fn oneway(
         &self,
-        mut body: codec::RequestBody,
+        mut body: RequestBody,
         service: &str,
         method: &str,
         deadline: Instant,
@@ -243,7 +244,7 @@ impl Channel {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn streaming(
         &self,
-        body: codec::RequestBody,
+        body: RequestBody,
         items: Option<BodyStream>,
         accept: bool,
         service: &str,
@@ -297,7 +298,7 @@ impl Channel {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn sending(
         &self,
-        body: codec::RequestBody,
+        body: RequestBody,
         items: BodyStream,
         service: &str,
         method: &str,
@@ -347,7 +348,7 @@ impl Channel {
     /// request frame.
     async fn open(
         &self,
-        mut body: codec::RequestBody,
+        mut body: RequestBody,
         service: &str,
         method: &str,
         deadline: Instant,
@@ -424,7 +425,7 @@ impl Channel {
         &'a self,
         service: &'a str,
         method: &'a str,
-        body: &'a mut codec::RequestBody,
+        body: &'a mut RequestBody,
         deadline: Instant,
         timeout: Duration,
         mut left: Option<Duration>,

@@ -21,10 +21,10 @@ use crate::wire::frame::{code, Message};
 use crate::wire::metadata::Metadata;
 use crate::wire::route;
 
+use super::caller::CallerHalf;
 use super::context::{CallContext, Peer};
 use super::flow::add_credit;
 use super::inbox::InboxEvent;
-use super::pending::CallerHalf;
 use super::serving::Serving;
 use super::writer::Outgoing;
 

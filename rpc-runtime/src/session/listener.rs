@@ -19,9 +19,9 @@ use crate::transport::PeerAddr;
 use crate::wire::codec;
 use crate::wire::frame::code;
 
+use super::caller::CallerHalf;
 use super::context::Peer;
 use super::dispatch::{Dispatch, Next, Out};
-use super::pending::CallerHalf;
 use super::quiet::Quiet;
 use super::serving::Serving;
 use super::{CallDefaults, Reverse};

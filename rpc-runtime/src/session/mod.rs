@@ -9,15 +9,18 @@
 //! sockets, dialing or accepting: the client end dials and reconnects, the
 //! server end accepts and limits, and both hand their links here.
 
+mod caller;
 mod channel;
 mod context;
 mod dispatch;
 mod flow;
+mod id_hash;
 mod inbox;
 mod listener;
 mod pending;
 mod quiet;
 mod reader;
+mod reply;
 mod request;
 mod routes;
 mod run;
@@ -56,7 +59,8 @@ use crate::transport::PeerAddr;
 use crate::wire::codec;
 use crate::wire::frame::{code, Message};
 
-use pending::{CallerHalf, Shared};
+use caller::CallerHalf;
+use pending::Shared;
 use reader::{read_loop, ReaderServing};
 
 /// Encoded calls that may wait for the writer of a callback's way back.

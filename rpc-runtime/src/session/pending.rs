@@ -1,8 +1,9 @@
-//! The table of calls waiting for their answers, and what the reader does
-//! with frames about them.
+//! The table of calls waiting for their answers: registration, reply
+//! slots, deadlines swept without a timer per call, and the end of the
+//! connection.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -13,11 +14,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::RpcError;
-use crate::wire::codec::{self};
-use crate::wire::frame::{Message, Status, STREAM_WINDOW};
-use crate::wire::metadata::ReplyMetadata;
+use crate::wire::frame::STREAM_WINDOW;
 
 use super::flow::{add_credit, initial_credit};
+use super::id_hash::IdHasher;
+use super::reply::{Reply, StreamEvent};
 use super::Connection;
 
 /// The part of the connection the reader task shares with callers.
@@ -37,37 +38,6 @@ pub(super) struct State {
 
 /// The calls waiting, by id.
 pub(super) type Calls = HashMap<u64, Waiting, BuildHasherDefault<IdHasher>>;
-
-/// Hashes a call id (or a method id) with one multiplication: for tables
-/// whose keys the peer cannot choose (this side's own call ids, a
-/// counter) or cannot add to (the methods served), which need no defence
-/// against collisions made on purpose. SipHash was a tenth of the
-/// client's time per call.
-#[derive(Default)]
-pub(super) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(self.0 ^ u64::from(byte));
-        }
-    }
-
-    fn write_u32(&mut self, id: u32) {
-        self.write_u64(u64::from(id));
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        // Fibonacci hashing; the fold brings high bits down, since the
-        // table indexes by the low ones and ids step by two.
-        let h = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = h ^ (h >> 29);
-    }
-}
 
 /// A call waiting for its answer.
 pub(super) struct Waiting {
@@ -187,73 +157,6 @@ impl Waiting {
     }
 }
 
-/// What the reader hands a streaming call.
-pub(crate) enum StreamEvent {
-    /// The call was accepted: its answer stream follows.
-    Head,
-    Item(Bytes),
-    /// The last event: `Reply::Ok` is a normal end.
-    End(Reply),
-}
-
-impl Reply {
-    /// This answer to a call that asked for reply metadata, with the
-    /// metadata taken off its body into `slot`; unchanged without a slot.
-    pub(super) fn with_reply_metadata(self, slot: Option<&ReplyMetadata>) -> Reply {
-        let Some(slot) = slot else {
-            return self;
-        };
-        let split = |body| codec::split_reply_metadata(body, super::DEFAULT_MAX_METADATA);
-        match self {
-            Reply::Ok(body) => match split(body) {
-                Ok((metadata, value)) => {
-                    slot.set(metadata);
-                    Reply::Ok(value)
-                }
-                Err(message) => Reply::Failed(RpcError::BadResponse { message }),
-            },
-            Reply::Remote {
-                code,
-                message,
-                details,
-            } => match split(details) {
-                Ok((metadata, details)) => {
-                    slot.set(metadata);
-                    Reply::Remote {
-                        code,
-                        message,
-                        details,
-                    }
-                }
-                Err(message) => Reply::Failed(RpcError::BadResponse { message }),
-            },
-            other => other,
-        }
-    }
-
-    /// How a call ends, once no more attempts are to be made: its encoded
-    /// value, or the error.
-    pub(super) fn into_result(
-        self,
-        timeout: Duration,
-        service: &str,
-        method: &str,
-    ) -> Result<Bytes, RpcError> {
-        match self {
-            Reply::Ok(body) => Ok(body),
-            Reply::Remote {
-                code,
-                message,
-                details,
-            } => Err(codec::error_from_wire(
-                code, &message, details, service, method,
-            )),
-            Reply::Failed(error) | Reply::NotRun(error) => Err(error),
-            Reply::Expired => Err(RpcError::DeadlineExceeded { timeout }),
-        }
-    }
-}
-
 /// What became of an item the server sent.
 pub(super) enum ItemOutcome {
     Delivered,
@@ -262,24 +165,6 @@ pub(super) enum ItemOutcome {
     /// Beyond the call's credit, or for a call that is not a stream: the
     /// call has been failed, and the server must be told to stop it.
     Violation,
-}
-
-/// What the reader hands a waiting call.
-pub(crate) enum Reply {
-    Ok(Bytes),
-    Remote {
-        code: u32,
-        message: String,
-        /// The body: an application status's details.
-        details: Bytes,
-    },
-    Failed(RpcError),
-    /// The connection ended with a promise that this call did not run (the
-    /// server said goodbye for shutdown or idleness before reading it): safe
-    /// to send again, whatever the method.
-    NotRun(RpcError),
-    /// The call's deadline passed; the server was told to stop it.
-    Expired,
 }
 
 impl Shared {
@@ -599,76 +484,6 @@ impl Drop for PendingSlot<'_> {
         if self.armed {
             self.connection.abandon(self.id);
         }
-    }
-}
-
-/// The calling half of a connection: what arrives for the calls this side
-/// made. A client's reader uses it, and so does a server's connection, for
-/// the calls its handlers make back to the client (callbacks).
-pub(crate) struct CallerHalf {
-    pub(super) shared: Arc<Shared>,
-    pub(super) control: mpsc::UnboundedSender<Bytes>,
-}
-
-impl CallerHalf {
-    pub(super) fn new(shared: Arc<Shared>, control: mpsc::UnboundedSender<Bytes>) -> Self {
-        CallerHalf { shared, control }
-    }
-
-    /// Handles a frame about one of this side's calls; `Err` when the frame
-    /// breaks the protocol and the connection must close.
-    pub(crate) fn frame(
-        &self,
-        message: Message<'_>,
-        payload: &Bytes,
-        used: usize,
-    ) -> Result<(), RpcError> {
-        match message {
-            Message::Response { id, status } => {
-                let reply = match status {
-                    Status::Ok => Reply::Ok(payload.slice(used..)),
-                    Status::Error { code, message } => Reply::Remote {
-                        code,
-                        message: message.to_owned(),
-                        details: payload.slice(used..),
-                    },
-                };
-                self.shared.complete(id, reply);
-            }
-            Message::Item { id } => match self.shared.item(id, payload.slice(used..)) {
-                ItemOutcome::Delivered => {}
-                ItemOutcome::Nobody => {
-                    tracing::debug!(id, "stream item for a call that is no longer waiting");
-                }
-                ItemOutcome::Violation => {
-                    let _ = self
-                        .control
-                        .send(codec::encode_control(&Message::Cancel { id }));
-                }
-            },
-            Message::Credit { id, items } => self.shared.credit(id, items),
-            Message::Cancel { id } => self.shared.stop_sending(id),
-            Message::Head { id } => self.shared.head(id)?,
-            other => {
-                return Err(RpcError::Protocol {
-                    message: format!(
-                        "the peer sent {} with an id of a call this side made",
-                        other.kind()
-                    ),
-                })
-            }
-        }
-        Ok(())
-    }
-
-    /// Fails every call still waiting, and every later one.
-    pub(crate) fn close(&self, reason: RpcError) {
-        self.shared.close(reason, false);
-    }
-
-    /// Whether a call this side made is still waiting.
-    pub(crate) fn has_pending(&self) -> bool {
-        self.shared.has_pending()
     }
 }
 

@@ -16,10 +16,11 @@ use crate::transport::PeerAddr;
 use crate::wire::codec::{self};
 use crate::wire::frame::{code, Message};
 
+use super::caller::CallerHalf;
 use super::context::Peer;
 use super::dispatch::Dispatch;
 use super::goodbye_error;
-use super::pending::{CallerHalf, Shared};
+use super::pending::Shared;
 use super::quiet::Quiet;
 use super::serving::Serving;
 use super::writer::Outgoing;

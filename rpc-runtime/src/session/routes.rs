@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
-use super::pending::IdHasher;
+use super::id_hash::IdHasher;
 use super::service::{MethodNames, Service};
 use crate::wire::route::method_id;
 

@@ -15,7 +15,8 @@ use crate::wire::codec::{self};
 use crate::wire::frame::Message;
 
 use super::flow::{produce, Produced, Taken};
-use super::pending::{Reply, Sending, StreamEvent};
+use super::pending::Sending;
+use super::reply::{Reply, StreamEvent};
 use super::writer::{OutFrame, Outgoing};
 use super::Connection;
 use crate::wire::body::BodyStream;

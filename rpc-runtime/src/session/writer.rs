@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::link::FrameWrite;
-use crate::wire::codec::{self, KeptFrame};
+use crate::wire::request::{KeptFrame, COPIED_FRAME};
 
 /// How long a writer that is being stopped may take to send the control
 /// frames (cancels) still queued.
@@ -35,7 +35,7 @@ impl Outgoing {
 }
 
 /// Frames up to this long travel to the writer as a copy.
-const COPIED: usize = codec::COPIED_FRAME;
+const COPIED: usize = COPIED_FRAME;
 
 /// A frame on its way to the writer.
 pub(crate) enum OutFrame {

@@ -9,5 +9,6 @@ pub(crate) mod depth;
 mod documented;
 pub(crate) mod frame;
 pub(crate) mod metadata;
+pub(crate) mod request;
 pub(crate) mod route;
 mod slices;
