@@ -208,6 +208,17 @@ async fn a_greeting_of_another_version_gets_an_answer_then_a_close() {
     server.shutdown().await;
 }
 
+/// A greeted connection whose receive buffer is 4 KiB, so that answers it
+/// does not read back up soon.
+async fn greeted_with_small_window(server: &rpc_runtime::Server) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server.local_addr()).await.unwrap();
+    stream.write_all(&frame(&HELLO)).await.unwrap();
+    read_frame(&mut stream).await.expect("server greeting");
+    stream
+}
+
 /// A client that sends requests (and pings) but never reads the answers is
 /// pushed back: once its answers back up, the server stops reading it
 /// instead of queueing answers without bound; everybody else is served.
@@ -218,12 +229,7 @@ async fn a_client_that_never_reads_its_answers_is_pushed_back() {
         .await
         .unwrap();
 
-    // A small receive window, so the unread answers back up quickly.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(server.local_addr()).await.unwrap();
-    stream.write_all(&frame(&HELLO)).await.unwrap();
-    read_frame(&mut stream).await.expect("server greeting");
+    let mut stream = greeted_with_small_window(&server).await;
 
     let mut batch = Vec::new();
     for _ in 0..500 {
@@ -366,11 +372,7 @@ async fn a_slowloris_request_is_cut_off_by_the_idle_timeout() {
 #[tokio::test]
 async fn a_client_that_never_reads_is_disconnected_after_the_write_timeout() {
     let (server, honest) = strict_server(|b| b.write_timeout(Duration::from_millis(200))).await;
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(server.local_addr()).await.unwrap();
-    stream.write_all(&frame(&HELLO)).await.unwrap();
-    read_frame(&mut stream).await.expect("server greeting");
+    let mut stream = greeted_with_small_window(&server).await;
     let mut batch = Vec::new();
     for _ in 0..500 {
         batch.extend_from_slice(&request(1, "add", &[4, 6]));
@@ -396,11 +398,7 @@ async fn a_client_that_never_reads_is_disconnected_after_the_write_timeout() {
 #[tokio::test]
 async fn a_large_answer_nobody_reads_is_dropped_after_the_write_timeout() {
     let (server, honest) = strict_server(|b| b.write_timeout(Duration::from_millis(200))).await;
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(server.local_addr()).await.unwrap();
-    stream.write_all(&frame(&HELLO)).await.unwrap();
-    read_frame(&mut stream).await.expect("server greeting");
+    let mut stream = greeted_with_small_window(&server).await;
     // echo(name, tags) with an 8 MiB name (a varint: `fc`, then the u32
     // length little-endian) and no tags: the answer holds the name.
     let len: u32 = 8 << 20;

@@ -245,7 +245,7 @@ pub mod bench {
     use crate::error::RpcError;
     use crate::wire::codec;
     use crate::wire::frame::Message;
-    use crate::wire::request::{self, KeptFrame, RequestHeader};
+    use crate::wire::request::{self, RequestHeader};
 
     /// Encodes a request frame payload for `args`, as a client does.
     ///
@@ -265,10 +265,7 @@ pub mod bench {
             timeout_micros: Some(30_000_000),
             flags: 0,
         };
-        Ok(match body.frame(&header, usize::MAX)? {
-            KeptFrame::Copy(frame) => Bytes::copy_from_slice(frame),
-            KeptFrame::Share(frame) => frame.clone(),
-        })
+        Ok(body.frame(&header, usize::MAX)?.to_bytes())
     }
 
     /// Decodes a request frame payload's header and then its arguments, as a

@@ -8,7 +8,7 @@ use std::time::Duration;
 #[cfg(feature = "tls")]
 use crate::error::RpcError;
 use crate::service::Service;
-use crate::session::CallDefaults;
+use crate::session::{CallDefaults, Routes};
 use crate::wire::frame::DEFAULT_MAX_FRAME_LENGTH;
 
 /// Default time allowed to dial and greet a server.
@@ -77,13 +77,38 @@ impl fmt::Debug for ClientTls {
     }
 }
 
-/// Services by name.
-#[derive(Clone, Default)]
-pub(super) struct Services(pub(super) HashMap<String, Arc<dyn Service>>);
+/// Services by name, and their methods by id: worked out when a service
+/// is added, not on every connection (a collision fails every connect).
+#[derive(Clone)]
+pub(super) struct Services {
+    by_name: HashMap<String, Arc<dyn Service>>,
+    routes: Result<Routes, String>,
+}
+
+impl Services {
+    fn add(&mut self, service: Arc<dyn Service>) {
+        self.by_name.insert(service.name().to_owned(), service);
+        self.routes = Routes::new(&self.by_name);
+    }
+
+    /// The methods of the services, by id; why not, when two collide.
+    pub(super) fn routes(&self) -> Result<&Routes, &str> {
+        self.routes.as_ref().map_err(String::as_str)
+    }
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        Services {
+            by_name: HashMap::new(),
+            routes: Ok(Routes::default()),
+        }
+    }
+}
 
 impl fmt::Debug for Services {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.keys()).finish()
+        f.debug_list().entries(self.by_name.keys()).finish()
     }
 }
 
@@ -137,8 +162,7 @@ impl ChannelBuilder {
     /// ```
     #[must_use]
     pub fn serve<S: Service>(mut self, service: S) -> Self {
-        let name = service.name().to_owned();
-        self.services.0.insert(name, Arc::new(service));
+        self.services.add(Arc::new(service));
         self
     }
 

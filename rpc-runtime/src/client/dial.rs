@@ -14,7 +14,7 @@ use crate::error::RpcError;
 use crate::link::greeting::{self, HandshakeError};
 use crate::link::{memory::MemoryLinkAddr, ByteLink, Link};
 use crate::session::{
-    self, goodbye_error, CallDefaults, Channel, Connection, Redial, Routes, SessionConfig,
+    self, goodbye_error, CallDefaults, Channel, Connection, Redial, SessionConfig,
 };
 use crate::transport::{memory::MemoryAddr, Io, PeerAddr};
 use crate::wire::frame::PROTOCOL_VERSION;
@@ -256,11 +256,14 @@ impl ChannelBuilder {
 
     /// The greeting, on a link ready for it.
     async fn greet<L: Link>(&self, link: L, peer: &str) -> Result<Arc<Connection>, RpcError> {
-        let services = Routes::new(&self.services.0).map_err(|message| RpcError::Connect {
-            addr: peer.to_owned(),
-            source: Arc::new(io::Error::new(io::ErrorKind::InvalidInput, message)),
-        })?;
-        let serving = if self.services.0.is_empty() {
+        let services = self
+            .services
+            .routes()
+            .map_err(|message| RpcError::Connect {
+                addr: peer.to_owned(),
+                source: Arc::new(io::Error::new(io::ErrorKind::InvalidInput, message)),
+            })?;
+        let serving = if services.is_empty() {
             0
         } else {
             self.serve_in_flight
@@ -308,7 +311,7 @@ impl ChannelBuilder {
             // timeout (at most ten times a second), so a call with the
             // default timeout is always covered by a sweep.
             sweep_idle: self.timeout.max(Duration::from_millis(100)),
-            services,
+            services: services.clone(),
             serve_in_flight: self.serve_in_flight,
         };
         Ok(session::start(

@@ -75,6 +75,15 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         }
     }
 
+    /// Copies a small frame, behind its length prefix, into the buffer.
+    fn push_small(&mut self, frame: &[u8]) -> io::Result<()> {
+        let len = self.prefix(frame.len())?;
+        self.small.extend_from_slice(&len);
+        self.small.extend_from_slice(frame);
+        self.queue_small(4 + frame.len());
+        Ok(())
+    }
+
     /// Appends `n` bytes just written to `small` to the queue.
     fn queue_small(&mut self, n: usize) {
         match self.queue.back_mut() {
@@ -157,11 +166,7 @@ impl<W: AsyncWrite + Send + Unpin + 'static> super::FrameWrite for FrameWriter<W
         if frame.len() >= LARGE_FRAME {
             return Pin::new(this).start_send(Bytes::copy_from_slice(frame));
         }
-        let len = this.prefix(frame.len())?;
-        this.small.extend_from_slice(&len);
-        this.small.extend_from_slice(frame);
-        this.queue_small(4 + frame.len());
-        Ok(())
+        this.push_small(frame)
     }
 }
 
@@ -178,16 +183,14 @@ impl<W: AsyncWrite + Unpin> Sink<Bytes> for FrameWriter<W> {
 
     fn start_send(self: Pin<&mut Self>, frame: Bytes) -> io::Result<()> {
         let this = self.get_mut();
+        if frame.len() < LARGE_FRAME {
+            return this.push_small(&frame);
+        }
         let len = this.prefix(frame.len())?;
         this.small.extend_from_slice(&len);
-        if frame.len() >= LARGE_FRAME {
-            this.queue_small(4);
-            this.queued += frame.len();
-            this.queue.push_back(Segment::Large(frame));
-        } else {
-            this.small.extend_from_slice(&frame);
-            this.queue_small(4 + frame.len());
-        }
+        this.queue_small(4);
+        this.queued += frame.len();
+        this.queue.push_back(Segment::Large(frame));
         Ok(())
     }
 

@@ -385,7 +385,7 @@ impl Channel {
             timeout_micros: micros_until(deadline),
             flags,
         };
-        let frame = OutFrame::of(body.frame(&header, connection.peer_max_frame)?).into_bytes();
+        let frame = body.frame(&header, connection.peer_max_frame)?.to_bytes();
         Ok(Opened {
             connection,
             slot,

@@ -167,6 +167,16 @@ pub(super) enum ItemOutcome {
     Violation,
 }
 
+/// Ends call `id` with `reply` (see [`Waiting::end`]), and wakes its
+/// caller once the table is unlocked.
+fn end_and_wake(mut state: MutexGuard<'_, State>, id: u64, reply: Reply) {
+    let waker = Waiting::end(&mut state.pending, id, reply);
+    drop(state);
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
 impl Shared {
     pub(super) fn new(next_sweep: Instant) -> Self {
         Shared {
@@ -291,18 +301,14 @@ impl Shared {
         let error = Reply::Failed(RpcError::Protocol {
             message: message.to_owned(),
         });
-        let waker = Waiting::end(&mut state.pending, id, error);
-        drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        end_and_wake(state, id, error);
         ItemOutcome::Violation
     }
 
     /// Call `id`'s answer stream was accepted. For a call that expects one
     /// value, a protocol error: the call fails, and so does the connection.
     pub(super) fn head(&self, id: u64) -> Result<(), RpcError> {
-        let mut state = self.lock();
+        let state = self.lock();
         match state
             .pending
             .get(&id)
@@ -317,11 +323,7 @@ impl Shared {
                 let error = RpcError::Protocol {
                     message: "the server accepted a stream for a call that expects one value (do both sides use the same trait?)".to_owned(),
                 };
-                let waker = Waiting::end(&mut state.pending, id, Reply::Failed(error.clone()));
-                drop(state);
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
+                end_and_wake(state, id, Reply::Failed(error.clone()));
                 Err(error)
             }
             None => Ok(()),
@@ -364,16 +366,12 @@ impl Shared {
     }
 
     pub(super) fn complete(&self, id: u64, reply: Reply) {
-        let mut state = self.lock();
+        let state = self.lock();
         if !state.pending.get(&id).is_some_and(|w| w.to.is_waiting()) {
             tracing::debug!(id, "response for a call that is no longer waiting");
             return;
         }
-        let waker = Waiting::end(&mut state.pending, id, reply);
-        drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        end_and_wake(state, id, reply);
     }
 
     /// Removes a call's slot; true if it was still waiting.

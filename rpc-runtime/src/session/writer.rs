@@ -34,15 +34,12 @@ impl Outgoing {
     }
 }
 
-/// Frames up to this long travel to the writer as a copy.
-const COPIED: usize = COPIED_FRAME;
-
 /// A frame on its way to the writer.
 pub(crate) enum OutFrame {
     /// A copy of a small frame whose sender keeps it (to send it again if
     /// need be): sharing it would cost an allocation, copying it costs
     /// none, and the writer copies it into its buffer anyway.
-    Copied { len: u8, bytes: [u8; COPIED] },
+    Copied { len: u8, bytes: [u8; COPIED_FRAME] },
     /// The frame itself, or a share of it.
     Shared(Bytes),
 }
@@ -54,7 +51,7 @@ impl OutFrame {
             KeptFrame::Share(frame) => return OutFrame::Shared(frame.clone()),
             KeptFrame::Copy(small) => small,
         };
-        let mut bytes = [0; COPIED];
+        let mut bytes = [0; COPIED_FRAME];
         match (bytes.get_mut(..small.len()), u8::try_from(small.len())) {
             (Some(copy), Ok(len)) => {
                 copy.copy_from_slice(small);

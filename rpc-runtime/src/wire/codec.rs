@@ -418,15 +418,10 @@ pub(crate) fn decode_metadata(
 /// Decodes a body (arguments or a return value), which must use every
 /// byte. A [`Bytes`] value is a slice of `body`, not a copy.
 pub(crate) fn decode_value<T: DeserializeOwned + 'static>(body: &Bytes) -> Result<T, String> {
-    match super::slices::bytes_at::<T>(body, 0, decode_prefix::<u64>) {
-        Some(decoded) => {
-            let (value, used) = decoded?;
-            match body.len() - used {
-                0 => Ok(value),
-                left => Err(trailing(left)),
-            }
-        }
-        None => decode_exact(body),
+    let (value, used) = decode_value_at(body, 0)?;
+    match body.len().saturating_sub(used) {
+        0 => Ok(value),
+        left => Err(trailing(left)),
     }
 }
 

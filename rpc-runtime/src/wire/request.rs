@@ -68,6 +68,17 @@ pub(crate) enum KeptFrame<'a> {
     Share(&'a Bytes),
 }
 
+impl KeptFrame<'_> {
+    /// The frame as bytes of its own: a copy of a small one, a share of a
+    /// large one.
+    pub(crate) fn to_bytes(&self) -> Bytes {
+        match self {
+            KeptFrame::Copy(frame) => Bytes::copy_from_slice(frame),
+            KeptFrame::Share(frame) => Bytes::clone(frame),
+        }
+    }
+}
+
 /// How a call keeps its last frame.
 enum Sent {
     Unique(BytesMut),
