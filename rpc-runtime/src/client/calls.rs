@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::call::{typed, CallKind, CallOptions, Invoke, RawCall, RawReply, RawStream};
 use crate::error::RpcError;
-use crate::session::{Channel, RemoteStream};
+use crate::session::{self, Channel, RemoteStream, Target};
 use crate::streaming::Streaming;
 use crate::wire::body::BodyStream;
 use crate::wire::metadata::ReplyMetadata;
@@ -194,68 +194,91 @@ impl Channel {
 
 impl Invoke for Channel {
     fn invoke(self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
-        let parts = call.into_parts();
-        let (deadline, timeout) = self.deadline(parts.options.get_timeout(), parts.inherited);
-        let to = Call {
-            channel: self,
-            service: parts.service,
-            method: parts.method,
-            deadline,
-            timeout,
-            reply: parts.options.get_reply_metadata().cloned(),
-        };
-        match parts.kind {
-            CallKind::OneWay
-            | CallKind::ServerStream
-            | CallKind::ClientStream
-            | CallKind::BothWays => Either::Left(send(
-                to,
-                parts.kind,
-                parts.args,
-                parts.stream,
-                parts.refusable,
-            )),
-            // `Unary`, and kinds added later that answer with one value.
-            _ => Either::Right(
-                to.channel
-                    .unary(
-                        parts.args,
-                        parts.options.is_idempotent(),
-                        to.service,
-                        to.method,
-                        to.deadline,
-                        to.timeout,
-                        to.reply,
-                    )
-                    .map(|value| value.map(RawReply::Value)),
-            ),
-        }
+        invoke(self, call)
     }
 
     /// The unary path without the kind's dispatch.
     #[inline]
     fn invoke_unary(self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
-        let parts = call.into_parts();
-        let (deadline, timeout) = self.deadline(parts.options.get_timeout(), parts.inherited);
-        let idempotent = parts.options.is_idempotent();
-        let reply = parts.options.get_reply_metadata().cloned();
-        self.unary(
-            parts.args,
-            idempotent,
-            parts.service,
-            parts.method,
-            deadline,
-            timeout,
-            reply,
-        )
+        invoke_unary(self, call)
     }
+}
+
+/// `call` made over `target`, whatever its kind: what [`Invoke::invoke`]
+/// does for every target (a channel, a balanced channel).
+pub(crate) fn invoke<T: Target>(
+    target: T,
+    call: RawCall,
+) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
+    let parts = call.into_parts();
+    let (deadline, timeout) = target
+        .defaults()
+        .deadline(parts.options.get_timeout(), parts.inherited);
+    let to = Call {
+        target,
+        service: parts.service,
+        method: parts.method,
+        deadline,
+        timeout,
+        reply: parts.options.get_reply_metadata().cloned(),
+    };
+    match parts.kind {
+        CallKind::OneWay | CallKind::ServerStream | CallKind::ClientStream | CallKind::BothWays => {
+            Either::Left(send(
+                to,
+                parts.kind,
+                parts.args,
+                parts.stream,
+                parts.refusable,
+            ))
+        }
+        // `Unary`, and kinds added later that answer with one value.
+        _ => Either::Right(
+            session::unary(
+                to.target,
+                parts.args,
+                parts.options.is_idempotent(),
+                to.service,
+                to.method,
+                to.deadline,
+                to.timeout,
+                to.reply,
+            )
+            .map(|value| value.map(RawReply::Value)),
+        ),
+    }
+}
+
+/// A unary `call` made over `target`: what [`Invoke::invoke_unary`] does
+/// for every target.
+#[inline]
+pub(crate) fn invoke_unary<T: Target>(
+    target: T,
+    call: RawCall,
+) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
+    let parts = call.into_parts();
+    let (deadline, timeout) = target
+        .defaults()
+        .deadline(parts.options.get_timeout(), parts.inherited);
+    let idempotent = parts.options.is_idempotent();
+    let reply = parts.options.get_reply_metadata().cloned();
+    session::unary(
+        target,
+        parts.args,
+        idempotent,
+        parts.service,
+        parts.method,
+        deadline,
+        timeout,
+        reply,
+    )
 }
 
 /// Where a call made elsewhere goes, and its deadline (fixed when the call
 /// was handed over, so that a handler's own deadline, read from the task
 /// that made the call, still bounds a call spawned elsewhere).
-struct Call {
-    channel: Channel,
+struct Call<T> {
+    target: T,
     service: Cow<'static, str>,
     method: Cow<'static, str>,
     deadline: Instant,
@@ -265,15 +288,15 @@ struct Call {
 }
 
 /// A call of any other kind made elsewhere (see [`Invoke`]).
-async fn send(
-    to: Call,
+async fn send<T: Target>(
+    to: Call<T>,
     kind: CallKind,
     args: RequestBody,
     stream: Option<BodyStream>,
     refusable: bool,
 ) -> Result<RawReply, RpcError> {
     let Call {
-        channel,
+        target,
         service,
         method,
         deadline,
@@ -282,37 +305,36 @@ async fn send(
     } = to;
     let (service, method) = (&*service, &*method);
     match (kind, stream) {
-        (CallKind::OneWay, _) => channel
-            .oneway(args, service, method, deadline, timeout)
+        (CallKind::OneWay, _) => session::oneway(&target, args, service, method, deadline, timeout)
             .await
             .map(|()| RawReply::Sent),
         (CallKind::ServerStream, _) => {
-            let stream = channel
-                .streaming(
-                    args, None, refusable, service, method, deadline, timeout, reply,
-                )
-                .await?;
+            let stream = session::streaming(
+                &target, args, None, refusable, service, method, deadline, timeout, reply,
+            )
+            .await?;
             answered(stream, refusable).await
         }
         (CallKind::BothWays, Some(items)) => {
-            let stream = channel
-                .streaming(
-                    args,
-                    Some(items),
-                    refusable,
-                    service,
-                    method,
-                    deadline,
-                    timeout,
-                    reply,
-                )
-                .await?;
+            let stream = session::streaming(
+                &target,
+                args,
+                Some(items),
+                refusable,
+                service,
+                method,
+                deadline,
+                timeout,
+                reply,
+            )
+            .await?;
             answered(stream, refusable).await
         }
-        (CallKind::ClientStream, Some(items)) => channel
-            .sending(args, items, service, method, deadline, timeout, reply)
-            .await
-            .map(RawReply::Value),
+        (CallKind::ClientStream, Some(items)) => {
+            session::sending(&target, args, items, service, method, deadline, timeout, reply)
+                .await
+                .map(RawReply::Value)
+        }
         // A kind that sends a stream, without one.
         _ => Err(RpcError::Encode {
             what: "request",

@@ -26,7 +26,9 @@ mod routes;
 mod run;
 mod service;
 mod serving;
+mod paths;
 mod stream;
+mod target;
 mod writer;
 
 pub use channel::Channel;
@@ -40,6 +42,8 @@ pub(crate) use routes::Routes;
 pub use service::{Request, Service, ServiceFuture};
 pub(crate) use serving::{Counted, Serving, DEFAULT_MAX_METADATA, DEFAULT_WRITE_TIMEOUT};
 pub(crate) use stream::RemoteStream;
+pub(crate) use target::{Outcome, Picked, Target, Ticket, Waiting};
+pub(crate) use paths::{oneway, sending, streaming, unary};
 pub(crate) use writer::Outgoing;
 
 use std::sync::atomic::AtomicU64;
