@@ -198,6 +198,16 @@ pub enum RpcError {
     #[error("the server is shutting down and did not run the call")]
     ShuttingDown,
 
+    /// A balanced channel had no server ready for the call, and none would
+    /// be before its deadline: every endpoint is failing (the message says
+    /// how each last failed), or discovery found none. The call was not
+    /// sent.
+    #[error("no server is available: {message}")]
+    Unavailable {
+        /// The endpoints and why each is not ready.
+        message: String,
+    },
+
     /// The peer broke the protocol (sent a frame that does not decode, or a
     /// message that makes no sense at that point).
     #[error("protocol error: {message}")]
@@ -293,6 +303,7 @@ impl From<RpcError> for Status {
             | RpcError::ConnectTimeout { .. }
             | RpcError::ConnectionLost { .. }
             | RpcError::ShuttingDown
+            | RpcError::Unavailable { .. }
             | RpcError::ServerBusy { .. } => Code::UNAVAILABLE,
             _ => Code::INTERNAL,
         };

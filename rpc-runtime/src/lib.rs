@@ -67,7 +67,7 @@ mod wire;
 pub mod __private;
 
 pub use call::{CallOptions, Invoke};
-pub use client::ChannelBuilder;
+pub use client::{balance, ChannelBuilder};
 pub use error::RpcError;
 /// What consuming a [`Streaming`] needs (`next`, `map`, `collect`, ...),
 /// re-exported from `futures`, so that a user needs no dependency of their

@@ -134,6 +134,19 @@ impl Default for ChannelBuilder {
 }
 
 impl ChannelBuilder {
+    /// What calls get when their options do not say.
+    pub(super) fn defaults(&self) -> CallDefaults {
+        CallDefaults {
+            timeout: self.timeout,
+            idempotent_retries: self.idempotent_retries,
+        }
+    }
+
+    /// The first and the longest pause between failed attempts to connect.
+    pub(super) fn backoff(&self) -> (Duration, Duration) {
+        (self.backoff_initial, self.backoff_max)
+    }
+
     /// Offers `service` to the server on this channel's connections, so the
     /// server's handlers can call this side back (see
     /// [`CallContext::channel`](crate::CallContext::channel)) over the

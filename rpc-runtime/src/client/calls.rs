@@ -330,11 +330,11 @@ async fn send<T: Target>(
             .await?;
             answered(stream, refusable).await
         }
-        (CallKind::ClientStream, Some(items)) => {
-            session::sending(&target, args, items, service, method, deadline, timeout, reply)
-                .await
-                .map(RawReply::Value)
-        }
+        (CallKind::ClientStream, Some(items)) => session::sending(
+            &target, args, items, service, method, deadline, timeout, reply,
+        )
+        .await
+        .map(RawReply::Value),
         // A kind that sends a stream, without one.
         _ => Err(RpcError::Encode {
             what: "request",

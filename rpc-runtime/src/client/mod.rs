@@ -3,6 +3,7 @@
 //! that generated clients use. What a connection does once it is open is
 //! the session's (see `session`), shared with the server end.
 
+pub mod balance;
 mod builder;
 mod calls;
 mod dial;

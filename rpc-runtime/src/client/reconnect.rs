@@ -44,13 +44,13 @@ impl Backoff {
         }
     }
 
-    fn succeeded(&mut self) {
+    pub(super) fn succeeded(&mut self) {
         self.next_delay = self.initial;
         self.not_before = None;
         self.last_error = None;
     }
 
-    fn failed(&mut self, error: RpcError) {
+    pub(super) fn failed(&mut self, error: RpcError) {
         // "Equal jitter": half the delay, plus up to the other half at random,
         // so many clients that lost the same server do not return in step.
         let half = self.next_delay / 2;
@@ -59,6 +59,14 @@ impl Backoff {
         self.next_delay = self.next_delay.saturating_mul(2).min(self.max);
         self.last_error = Some(error);
         self.failures += 1;
+    }
+}
+
+impl Backoff {
+    /// When the next attempt may be made (now, if none failed since the
+    /// last success).
+    pub(super) fn next_attempt(&self) -> Instant {
+        self.not_before.unwrap_or_else(Instant::now)
     }
 }
 

@@ -150,7 +150,8 @@ impl Channel {
         self.current().is_closed()
     }
 
-    fn current(&self) -> Arc<Connection> {
+    /// The connection calls go to now.
+    pub(crate) fn current(&self) -> Arc<Connection> {
         current_of(&self.inner.current)
     }
 

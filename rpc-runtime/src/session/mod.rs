@@ -17,6 +17,7 @@ mod flow;
 mod id_hash;
 mod inbox;
 mod listener;
+mod paths;
 mod pending;
 mod quiet;
 mod reader;
@@ -26,7 +27,6 @@ mod routes;
 mod run;
 mod service;
 mod serving;
-mod paths;
 mod stream;
 mod target;
 mod writer;
@@ -37,13 +37,13 @@ pub use context::CallContext;
 pub(crate) use context::{has_inbox, inherited_deadline, take_inbox};
 pub(crate) use inbox::InboxStream;
 pub(crate) use listener::serve as serve_listener;
+pub(crate) use paths::{oneway, sending, streaming, unary};
 pub(crate) use pending::bench_pending;
 pub(crate) use routes::Routes;
 pub use service::{Request, Service, ServiceFuture};
 pub(crate) use serving::{Counted, Serving, DEFAULT_MAX_METADATA, DEFAULT_WRITE_TIMEOUT};
 pub(crate) use stream::RemoteStream;
 pub(crate) use target::{Outcome, Picked, Target, Ticket, Waiting};
-pub(crate) use paths::{oneway, sending, streaming, unary};
 pub(crate) use writer::Outgoing;
 
 use std::sync::atomic::AtomicU64;
@@ -84,6 +84,8 @@ pub(crate) struct Connection {
     /// that wait here, so the peer never has to stop reading (and always
     /// sees cancels and pings).
     slots: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when the session ends.
+    ended: CancellationToken,
     /// Stops the reader and the writer when the connection is dropped.
     _stop: DropGuard,
 }
@@ -111,6 +113,7 @@ impl Connection {
             slots: Arc::new(tokio::sync::Semaphore::new(
                 peer_max_in_flight.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
             )),
+            ended: stop.clone(),
             _stop: stop.drop_guard(),
         })
     }
@@ -118,6 +121,12 @@ impl Connection {
     /// Whether the session has ended.
     pub(crate) fn is_closed(&self) -> bool {
         self.shared.is_closed()
+    }
+
+    /// Completes when the session has ended (its reader or writer
+    /// stopped, or it was closed).
+    pub(crate) fn ended(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.ended.clone().cancelled_owned()
     }
 
     /// Why the session ended (or a generic reason if it has not).
