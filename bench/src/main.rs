@@ -2,7 +2,7 @@
 //! server in its own process, the same workloads for each.
 //!
 //! ```text
-//! rpc-bench run [--smoke] [--systems ours,floor,tarpc,tonic] [--workloads latency,pipelined,conns,bulk,fanin] [--tag NAME]
+//! rpc-bench run [--smoke] [--systems ours,floor,tarpc,tonic,balanced,balanced3] [--workloads latency,pipelined,conns,bulk,fanin] [--tag NAME]
 //! rpc-bench table RESULTS.jsonl...
 //! rpc-bench serve SYSTEM            (internal: the server process)
 //! ```
@@ -56,6 +56,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 const SYSTEMS: [&str; 4] = ["ours", "floor", "tarpc", "tonic"];
+
+/// The servers besides the first that `balanced3` spreads its calls over.
+static EXTRA_SERVERS: std::sync::OnceLock<Vec<SocketAddr>> = std::sync::OnceLock::new();
 const WORKLOADS: [&str; 6] = ["latency", "pipelined", "conns", "bulk", "fanin", "memory"];
 
 fn main() {
@@ -89,12 +92,12 @@ fn serve(system: &str) -> Result<(), String> {
     rt.block_on(async {
         let any: SocketAddr = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
         let addr = match system {
-            "ours" | "floor" => {
+            "ours" | "floor" | "balanced" | "balanced3" => {
                 let listener = tokio::net::TcpListener::bind(any)
                     .await
                     .map_err(|e| e.to_string())?;
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
-                if system == "ours" {
+                if system != "floor" {
                     tokio::spawn(ours::serve(listener));
                 } else {
                     tokio::spawn(floor::serve(listener));
@@ -215,6 +218,7 @@ impl Drop for ServerProcess {
 #[derive(Clone)]
 enum Client {
     Ours(ours::BenchClient),
+    Balanced(ours::BenchClient<rpc_runtime::balance::BalancedChannel>),
     Floor(floor::FloorClient),
     Tarpc(peer_tarpc::TarpcBenchClient),
     Tonic(peer_tonic::TonicClient<tonic::transport::Channel>),
@@ -224,6 +228,17 @@ impl Client {
     async fn connect(system: &str, addr: SocketAddr) -> Result<Client, String> {
         Ok(match system {
             "ours" => Client::Ours(ours::connect(addr).await.map_err(|e| e.to_string())?),
+            "balanced" | "balanced3" => {
+                let mut addrs = vec![addr];
+                if system == "balanced3" {
+                    addrs.extend(EXTRA_SERVERS.get().into_iter().flatten());
+                }
+                Client::Balanced(
+                    ours::connect_balanced(&addrs)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                )
+            }
             "floor" => Client::Floor(floor::connect(addr).await.map_err(|e| e.to_string())?),
             "tarpc" => Client::Tarpc(peer_tarpc::connect(addr).await.map_err(|e| e.to_string())?),
             "tonic" => Client::Tonic(peer_tonic::connect(addr).await?),
@@ -234,6 +249,7 @@ impl Client {
     async fn add(&self, a: u64, b: u64) -> Result<u64, String> {
         match self {
             Client::Ours(c) => c.add(a, b).await.map_err(|e| e.to_string()),
+            Client::Balanced(c) => c.add(a, b).await.map_err(|e| e.to_string()),
             Client::Floor(c) => c
                 .add(a, b)
                 .await
@@ -258,6 +274,11 @@ impl Client {
     async fn echo(&self, data: &Bytes) -> Result<usize, String> {
         match self {
             Client::Ours(c) => c
+                .echo(data.clone())
+                .await
+                .map(|d| d.len())
+                .map_err(|e| e.to_string()),
+            Client::Balanced(c) => c
                 .echo(data.clone())
                 .await
                 .map(|d| d.len())
@@ -346,6 +367,14 @@ fn run(args: &[String]) -> Result<(), String> {
     let mut results: Vec<(String, String, f64, f64)> = Vec::new();
     for system in &systems {
         let server = ServerProcess::start(system)?;
+        // `balanced3`: a balanced channel over this server and two more.
+        let mut extra = Vec::new();
+        if system == "balanced3" {
+            for _ in 0..2 {
+                extra.push(ServerProcess::start(system)?);
+            }
+            let _ = EXTRA_SERVERS.set(extra.iter().map(|s| s.addr).collect());
+        }
         let rt = runtime();
         for workload in &workloads {
             let cpu_before = (cpu_time("/proc/self/stat"), server.cpu());

@@ -38,3 +38,27 @@ pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
 pub async fn connect(addr: std::net::SocketAddr) -> Result<BenchClient, rpc_runtime::RpcError> {
     Ok(BenchClient::new(Channel::connect(addr).await?))
 }
+
+/// A balanced channel over `addrs`, once every endpoint is ready.
+pub async fn connect_balanced(
+    addrs: &[std::net::SocketAddr],
+) -> Result<BenchClient<rpc_runtime::balance::BalancedChannel>, rpc_runtime::RpcError> {
+    let channel = Channel::builder().balance(rpc_runtime::balance::Discover::fixed(
+        addrs.iter().map(ToString::to_string),
+    ));
+    let client = BenchClient::new(channel);
+    // The first call waits for an endpoint; the rest are given a moment.
+    client.add(0, 0).await?;
+    for _ in 0..1000 {
+        if client
+            .channel()
+            .endpoints()
+            .iter()
+            .all(|(_, s)| s.is_ready())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    Ok(client)
+}

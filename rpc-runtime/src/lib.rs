@@ -48,6 +48,7 @@ extern crate self as rpc_runtime;
 pub mod call;
 mod client;
 mod error;
+pub mod health;
 mod identity;
 mod intercept;
 mod intercepted;

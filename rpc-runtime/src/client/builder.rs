@@ -55,6 +55,8 @@ pub struct ChannelBuilder {
     pub(super) services: Services,
     /// Calls of those services run at once per connection.
     pub(super) serve_in_flight: usize,
+    /// A balanced channel watches its endpoints' health.
+    pub(super) health_checks: bool,
     /// TLS for every connection, and the name to verify.
     #[cfg(feature = "tls")]
     pub(super) tls: Option<ClientTls>,
@@ -127,6 +129,7 @@ impl Default for ChannelBuilder {
             idempotent_retries: CallDefaults::default().idempotent_retries,
             services: Services::default(),
             serve_in_flight: DEFAULT_SERVE_IN_FLIGHT,
+            health_checks: true,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -145,6 +148,38 @@ impl ChannelBuilder {
     /// The first and the longest pause between failed attempts to connect.
     pub(super) fn backoff(&self) -> (Duration, Duration) {
         (self.backoff_initial, self.backoff_max)
+    }
+
+    /// Whether a [balanced channel](crate::balance) watches the health of
+    /// its endpoints (default: it does). It asks each server's
+    /// [health service](crate::health) for the whole server's status when it
+    /// connects and follows its changes: an endpoint whose server says it
+    /// is not serving (it is shutting down, or its owner said so) takes no
+    /// new calls until it says it is again. A server without the health
+    /// service counts as serving.
+    ///
+    /// ```no_run
+    /// # use rpc_runtime::balance::Discover;
+    /// # async fn f() {
+    /// let channel = rpc_runtime::Channel::builder()
+    ///     .health_checks(false)
+    ///     .balance(Discover::fixed(["10.0.0.1:7000"]));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn health_checks(mut self, watch: bool) -> Self {
+        self.health_checks = watch;
+        self
+    }
+
+    /// How long connecting may take.
+    pub(super) fn connect_timeout_value(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// Whether a balanced channel watches its endpoints' health.
+    pub(super) fn watches_health(&self) -> bool {
+        self.health_checks
     }
 
     /// Offers `service` to the server on this channel's connections, so the

@@ -19,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::health::HealthReporter;
 use crate::intercept::Interceptor;
 use crate::link::greeting;
 use crate::link::LinkListener;
@@ -339,8 +340,14 @@ impl ServerBuilder {
         self.start(Links(listener), local_addr)
     }
 
-    fn start<S: Source, A>(self, source: S, local_addr: A) -> io::Result<Server<A>> {
+    fn start<S: Source, A>(mut self, source: S, local_addr: A) -> io::Result<Server<A>> {
         self.check()?;
+        let health = HealthReporter::new(self.services.keys().map(String::as_str));
+        // Unless the user serves a health service of their own.
+        let service = health.service();
+        self.services
+            .entry(service.name().to_owned())
+            .or_insert_with(|| Arc::new(service));
         let routes = Routes::new(&self.services)
             .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
         let serving = Arc::new(Serving {
@@ -354,6 +361,7 @@ impl ServerBuilder {
         });
         let state = Arc::new(ServerState {
             serving,
+            health,
             #[cfg(feature = "tls")]
             tls: self.tls,
             config: self.config,
@@ -382,6 +390,8 @@ pub(crate) struct ServerState {
     /// connection and running call at once, and it counts the calls running
     /// over all connections.
     serving: Arc<Serving>,
+    /// What the health service reports.
+    health: HealthReporter,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
     config: Config,
@@ -446,6 +456,7 @@ impl<A: Clone> Server<A> {
     /// first polled, so `tokio::spawn(server.shutdown())` stops the server
     /// from accepting at once.
     pub fn shutdown(self) -> impl Future<Output = ()> + Send + 'static {
+        self.state.health.shutting_down();
         self.state.shutdown.cancel();
         self.state.tracker.close();
         let state = self.state;
@@ -487,6 +498,13 @@ impl<A: Clone> Server<A> {
         self.state.tracker.close();
         let state = self.state;
         async move { state.tracker.wait().await }
+    }
+
+    /// What the server's health service reports (see [`health`](crate::health)):
+    /// set a service's status by hand with it.
+    #[must_use]
+    pub fn health(&self) -> HealthReporter {
+        self.state.health.clone()
     }
 
     /// Calls running now, over all connections.

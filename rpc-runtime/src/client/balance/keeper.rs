@@ -10,7 +10,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::RpcError;
+use crate::health::{HealthClient, ServingStatus};
 use crate::session::Channel;
+use crate::streaming::Streaming;
+use futures::StreamExt;
 
 use super::super::reconnect::Backoff;
 use super::set::{Registry, State};
@@ -26,6 +29,9 @@ pub(super) struct Keeping {
     pub dial: Dial,
     /// First and longest pause between failed attempts.
     pub backoff: (Duration, Duration),
+    /// Whether to watch each server's health, and how long its first
+    /// status may take.
+    pub health: Option<Duration>,
 }
 
 /// Keeps the endpoint `key` connected until `stop`.
@@ -45,12 +51,25 @@ pub(super) async fn keep(
         match dialed {
             Ok(channel) => {
                 backoff.succeeded();
-                tracing::debug!(endpoint = %key, "endpoint ready");
                 let ended = channel.current().ended();
-                registry.set(&key, State::Ready(channel));
-                tokio::select! {
-                    () = ended => {}
-                    () = stop.cancelled() => return,
+                tokio::pin!(ended);
+                let mut health = match keeping.health {
+                    Some(within) => Health::watch(&channel, within).await,
+                    None => Health::Unwatched,
+                };
+                registry.set(&key, health.state(&channel));
+                tracing::debug!(endpoint = %key, serving = health.serving(), "endpoint connected");
+                loop {
+                    tokio::select! {
+                        () = &mut ended => break,
+                        () = stop.cancelled() => return,
+                        changed = health.next() => {
+                            if changed {
+                                tracing::debug!(endpoint = %key, serving = health.serving(), "endpoint's health changed");
+                                registry.set(&key, health.state(&channel));
+                            }
+                        }
+                    }
                 }
                 tracing::debug!(endpoint = %key, "endpoint's connection ended; dialing again");
             }
@@ -63,6 +82,77 @@ pub(super) async fn keep(
                     () = tokio::time::sleep_until(retry_at) => {}
                     () = stop.cancelled() => return,
                 }
+            }
+        }
+    }
+}
+
+/// What an endpoint's health service says.
+enum Health {
+    /// Not watched, or the server has no health service: serving.
+    Unwatched,
+    /// The status last heard, and the stream of changes (`None` once it
+    /// has ended: the status stands until the connection ends).
+    Watched {
+        serving: bool,
+        changes: Option<Streaming<ServingStatus>>,
+    },
+}
+
+impl Health {
+    /// Starts watching the whole server's health over `channel`, and waits
+    /// (up to `within`) for its first status.
+    async fn watch(channel: &Channel, within: Duration) -> Health {
+        let client = HealthClient::new(channel.clone()).without_timeout();
+        let first = tokio::time::timeout(within, async {
+            let mut changes = client.watch(String::new()).await.ok()?;
+            let first = changes.next().await?.ok()?;
+            Some((first, changes))
+        });
+        match first.await {
+            Ok(Some((status, changes))) => Health::Watched {
+                serving: status == ServingStatus::Serving,
+                changes: Some(changes),
+            },
+            // No health service (or no answer in time): serving.
+            _ => Health::Unwatched,
+        }
+    }
+
+    fn serving(&self) -> bool {
+        match self {
+            Health::Unwatched => true,
+            Health::Watched { serving, .. } => *serving,
+        }
+    }
+
+    /// The endpoint's state, connected over `channel`.
+    fn state(&self, channel: &Channel) -> State {
+        if self.serving() {
+            State::Ready(channel.clone())
+        } else {
+            State::Draining(channel.clone())
+        }
+    }
+
+    /// Waits for the next status; whether it changed anything. Never
+    /// completes when there is nothing to watch.
+    async fn next(&mut self) -> bool {
+        let Health::Watched { serving, changes } = self else {
+            return std::future::pending().await;
+        };
+        let Some(stream) = changes else {
+            return std::future::pending().await;
+        };
+        match stream.next().await {
+            Some(Ok(status)) => {
+                let now = status == ServingStatus::Serving;
+                std::mem::replace(serving, now) != now
+            }
+            // The stream ended (the server is shutting down) or failed.
+            _ => {
+                *changes = None;
+                false
             }
         }
     }

@@ -106,6 +106,7 @@ impl ChannelBuilder {
         let defaults = self.defaults();
         let keeping = Keeping {
             backoff: self.backoff(),
+            health: self.watches_health().then(|| self.connect_timeout_value()),
             dial: dial_with(self),
         };
         let closing = CancellationToken::new();
@@ -210,7 +211,11 @@ impl BalancedChannel {
         let ready = &snapshot.ready;
         // Costs are compared only between two.
         let now = (ready.len() > 1).then(Instant::now);
-        let usable = |i: usize| ready.get(i).is_some_and(|r| !r.load.is_suspect());
+        let usable = |i: usize| {
+            ready
+                .get(i)
+                .is_some_and(|r| r.serving && !r.load.is_suspect())
+        };
         let cost = |i: usize| {
             ready.get(i).map_or(f64::INFINITY, |r| {
                 r.load.cost(now.unwrap_or_else(Instant::now))

@@ -40,11 +40,13 @@ impl EndpointState {
     }
 }
 
-/// An endpoint as calls see it: ready, with its connection.
+/// A connected endpoint as calls see it: its connection, and whether its
+/// server is serving (a draining one takes only targeted calls).
 pub(super) struct Ready {
     pub key: Arc<str>,
     pub load: Arc<Load>,
     pub connection: Arc<Connection>,
+    pub serving: bool,
 }
 
 /// An endpoint's state, as the snapshot keeps it.
@@ -52,6 +54,7 @@ pub(super) struct Ready {
 pub(super) enum State {
     Connecting,
     Ready(Channel),
+    Draining(Channel),
     Failing {
         error: RpcError,
         /// When the next attempt is made.
@@ -64,6 +67,7 @@ impl State {
         match self {
             State::Connecting => EndpointState::Connecting,
             State::Ready(_) => EndpointState::Ready,
+            State::Draining(_) => EndpointState::Draining,
             State::Failing { error, .. } => EndpointState::Failing {
                 error: error.clone(),
             },
@@ -74,6 +78,7 @@ impl State {
     fn may_be_ready_by(&self, deadline: Instant) -> bool {
         match self {
             State::Connecting | State::Ready(_) => true,
+            State::Draining(_) => false,
             State::Failing { retry_at, .. } => *retry_at <= deadline,
         }
     }
@@ -91,6 +96,7 @@ struct Member {
 /// What calls read: the ready endpoints, and the state of every one.
 #[derive(Default)]
 pub(super) struct Snapshot {
+    /// The connected endpoints.
     pub ready: Vec<Ready>,
     members: Vec<(Arc<str>, State)>,
     /// Discovery has reported its first set of endpoints.
@@ -107,7 +113,7 @@ impl Snapshot {
                 .any(|(_, s)| s.may_be_ready_by(deadline))
     }
 
-    /// The ready endpoint named `key`.
+    /// The connected endpoint named `key`.
     pub(super) fn ready_one(&self, key: &str) -> Option<&Ready> {
         self.ready.iter().find(|r| &*r.key == key)
     }
@@ -151,6 +157,7 @@ impl Snapshot {
                         "{sep}{key}: {error}, next attempt in {:?}",
                         retry_at.saturating_duration_since(Instant::now())
                     ),
+                    State::Draining(_) => write!(message, "{sep}{key}: not serving"),
                     State::Connecting => write!(message, "{sep}{key}: connecting"),
                     State::Ready(_) => write!(message, "{sep}{key}: ready"),
                 };
@@ -249,7 +256,7 @@ impl Registry {
     pub(super) fn set(&self, key: &str, state: State) {
         self.with_members(|members| {
             if let Some(member) = members.list.iter_mut().find(|m| &*m.key == key) {
-                if matches!(state, State::Ready(_)) {
+                if matches!(state, State::Ready(_) | State::Draining(_)) {
                     member.load.clear_suspect();
                 }
                 member.state = state;
@@ -273,10 +280,11 @@ impl Members {
             .list
             .iter()
             .filter_map(|m| match &m.state {
-                State::Ready(channel) => Some(Ready {
+                State::Ready(channel) | State::Draining(channel) => Some(Ready {
                     key: Arc::clone(&m.key),
                     load: Arc::clone(&m.load),
                     connection: channel.current(),
+                    serving: matches!(m.state, State::Ready(_)),
                 }),
                 _ => None,
             })
