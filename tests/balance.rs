@@ -503,3 +503,53 @@ async fn every_kind_of_call_works_over_a_balanced_channel() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_fanout_reaches_every_ready_endpoint_and_reports_a_down_one_in_its_slot() {
+    let (servers, seen) = replicas(3).await;
+    let down = dead_addr().await;
+    let mut addrs: Vec<String> = servers.iter().map(|s| s.local_addr().to_string()).collect();
+    addrs.push(down.to_string());
+    let channel = balanced_over(addrs.clone());
+    let client = ReplicaClient::new(channel.clone());
+    // Once the three are ready (the fourth cannot be).
+    spread(&client, 30, 3).await;
+    for s in &servers {
+        let key = s.local_addr().to_string();
+        ReplicaClient::new(channel.endpoint(&key))
+            .fetch(0)
+            .await
+            .unwrap();
+    }
+
+    let mut replies = client.fanout().fetch(9).await;
+    replies.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(replies.len(), 4, "{replies:?}");
+    for (endpoint, reply) in &replies {
+        match servers
+            .iter()
+            .position(|s| s.local_addr().to_string() == *endpoint)
+        {
+            Some(i) => assert_eq!(reply.as_ref().unwrap(), &(i as u32)),
+            None => {
+                assert_eq!(endpoint, &down.to_string());
+                assert!(
+                    matches!(reply, Err(RpcError::Unavailable { .. })),
+                    "{reply:?}"
+                );
+            }
+        }
+    }
+
+    // A one-way cast to every server.
+    let before: Vec<usize> = seen.iter().map(|s| s.hits.lock().unwrap().len()).collect();
+    let sent = client.fanout().note(42).await;
+    assert_eq!(sent.iter().filter(|(_, r)| r.is_ok()).count(), 3);
+    // A call after it on each server's connection shows it has run.
+    client.fanout().fetch(0).await;
+    for (s, before) in seen.iter().zip(before) {
+        let hits = s.hits.lock().unwrap();
+        assert_eq!(hits.len(), before + 1);
+        assert_eq!(hits.last(), Some(&42));
+    }
+}

@@ -199,7 +199,8 @@ pub fn no_stream() -> Result<(), RpcError> {
 
 /// The calls of generated clients, over any [`Invoke`](crate::Invoke).
 pub use crate::call::typed::{
-    encode, encode_with_stream, oneway, refusable, refusable_status, streaming, unary, value,
+    encode, encode_with_stream, fanout_oneway, fanout_unary, oneway, refusable, refusable_status,
+    streaming, unary, value,
 };
 pub use crate::call::CallKind;
 

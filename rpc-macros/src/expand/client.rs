@@ -25,6 +25,18 @@ pub fn generate(service: &Service) -> TokenStream {
          `select!`. The call's deadline counts from the method call."
     );
     let methods = service.methods.iter().map(|m| method(wire_name, m));
+    let fanout = format_ident!("{}Fanout", trait_ident);
+    let fanout_doc = format!(
+        "The calls of [`{client}`], each sent to every server behind `C` at once \
+         (a [`BalancedChannel`](::rpc_runtime::balance::BalancedChannel), or any \
+         [`Fanout`](::rpc_runtime::call::Fanout)): from `{client}::fanout`.\n\n\
+         Each method returns every endpoint's name with its result; an endpoint that is not \
+         ready is there with the reason. Methods that stream are not fanned out."
+    );
+    let fanout_methods = service
+        .methods
+        .iter()
+        .filter_map(|m| fanout_method(wire_name, m));
     quote! {
         #[doc = #struct_doc]
         #[allow(dead_code)]
@@ -126,9 +138,95 @@ pub fn generate(service: &Service) -> TokenStream {
                 &self.channel
             }
 
+            /// The same calls, with the same options, each sent to every
+            /// server behind the channel at once: see
+            #[doc = concat!(" [`", stringify!(#fanout), "`].")]
+            #[must_use]
+            pub fn fanout(&self) -> #fanout<C>
+            where
+                C: ::rpc_runtime::call::Fanout,
+            {
+                #fanout {
+                    channel: ::core::clone::Clone::clone(&self.channel),
+                    options: ::core::clone::Clone::clone(&self.options),
+                }
+            }
+
             #(#methods)*
         }
+
+        #[doc = #fanout_doc]
+        #[allow(dead_code)]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+        #vis struct #fanout<C> {
+            channel: C,
+            options: ::rpc_runtime::CallOptions,
+        }
+
+        #[allow(dead_code)]
+        impl<C: ::rpc_runtime::call::Fanout> #fanout<C> {
+            #(#fanout_methods)*
+        }
     }
+}
+
+/// A method of the fanout client, for a method that sends and answers no
+/// stream.
+fn fanout_method(service_name: &str, method: &Method) -> Option<TokenStream> {
+    if method.stream_arg().is_some() || method.stream_item.is_some() || method.refusal.is_some() {
+        return None;
+    }
+    let ident = &method.ident;
+    let wire_name = &method.wire_name;
+    let attrs = method.forwarded_attrs();
+    let params = method.args.iter().map(|arg| {
+        let (ident, ty) = (&arg.ident, &arg.ty);
+        quote!(#ident: #ty)
+    });
+    let args: Vec<&Arg> = method.args.iter().collect();
+    let (args_item, args) = encoded_args(&args);
+    let options = if method.idempotent.is_some() {
+        quote!(&::core::clone::Clone::clone(&self.options).idempotent(true))
+    } else {
+        quote!(&self.options)
+    };
+    let (kind, finish, output, (first, last)) = if method.oneway.is_some() {
+        let spans = (Span::call_site(), Span::call_site());
+        (quote!(OneWay), "fanout_oneway", quote!(()), spans)
+    } else {
+        let output = method.reply_type();
+        (
+            quote!(Unary),
+            "fanout_unary",
+            quote!(#output),
+            spans::ends(output),
+        )
+    };
+    let finish = Ident::new(finish, last);
+    let allow_many_args = if 1 + method.args.len() > CLIPPY_MAX_PARAMS {
+        quote!(#[allow(clippy::too_many_arguments)])
+    } else {
+        quote!()
+    };
+    let encoded = quote! {
+        ::rpc_runtime::__private::encode(
+            #options, #service_name, #wire_name, ::rpc_runtime::__private::CallKind::#kind, #args
+        )
+    };
+    // Where rustc reports a bound the answer's type misses: at that type,
+    // as for the client's own method.
+    let head = quote_spanned!(first=> ::);
+    let call = quote_spanned!(last=> rpc_runtime::__private::#finish(&self.channel, #encoded));
+    Some(quote! {
+        #(#attrs)*
+        #[doc = ""]
+        #[doc = " Sent to every endpoint at once: each endpoint's name, with its result."]
+        #allow_many_args
+        pub fn #ident(&self, #(#params),*) -> impl ::core::future::Future<Output = ::rpc_runtime::call::Replies<#output>> + ::core::marker::Send + 'static {
+            #args_item
+            #head #call
+        }
+    })
 }
 
 fn method(service_name: &str, method: &Method) -> TokenStream {

@@ -165,6 +165,19 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     pub fn channel(&self) -> &C {
         &self.channel
     }
+    /// The same calls, with the same options, each sent to every
+    /// server behind the channel at once: see
+    #[doc = concat!(" [`", stringify!(CalculatorFanout), "`].")]
+    #[must_use]
+    pub fn fanout(&self) -> CalculatorFanout<C>
+    where
+        C: ::rpc_runtime::call::Fanout,
+    {
+        CalculatorFanout {
+            channel: ::core::clone::Clone::clone(&self.channel),
+            options: ::core::clone::Clone::clone(&self.options),
+        }
+    }
     /// Adds two numbers.
     ///
     /// # Errors
@@ -562,6 +575,365 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
             }
         }
         ::rpc_runtime::__private::unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
+                &self.options,
+                "Calculator",
+                "round",
+                ::rpc_runtime::__private::CallKind::Unary,
+                &__Args(&x, &digits),
+            ),
+        )
+    }
+}
+/**The calls of [`CalculatorClient`], each sent to every server behind `C` at once (a [`BalancedChannel`](::rpc_runtime::balance::BalancedChannel), or any [`Fanout`](::rpc_runtime::call::Fanout)): from `CalculatorClient::fanout`.
+
+Each method returns every endpoint's name with its result; an endpoint that is not ready is there with the reason. Methods that stream are not fanned out.*/
+#[allow(dead_code)]
+#[derive(::core::clone::Clone, ::core::fmt::Debug)]
+pub struct CalculatorFanout<C> {
+    channel: C,
+    options: ::rpc_runtime::CallOptions,
+}
+#[allow(dead_code)]
+impl<C: ::rpc_runtime::call::Fanout> CalculatorFanout<C> {
+    /// Adds two numbers.
+    ///
+    /// Sent to every endpoint at once: each endpoint's name, with its result.
+    pub fn add(
+        &self,
+        a: i64,
+        b: i64,
+    ) -> impl ::core::future::Future<
+        Output = ::rpc_runtime::call::Replies<i64>,
+    > + ::core::marker::Send + 'static {
+        struct __Args<'__a>(&'__a i64, &'__a i64);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    2,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    i64,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    i64,
+                >(&mut tuple, self.1)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::fanout_unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
+                &self.options,
+                "Calculator",
+                "add",
+                ::rpc_runtime::__private::CallKind::Unary,
+                &__Args(&a, &b),
+            ),
+        )
+    }
+    /// Divides `a` by `b`; dividing by zero is an application error.
+    ///
+    /// Sent to every endpoint at once: each endpoint's name, with its result.
+    pub fn divide(
+        &self,
+        a: i64,
+        b: i64,
+    ) -> impl ::core::future::Future<
+        Output = ::rpc_runtime::call::Replies<Result<i64, MathError>>,
+    > + ::core::marker::Send + 'static {
+        struct __Args<'__a>(&'__a i64, &'__a i64);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    2,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    i64,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    i64,
+                >(&mut tuple, self.1)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::fanout_unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
+                &self.options,
+                "Calculator",
+                "divide",
+                ::rpc_runtime::__private::CallKind::Unary,
+                &__Args(&a, &b),
+            ),
+        )
+    }
+    /// Does nothing, remotely.
+    ///
+    /// Sent to every endpoint at once: each endpoint's name, with its result.
+    pub fn ping(
+        &self,
+    ) -> impl ::core::future::Future<
+        Output = ::rpc_runtime::call::Replies<()>,
+    > + ::core::marker::Send + 'static {
+        ::rpc_runtime::__private::fanout_unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
+                &self.options,
+                "Calculator",
+                "ping",
+                ::rpc_runtime::__private::CallKind::Unary,
+                &(),
+            ),
+        )
+    }
+    /// Returns the name and how many tags came with it.
+    ///
+    /// Sent to every endpoint at once: each endpoint's name, with its result.
+    pub fn echo(
+        &self,
+        name: String,
+        tags: Vec<String>,
+    ) -> impl ::core::future::Future<
+        Output = ::rpc_runtime::call::Replies<(String, usize)>,
+    > + ::core::marker::Send + 'static {
+        struct __Args<'__a>(&'__a String, &'__a Vec<String>);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    2,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    String,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    Vec<String>,
+                >(&mut tuple, self.1)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::fanout_unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
+                &self.options,
+                "Calculator",
+                "echo",
+                ::rpc_runtime::__private::CallKind::Unary,
+                &__Args(&name, &tags),
+            ),
+        )
+    }
+    /// Renamed on the wire.
+    ///
+    /// Sent to every endpoint at once: each endpoint's name, with its result.
+    pub fn total(
+        &self,
+        values: Vec<i64>,
+    ) -> impl ::core::future::Future<
+        Output = ::rpc_runtime::call::Replies<i64>,
+    > + ::core::marker::Send + 'static {
+        struct __Args<'__a>(&'__a Vec<i64>);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    1,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    Vec<i64>,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::fanout_unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
+                &self.options,
+                "Calculator",
+                "sum",
+                ::rpc_runtime::__private::CallKind::Unary,
+                &__Args(&values),
+            ),
+        )
+    }
+    /// Safe to run twice.
+    ///
+    /// Sent to every endpoint at once: each endpoint's name, with its result.
+    pub fn get(
+        &self,
+        key: String,
+    ) -> impl ::core::future::Future<
+        Output = ::rpc_runtime::call::Replies<Option<i64>>,
+    > + ::core::marker::Send + 'static {
+        struct __Args<'__a>(&'__a String);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    1,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    String,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::fanout_unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
+                &::core::clone::Clone::clone(&self.options).idempotent(true),
+                "Calculator",
+                "get",
+                ::rpc_runtime::__private::CallKind::Unary,
+                &__Args(&key),
+            ),
+        )
+    }
+    /// Fire and forget.
+    ///
+    /// Sent to every endpoint at once: each endpoint's name, with its result.
+    pub fn log(
+        &self,
+        line: String,
+    ) -> impl ::core::future::Future<
+        Output = ::rpc_runtime::call::Replies<()>,
+    > + ::core::marker::Send + 'static {
+        struct __Args<'__a>(&'__a String);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    1,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    String,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::fanout_oneway(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
+                &self.options,
+                "Calculator",
+                "log",
+                ::rpc_runtime::__private::CallKind::OneWay,
+                &__Args(&line),
+            ),
+        )
+    }
+    /// The square root of `x`; a negative `x` fails with a status.
+    ///
+    /// Sent to every endpoint at once: each endpoint's name, with its result.
+    pub fn sqrt(
+        &self,
+        x: f64,
+    ) -> impl ::core::future::Future<
+        Output = ::rpc_runtime::call::Replies<f64>,
+    > + ::core::marker::Send + 'static {
+        struct __Args<'__a>(&'__a f64);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    1,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    f64,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::fanout_unary(
+            &self.channel,
+            ::rpc_runtime::__private::encode(
+                &self.options,
+                "Calculator",
+                "sqrt",
+                ::rpc_runtime::__private::CallKind::Unary,
+                &__Args(&x),
+            ),
+        )
+    }
+    /// `x` rounded to `digits` places; `digits` was added later.
+    ///
+    /// Sent to every endpoint at once: each endpoint's name, with its result.
+    pub fn round(
+        &self,
+        x: f64,
+        digits: u32,
+    ) -> impl ::core::future::Future<
+        Output = ::rpc_runtime::call::Replies<f64>,
+    > + ::core::marker::Send + 'static {
+        struct __Args<'__a>(&'__a f64, &'__a u32);
+        impl ::rpc_runtime::__private::serde::Serialize for __Args<'_> {
+            fn serialize<__S>(
+                &self,
+                serializer: __S,
+            ) -> ::core::result::Result<__S::Ok, __S::Error>
+            where
+                __S: ::rpc_runtime::__private::serde::Serializer,
+            {
+                let mut tuple = ::rpc_runtime::__private::serde::Serializer::serialize_tuple(
+                    serializer,
+                    2,
+                )?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    f64,
+                >(&mut tuple, self.0)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::serialize_element::<
+                    u32,
+                >(&mut tuple, self.1)?;
+                ::rpc_runtime::__private::serde::ser::SerializeTuple::end(tuple)
+            }
+        }
+        ::rpc_runtime::__private::fanout_unary(
             &self.channel,
             ::rpc_runtime::__private::encode(
                 &self.options,

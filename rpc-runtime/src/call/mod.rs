@@ -124,6 +124,24 @@ impl<C: Invoke> Invoke for Arc<C> {
     }
 }
 
+/// A carrier over several servers that can send one call to every one
+/// of them: a [balanced channel](crate::balance::BalancedChannel).
+/// Generated clients offer it as `client.fanout()`, whose methods return
+/// [`Replies`].
+pub trait Fanout: Invoke {
+    /// Sends `call` to every endpoint at once and gathers their answers,
+    /// each by its endpoint's name; an endpoint that is not ready is in
+    /// the list with the reason. Only for calls that send no stream (see
+    /// [`RawCall::duplicate`]).
+    fn invoke_each(
+        self,
+        call: RawCall,
+    ) -> impl Future<Output = Vec<(String, Result<RawReply, RpcError>)>> + Send;
+}
+
+/// What a fanout call gives back: each endpoint's name and its result.
+pub type Replies<T> = Vec<(String, Result<T, RpcError>)>;
+
 /// What a call sends and what it expects back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -271,6 +289,27 @@ impl RawCall {
     #[must_use]
     pub fn args(&self) -> &[u8] {
         self.args.args()
+    }
+
+    /// A copy of this call to send elsewhere as well, with the same
+    /// arguments, options and deadline: `None` for a call that sends a
+    /// stream (a stream is consumed once), or whose arguments a transport
+    /// has begun sending.
+    #[must_use]
+    pub fn duplicate(&self) -> Option<RawCall> {
+        if self.stream.is_some() {
+            return None;
+        }
+        Some(RawCall {
+            service: self.service.clone(),
+            method: self.method.clone(),
+            kind: self.kind,
+            options: self.options.clone(),
+            args: self.args.duplicate()?,
+            stream: None,
+            inherited: self.inherited,
+            refusable: self.refusable,
+        })
     }
 
     /// Takes the stream the call sends, if any (a transport takes it once,

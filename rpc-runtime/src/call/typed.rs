@@ -26,7 +26,7 @@ use crate::error::RpcError;
 use crate::streaming::Streaming;
 use crate::wire::codec;
 
-use super::{CallKind, CallOptions, Invoke, RawCall, RawReply};
+use super::{CallKind, CallOptions, Fanout, Invoke, RawCall, RawReply, Replies};
 
 /// What a call answering with one value decodes it as: anything
 /// `DeserializeOwned`. A trait of its own only to say, when the bound
@@ -170,4 +170,44 @@ fn finish<C: Invoke, T: 'static>(
         Err(error) => Either::Right(future::ready(Err(error))),
     };
     sent.map(move |reply| take(reply?))
+}
+
+/// Sends `call`, which answers with one value, to every endpoint of
+/// `channel`; each answer decoded as `R`.
+pub fn fanout_unary<C, R>(
+    channel: &C,
+    call: Result<RawCall, RpcError>,
+) -> impl Future<Output = Replies<R>> + Send + 'static
+where
+    C: Fanout,
+    R: Answer + 'static,
+{
+    fanout(channel, call, RawReply::into_value)
+}
+
+/// Sends a one-way `call` to every endpoint of `channel`.
+pub fn fanout_oneway<C: Fanout>(
+    channel: &C,
+    call: Result<RawCall, RpcError>,
+) -> impl Future<Output = Replies<()>> + Send + 'static {
+    fanout(channel, call, RawReply::into_sent)
+}
+
+/// `call` handed to every endpoint of `channel` now, each reply taken by
+/// `take`; a call that failed to encode fails in one slot, named `""`.
+fn fanout<C: Fanout, T: 'static>(
+    channel: &C,
+    call: Result<RawCall, RpcError>,
+    take: fn(RawReply) -> Result<T, RpcError>,
+) -> impl Future<Output = Replies<T>> + Send + 'static {
+    let sent = match call {
+        Ok(call) => Either::Left(C::clone(channel).invoke_each(call)),
+        Err(error) => Either::Right(future::ready(vec![(String::new(), Err(error))])),
+    };
+    sent.map(move |replies| {
+        replies
+            .into_iter()
+            .map(|(endpoint, reply)| (endpoint, reply.and_then(take)))
+            .collect()
+    })
 }

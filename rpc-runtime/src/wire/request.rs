@@ -110,6 +110,17 @@ impl Sent {
 }
 
 impl RequestBody {
+    /// A copy of this body for a call of its own, if nothing has been sent
+    /// from it yet (a fanout sends one call to each endpoint).
+    pub(crate) fn duplicate(&self) -> Option<RequestBody> {
+        Some(RequestBody {
+            fresh: Some(self.fresh.as_ref()?.clone()),
+            headroom: self.headroom,
+            sent: None,
+            metadata_len: self.metadata_len,
+        })
+    }
+
     /// The encoded arguments, without the metadata block.
     pub(crate) fn args(&self) -> &[u8] {
         let body = match (&self.fresh, &self.sent) {

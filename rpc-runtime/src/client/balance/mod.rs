@@ -37,6 +37,7 @@
 //! counted; a streaming call counts while it is being opened.
 
 mod discover;
+mod fanout;
 mod keeper;
 mod load;
 mod pick;
