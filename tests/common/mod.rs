@@ -1,6 +1,7 @@
 //! The calculator service from the README, shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod wire;
 
 use rpc_runtime::rpc_service;

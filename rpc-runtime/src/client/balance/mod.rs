@@ -37,6 +37,8 @@
 //! counted; a streaming call counts while it is being opened.
 
 mod discover;
+#[cfg(feature = "dns")]
+mod dns;
 mod fanout;
 mod keeper;
 mod load;
@@ -44,6 +46,8 @@ mod pick;
 mod set;
 
 pub use discover::{Change, Discover};
+#[cfg(feature = "dns")]
+pub use dns::Dns;
 pub use set::EndpointState;
 
 use std::fmt;
