@@ -95,6 +95,27 @@ impl Load {
         self.suspect.store(false, Ordering::Relaxed);
     }
 
+    /// The latency estimate now.
+    pub(super) fn rtt_now(&self, now: Instant) -> f64 {
+        self.rtt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .at(now)
+    }
+
+    /// Starts over with `estimate_ns` as the latency estimate: for an
+    /// endpoint (re)admitted with a new connection, whose old samples (or
+    /// none) say nothing of it now; given the others' best, it is tried
+    /// at once, and its own answers take over.
+    pub(super) fn restart(&self, estimate_ns: Option<f64>, now: Instant) {
+        #[allow(clippy::cast_precision_loss)]
+        let default = DEFAULT_RTT.as_nanos() as f64;
+        *self.rtt.lock().unwrap_or_else(PoisonError::into_inner) = Rtt {
+            estimate_ns: estimate_ns.unwrap_or(default),
+            stamp: now,
+        };
+    }
+
     fn record(&self, rtt: Duration, now: Instant) {
         self.rtt
             .lock()

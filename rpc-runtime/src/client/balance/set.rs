@@ -255,9 +255,23 @@ impl Registry {
     /// `key` is now in `state` (unless it was removed meanwhile).
     pub(super) fn set(&self, key: &str, state: State) {
         self.with_members(|members| {
+            let connected = matches!(state, State::Ready(_) | State::Draining(_));
+            let now = Instant::now();
+            // The best latency of the others, for one that (re)joins.
+            let best = members
+                .list
+                .iter()
+                .filter(|m| &*m.key != key && matches!(m.state, State::Ready(_)))
+                .map(|m| m.load.rtt_now(now))
+                .min_by(f64::total_cmp);
             if let Some(member) = members.list.iter_mut().find(|m| &*m.key == key) {
-                if matches!(state, State::Ready(_) | State::Draining(_)) {
+                if connected {
                     member.load.clear_suspect();
+                }
+                // Back to taking calls: its old samples are stale.
+                let ready = |s: &State| matches!(s, State::Ready(_));
+                if ready(&state) && !ready(&member.state) {
+                    member.load.restart(best, now);
                 }
                 member.state = state;
             }
