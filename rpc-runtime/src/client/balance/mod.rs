@@ -249,16 +249,19 @@ impl Target for BalancedChannel {
 
     fn wait(&self, deadline: Instant) -> Waiting<'_, LoadTicket> {
         let registry = &self.inner.registry;
-        Box::pin(wait_for(registry, deadline, Self::pick_in))
+        Box::pin(wait_for(registry, deadline, Self::pick_in, move |snapshot| {
+            (!snapshot.may_be_ready_by(deadline)).then(|| snapshot.unavailable())
+        }))
     }
 }
 
-/// Waits until `pick` finds a connection in a snapshot, or no endpoint
-/// can be ready by `deadline` (then, why not).
+/// Waits until `pick` finds a connection in a snapshot, or `hopeless`
+/// says nothing can be ready by `deadline` (then, why not).
 async fn wait_for(
     registry: &Registry,
     deadline: Instant,
     pick: impl Fn(&Snapshot) -> Option<Picked<LoadTicket>>,
+    hopeless: impl Fn(&Snapshot) -> Option<RpcError>,
 ) -> Result<Picked<LoadTicket>, RpcError> {
     let mut changes = registry.subscribe();
     loop {
@@ -267,8 +270,8 @@ async fn wait_for(
             if let Some(picked) = pick(&snapshot) {
                 return Ok(picked);
             }
-            if !snapshot.may_be_ready_by(deadline) {
-                return Err(snapshot.unavailable());
+            if let Some(error) = hopeless(&snapshot) {
+                return Err(error);
             }
         }
         if !matches!(
@@ -351,20 +354,23 @@ impl Target for EndpointChannel {
 
     fn wait(&self, deadline: Instant) -> Waiting<'_, LoadTicket> {
         let registry = &self.inner.registry;
-        let key = Arc::clone(&self.key);
-        Box::pin(async move {
-            wait_for(registry, deadline, |snapshot| {
-                self.pick_in(snapshot)
-                    .filter(|(connection, _)| !connection.is_closed())
-            })
-            .await
-            .map_err(|error| match registry.snapshot().state_of(&key) {
-                None => RpcError::Unavailable {
+        let pick = |snapshot: &Snapshot| {
+            self.pick_in(snapshot)
+                .filter(|(connection, _)| !connection.is_closed())
+        };
+        let hopeless = move |snapshot: &Snapshot| {
+            let key = &self.key;
+            match snapshot.state_of(key) {
+                None if snapshot.is_discovered() => Some(RpcError::Unavailable {
                     message: format!("{key} is not an endpoint of the set"),
-                },
-                Some(_) => error,
-            })
-        })
+                }),
+                Some(state) if !state.may_be_ready_by(deadline) => Some(RpcError::Unavailable {
+                    message: format!("{key} is not ready: {}", state.describe()),
+                }),
+                _ => None,
+            }
+        };
+        Box::pin(wait_for(registry, deadline, pick, hopeless))
     }
 }
 

@@ -74,8 +74,21 @@ impl State {
         }
     }
 
+    /// What the state says of the endpoint, for an error.
+    pub(super) fn describe(&self) -> String {
+        match self {
+            State::Failing { error, retry_at } => format!(
+                "{error}, next attempt in {:?}",
+                retry_at.saturating_duration_since(Instant::now())
+            ),
+            State::Draining(_) => "not serving".to_owned(),
+            State::Connecting => "connecting".to_owned(),
+            State::Ready(_) => "ready".to_owned(),
+        }
+    }
+
     /// Whether an endpoint in this state may be ready by `deadline`.
-    fn may_be_ready_by(&self, deadline: Instant) -> bool {
+    pub(super) fn may_be_ready_by(&self, deadline: Instant) -> bool {
         match self {
             State::Connecting | State::Ready(_) => true,
             State::Draining(_) => false,
@@ -111,6 +124,11 @@ impl Snapshot {
                 .members
                 .iter()
                 .any(|(_, s)| s.may_be_ready_by(deadline))
+    }
+
+    /// Whether discovery has reported its first set.
+    pub(super) fn is_discovered(&self) -> bool {
+        self.discovered
     }
 
     /// The connected endpoint named `key`.
@@ -151,16 +169,7 @@ impl Snapshot {
             );
             for (i, (key, state)) in self.members.iter().enumerate() {
                 let sep = if i == 0 { "" } else { "; " };
-                let _ = match state {
-                    State::Failing { error, retry_at } => write!(
-                        message,
-                        "{sep}{key}: {error}, next attempt in {:?}",
-                        retry_at.saturating_duration_since(Instant::now())
-                    ),
-                    State::Draining(_) => write!(message, "{sep}{key}: not serving"),
-                    State::Connecting => write!(message, "{sep}{key}: connecting"),
-                    State::Ready(_) => write!(message, "{sep}{key}: ready"),
-                };
+                let _ = write!(message, "{sep}{key}: {}", state.describe());
             }
             message.push(')');
         }
