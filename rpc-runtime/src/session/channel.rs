@@ -6,13 +6,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::error::RpcError;
 
-use super::target::{Picked, Target, Waiting};
+use super::target::{CallDefaults, Picked, Target, Waiting};
 use super::Connection;
 
 /// A connection to a server, shared by every client built on it; it
@@ -56,51 +55,6 @@ struct ChannelInner {
     /// `None` for a connection that cannot be dialed again (a stream
     /// handed in by the user, a callback's way back).
     redial: Option<Box<dyn Redial>>,
-}
-
-/// What calls get when their options do not say.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CallDefaults {
-    /// A call's deadline.
-    pub timeout: Duration,
-    /// How many times an idempotent call is sent again.
-    pub idempotent_retries: u32,
-}
-
-impl CallDefaults {
-    /// The deadline of a call starting now whose options say `timeout`
-    /// (or nothing), made inside a handler whose deadline is `inherited`;
-    /// and the time it leaves.
-    #[inline]
-    pub(crate) fn deadline(
-        &self,
-        timeout: Option<Duration>,
-        inherited: Option<Instant>,
-    ) -> (Instant, Duration) {
-        let now = Instant::now();
-        let own = timeout.unwrap_or(self.timeout).min(FOREVER);
-        let mut deadline = now
-            .checked_add(own)
-            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
-        if let Some(inherited) = inherited {
-            deadline = deadline.min(inherited);
-        }
-        (deadline, deadline.saturating_duration_since(now))
-    }
-}
-
-/// Default deadline of a call.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default number of times an idempotent call is sent again.
-const DEFAULT_IDEMPOTENT_RETRIES: u32 = 2;
-
-impl Default for CallDefaults {
-    fn default() -> Self {
-        CallDefaults {
-            timeout: DEFAULT_TIMEOUT,
-            idempotent_retries: DEFAULT_IDEMPOTENT_RETRIES,
-        }
-    }
 }
 
 /// Opens a new connection for a channel whose connection has ended.
@@ -188,30 +142,6 @@ impl Target for Channel {
     }
 }
 
-/// A call with no time left fails at once, unsent.
-pub(super) fn expired(timeout: Duration) -> Result<(), RpcError> {
-    if timeout.is_zero() {
-        Err(RpcError::DeadlineExceeded { timeout })
-    } else {
-        Ok(())
-    }
-}
-
-pub(super) fn micros_until(deadline: Instant) -> Option<u64> {
-    wire_timeout(deadline.saturating_duration_since(Instant::now()))
-}
-
-/// How long a call without a deadline ([`CallOptions::no_deadline`]) waits:
-/// for ever, in effect, but as an instant that can be compared and added to.
-///
-/// [`CallOptions::no_deadline`]: crate::CallOptions::no_deadline
-const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);
-
-/// The time left as a request says it: none at all for a call without a
-/// deadline (more than half of [`FOREVER`] left).
-pub(super) fn wire_timeout(left: Duration) -> Option<u64> {
-    (left <= FOREVER / 2).then(|| u64::try_from(left.as_micros()).unwrap_or(u64::MAX))
-}
 impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let current = self.current();

@@ -32,7 +32,7 @@ mod target;
 mod writer;
 
 pub use channel::Channel;
-pub(crate) use channel::{current_of, CallDefaults, Redial};
+pub(crate) use channel::{current_of, Redial};
 pub use context::CallContext;
 pub(crate) use context::{has_inbox, inherited_deadline, take_inbox};
 pub(crate) use inbox::InboxStream;
@@ -43,7 +43,7 @@ pub(crate) use routes::Routes;
 pub use service::{Request, Service, ServiceFuture};
 pub(crate) use serving::{Counted, Serving, DEFAULT_MAX_METADATA, DEFAULT_WRITE_TIMEOUT};
 pub(crate) use stream::RemoteStream;
-pub(crate) use target::{Outcome, Picked, Target, Ticket, Waiting};
+pub(crate) use target::{CallDefaults, Outcome, Picked, Target, Ticket, Waiting};
 pub(crate) use writer::Outgoing;
 
 use std::sync::atomic::AtomicU64;

@@ -26,11 +26,10 @@ use crate::wire::frame::{code, flags};
 use crate::wire::metadata::ReplyMetadata;
 use crate::wire::request::{RequestBody, RequestHeader};
 
-use super::channel::{expired, micros_until, wire_timeout};
 use super::pending::{PendingSlot, Sending};
 use super::reply::Reply;
 use super::stream::{enqueue, send_stream, wait_reply, Opened, RemoteStream};
-use super::target::{Outcome, Picked, Target, Ticket};
+use super::target::{Outcome, Picked, Target, Ticket, FOREVER};
 use super::writer::{OutFrame, Outgoing};
 use super::Connection;
 
@@ -504,4 +503,23 @@ async fn slot_in(
         }
     };
     Ok((connection, slot))
+}
+
+/// A call with no time left fails at once, unsent.
+fn expired(timeout: Duration) -> Result<(), RpcError> {
+    if timeout.is_zero() {
+        Err(RpcError::DeadlineExceeded { timeout })
+    } else {
+        Ok(())
+    }
+}
+
+fn micros_until(deadline: Instant) -> Option<u64> {
+    wire_timeout(deadline.saturating_duration_since(Instant::now()))
+}
+
+/// The time left as a request says it: none at all for a call without a
+/// deadline (more than half of [`FOREVER`] left).
+fn wire_timeout(left: Duration) -> Option<u64> {
+    (left <= FOREVER / 2).then(|| u64::try_from(left.as_micros()).unwrap_or(u64::MAX))
 }

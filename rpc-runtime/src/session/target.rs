@@ -8,12 +8,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::error::RpcError;
 
-use super::channel::CallDefaults;
 use super::Connection;
 
 /// A connection for one attempt, and what the target keeps of it.
@@ -71,3 +71,54 @@ impl Ticket for () {
     #[inline]
     fn ended(self, _: Outcome) {}
 }
+
+/// What calls get when their options do not say.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallDefaults {
+    /// A call's deadline.
+    pub timeout: Duration,
+    /// How many times an idempotent call is sent again.
+    pub idempotent_retries: u32,
+}
+
+impl CallDefaults {
+    /// The deadline of a call starting now whose options say `timeout`
+    /// (or nothing), made inside a handler whose deadline is `inherited`;
+    /// and the time it leaves.
+    #[inline]
+    pub(crate) fn deadline(
+        &self,
+        timeout: Option<Duration>,
+        inherited: Option<Instant>,
+    ) -> (Instant, Duration) {
+        let now = Instant::now();
+        let own = timeout.unwrap_or(self.timeout).min(FOREVER);
+        let mut deadline = now
+            .checked_add(own)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
+        if let Some(inherited) = inherited {
+            deadline = deadline.min(inherited);
+        }
+        (deadline, deadline.saturating_duration_since(now))
+    }
+}
+
+/// Default deadline of a call.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default number of times an idempotent call is sent again.
+const DEFAULT_IDEMPOTENT_RETRIES: u32 = 2;
+
+impl Default for CallDefaults {
+    fn default() -> Self {
+        CallDefaults {
+            timeout: DEFAULT_TIMEOUT,
+            idempotent_retries: DEFAULT_IDEMPOTENT_RETRIES,
+        }
+    }
+}
+
+/// How long a call without a deadline ([`CallOptions::no_deadline`]) waits:
+/// for ever, in effect, but as an instant that can be compared and added to.
+///
+/// [`CallOptions::no_deadline`]: crate::CallOptions::no_deadline
+pub(super) const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);

@@ -249,9 +249,12 @@ impl Target for BalancedChannel {
 
     fn wait(&self, deadline: Instant) -> Waiting<'_, LoadTicket> {
         let registry = &self.inner.registry;
-        Box::pin(wait_for(registry, deadline, Self::pick_in, move |snapshot| {
-            (!snapshot.may_be_ready_by(deadline)).then(|| snapshot.unavailable())
-        }))
+        Box::pin(wait_for(
+            registry,
+            deadline,
+            Self::pick_in,
+            move |snapshot| (!snapshot.may_be_ready_by(deadline)).then(|| snapshot.unavailable()),
+        ))
     }
 }
 
