@@ -553,3 +553,67 @@ async fn a_fanout_reaches_every_ready_endpoint_and_reports_a_down_one_in_its_slo
         assert_eq!(hits.last(), Some(&42));
     }
 }
+
+/// What a client of the balanced channel serves back to the servers.
+#[rpc_service]
+trait Doubler {
+    /// `n` doubled.
+    async fn double(&self, n: u64) -> u64;
+}
+
+struct DoublerImpl;
+
+impl Doubler for DoublerImpl {
+    async fn double(&self, n: u64) -> u64 {
+        n * 2
+    }
+}
+
+/// What the servers offer: a call that calls its caller back.
+#[rpc_service]
+trait Asker {
+    /// The caller's `double(n)`, and the server's number.
+    async fn ask(&self, n: u64) -> Result<(u64, u32), String>;
+}
+
+struct AskerImpl(u32);
+
+impl Asker for AskerImpl {
+    async fn ask(&self, n: u64) -> Result<(u64, u32), String> {
+        let caller = DoublerClient::caller().ok_or("no way back to the caller")?;
+        let doubled = caller.double(n).await.map_err(|e| e.to_string())?;
+        Ok((doubled, self.0))
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_serves_callbacks_over_its_own_connection() {
+    let mut servers = Vec::new();
+    for number in 0..2 {
+        servers.push(
+            Server::builder()
+                .add_service(AskerServer::new(AskerImpl(number)))
+                .bind("127.0.0.1:0")
+                .await
+                .unwrap(),
+        );
+    }
+    let channel = Channel::builder()
+        .timeout(PROMPT)
+        .serve(DoublerServer::new(DoublerImpl))
+        .balance(Discover::fixed(
+            servers.iter().map(|s| s.local_addr().to_string()),
+        ));
+    let client = AskerClient::new(channel.clone());
+    for (number, server) in servers.iter().enumerate() {
+        let one = AskerClient::new(channel.endpoint(&server.local_addr().to_string()));
+        assert_eq!(one.ask(1).await.unwrap(), Ok((2, number as u32)));
+    }
+    let mut replies = client.fanout().ask(21).await;
+    replies.sort_by_key(|(_, r)| r.as_ref().map(|r| r.as_ref().map(|(_, n)| *n).ok()).ok());
+    let answers: Vec<_> = replies.into_iter().map(|(_, r)| r.unwrap()).collect();
+    assert_eq!(answers, vec![Ok((42, 0)), Ok((42, 1))]);
+    for n in 0..20 {
+        assert_eq!(client.ask(n).await.unwrap().unwrap().0, n * 2);
+    }
+}

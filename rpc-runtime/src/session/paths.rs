@@ -49,6 +49,7 @@ struct Attempts {
 }
 
 impl Attempts {
+    #[inline]
     fn new(idempotent_retries: u32, idempotent: bool) -> Self {
         // `idempotent_retries(u32::MAX)`: retry until the deadline.
         let resends = idempotent_retries.saturating_add(1);
@@ -63,6 +64,7 @@ impl Attempts {
     }
 
     /// Whether this is the first attempt.
+    #[inline]
     fn first(&self) -> bool {
         self.attempt == 1 && self.failovers == 0
     }
@@ -76,6 +78,7 @@ impl Attempts {
 
     /// After an attempt's `result` (`Err`: it never reached a connection):
     /// `Err` with the reason when the call goes again, else the result.
+    #[inline]
     fn after(
         &mut self,
         result: Result<Reply, RpcError>,
@@ -107,6 +110,7 @@ impl Attempts {
 }
 
 /// How an attempt's result reads to its target.
+#[inline]
 fn outcome(result: &Result<Reply, RpcError>) -> Outcome {
     match result {
         Ok(Reply::NotRun(_)) => Outcome::Failed,
@@ -203,79 +207,65 @@ fn round_trip<'a, T: Target>(
                 }
             }
         };
-        let result = exchange(
-            &connection,
-            service,
-            method,
-            body,
-            deadline,
-            timeout,
-            left,
-            flags,
-        )
-        .await;
+        // One block, not a function of its own: a call's future keeps one
+        // state machine for the attempt, as before there were targets.
+        let connection = &*connection;
+        let result = 'attempt: {
+            // Waits here while the peer's window is full; the time left is
+            // measured after that wait.
+            let _slot = match connection.slots.try_acquire() {
+                Ok(slot) => slot,
+                Err(tokio::sync::TryAcquireError::Closed) => {
+                    break 'attempt Err(connection.shared.closed_reason())
+                }
+                Err(tokio::sync::TryAcquireError::NoPermits) => {
+                    left = None;
+                    match Box::pin(tokio::time::timeout_at(
+                        deadline,
+                        connection.slots.acquire(),
+                    ))
+                    .await
+                    {
+                        Ok(Ok(slot)) => slot,
+                        Ok(Err(_)) => break 'attempt Err(connection.shared.closed_reason()),
+                        Err(_) => break 'attempt Ok(Reply::Expired),
+                    }
+                }
+            };
+            let id = connection.next_id.fetch_add(2, Ordering::Relaxed);
+            let header = RequestHeader {
+                id,
+                service,
+                method,
+                // Read the clock again only after a wait.
+                timeout_micros: match left {
+                    Some(left) => wire_timeout(left),
+                    None => micros_until(deadline),
+                },
+                flags,
+            };
+            let frame = match body.frame(&header, connection.peer_max_frame) {
+                Ok(frame) => OutFrame::of(frame),
+                Err(error) => break 'attempt Err(error),
+            };
+            let swept = match connection.shared.register(id, deadline) {
+                Ok(swept) => swept,
+                Err(error) => break 'attempt Err(error),
+            };
+            let mut slot = PendingSlot {
+                connection,
+                id,
+                armed: true,
+            };
+            if let Err(error) = enqueue(connection, frame, deadline, timeout).await {
+                break 'attempt Err(error);
+            }
+            let reply = wait_reply(connection, id, swept, deadline).await;
+            slot.armed = false;
+            Ok(reply)
+        };
         ticket.ended(outcome(&result));
         result
-    }
-}
-
-/// One attempt on `connection`.
-#[allow(clippy::manual_async_fn)] // an `async fn` keeps its arguments twice
-#[allow(clippy::too_many_arguments)]
-fn exchange<'a>(
-    connection: &'a Connection,
-    service: &'a str,
-    method: &'a str,
-    body: &'a mut RequestBody,
-    deadline: Instant,
-    timeout: Duration,
-    mut left: Option<Duration>,
-    flags: u8,
-) -> impl Future<Output = Result<Reply, RpcError>> + Send + 'a {
-    async move {
-        // Waits here while the peer's window is full; the time left is
-        // measured after that wait.
-        let _slot = match connection.slots.try_acquire() {
-            Ok(slot) => slot,
-            Err(tokio::sync::TryAcquireError::Closed) => {
-                return Err(connection.shared.closed_reason())
-            }
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                left = None;
-                match Box::pin(tokio::time::timeout_at(
-                    deadline,
-                    connection.slots.acquire(),
-                ))
-                .await
-                {
-                    Ok(slot) => slot.map_err(|_| connection.shared.closed_reason())?,
-                    Err(_) => return Ok(Reply::Expired),
-                }
-            }
-        };
-        let id = connection.next_id.fetch_add(2, Ordering::Relaxed);
-        let header = RequestHeader {
-            id,
-            service,
-            method,
-            // Read the clock again only after a wait.
-            timeout_micros: match left {
-                Some(left) => wire_timeout(left),
-                None => micros_until(deadline),
-            },
-            flags,
-        };
-        let frame = OutFrame::of(body.frame(&header, connection.peer_max_frame)?);
-        let swept = connection.shared.register(id, deadline)?;
-        let mut slot = PendingSlot {
-            connection,
-            id,
-            armed: true,
-        };
-        enqueue(connection, frame, deadline, timeout).await?;
-        let reply = wait_reply(connection, id, swept, deadline).await;
-        slot.armed = false;
-        Ok(reply)
     }
 }
 
