@@ -425,7 +425,7 @@ impl Shared {
 
     /// Fails every call whose deadline has passed, pushing the ids of those
     /// to `expired`, and returns when to look again: at the soonest
-    /// deadline still pending, or `idle` from now when nothing is.
+    /// deadline still pending, and no later than `idle` from now.
     ///
     /// This keeps deadlines without a timer per call. A call registered
     /// later whose deadline is no sooner than the returned instant is failed
@@ -449,10 +449,14 @@ impl Shared {
         for &id in expired.get(first..).unwrap_or_default() {
             wake.extend(Waiting::end(&mut state.pending, id, Reply::Expired));
         }
-        let next = soonest.unwrap_or_else(|| {
-            now.checked_add(idle)
-                .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
-        });
+        // No later than `idle` from now, even when every pending call is
+        // due later (a stream without a deadline, say): otherwise every
+        // call made meanwhile would be due before the next sweep, and keep
+        // a timer of its own.
+        let idle_next = now
+            .checked_add(idle)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
+        let next = soonest.map_or(idle_next, |soonest| soonest.min(idle_next));
         state.next_sweep = next;
         drop(state);
         for waker in wake {
@@ -559,6 +563,22 @@ mod tests {
         assert!(matches!(answer(&shared, 2), Some(Reply::Ok(_))));
         let covered = shared.register(4, start + ms(560)).unwrap();
         assert!(covered);
+    }
+
+    #[test]
+    fn a_call_without_a_deadline_does_not_put_off_the_next_sweep() {
+        let start = Instant::now();
+        let shared = Shared::new(start);
+        let ms = Duration::from_millis;
+        // A watch that may run for ever...
+        shared
+            .register(1, start + Duration::from_secs(86_400 * 365))
+            .unwrap();
+        let mut expired = Vec::new();
+        // ...leaves the next sweep an idle interval away,
+        assert_eq!(shared.expire(start, ms(500), &mut expired), start + ms(500));
+        // so a call with the usual deadline is still covered by the sweeps.
+        assert!(shared.register(2, start + ms(500)).unwrap());
     }
 
     #[test]

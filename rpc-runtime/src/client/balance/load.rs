@@ -45,14 +45,15 @@ impl Rtt {
     fn sample(&mut self, rtt: Duration, now: Instant) {
         #[allow(clippy::cast_precision_loss)]
         let rtt_ns = rtt.as_nanos() as f64;
-        let current = self.at(now);
+        let idle = now.saturating_duration_since(self.stamp).as_secs_f64();
+        let decay = (-idle / DECAY.as_secs_f64()).exp();
+        let current = self.estimate_ns * decay;
         self.estimate_ns = if rtt_ns > current {
             rtt_ns
         } else {
             // Weighted by how long ago the last sample was: many samples
             // in a burst move the estimate no faster than a few would.
-            let idle = now.saturating_duration_since(self.stamp).as_secs_f64();
-            let keep = (-idle / DECAY.as_secs_f64()).exp().max(0.5);
+            let keep = decay.max(0.5);
             current * keep + rtt_ns * (1.0 - keep)
         };
         self.stamp = now;
