@@ -226,11 +226,9 @@ impl BalancedChannel {
                 r.load.cost(now.unwrap_or_else(Instant::now))
             })
         };
-        let chosen = ready.get(pick::pick(ready.len(), usable, cost)?)?;
-        Some((
-            Arc::clone(&chosen.connection),
-            LoadTicket::new(Arc::clone(&chosen.load)),
-        ))
+        ready
+            .get(pick::pick(ready.len(), usable, cost)?)
+            .map(set::Ready::picked)
     }
 }
 
@@ -333,11 +331,7 @@ impl EndpointChannel {
     }
 
     fn pick_in(&self, snapshot: &Snapshot) -> Option<Picked<LoadTicket>> {
-        let ready = snapshot.ready_one(&self.key)?;
-        Some((
-            Arc::clone(&ready.connection),
-            LoadTicket::new(Arc::clone(&ready.load)),
-        ))
+        snapshot.ready_one(&self.key).map(set::Ready::picked)
     }
 }
 

@@ -9,9 +9,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::RpcError;
-use crate::session::{Channel, Connection};
+use crate::session::{Channel, Connection, Picked};
 
-use super::load::Load;
+use super::load::{Load, LoadTicket};
 
 /// Where an endpoint of a balanced channel stands.
 #[derive(Debug, Clone)]
@@ -47,6 +47,16 @@ pub(super) struct Ready {
     pub load: Arc<Load>,
     pub connection: Arc<Connection>,
     pub serving: bool,
+}
+
+impl Ready {
+    /// This endpoint's connection for one attempt, counted in its load.
+    pub(super) fn picked(&self) -> Picked<LoadTicket> {
+        (
+            Arc::clone(&self.connection),
+            LoadTicket::new(Arc::clone(&self.load)),
+        )
+    }
 }
 
 /// An endpoint's state, as the snapshot keeps it.
