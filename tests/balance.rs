@@ -617,3 +617,26 @@ async fn every_endpoint_serves_callbacks_over_its_own_connection() {
         assert_eq!(client.ask(n).await.unwrap().unwrap().0, n * 2);
     }
 }
+
+#[tokio::test]
+async fn dropping_the_last_clone_closes_every_connection() {
+    let (servers, _seen) = replicas(2).await;
+    let channel = balanced(&servers);
+    let client = ReplicaClient::new(channel.clone());
+    for s in &servers {
+        let key = s.local_addr().to_string();
+        ReplicaClient::new(channel.endpoint(&key))
+            .fetch(0)
+            .await
+            .unwrap();
+    }
+    assert!(servers.iter().all(|s| s.connections() == 1));
+    drop((client, channel));
+    tokio::time::timeout(PROMPT, async {
+        while servers.iter().any(|s| s.connections() > 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the servers see their connections close");
+}
