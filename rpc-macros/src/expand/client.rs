@@ -170,6 +170,34 @@ pub fn generate(service: &Service) -> TokenStream {
     }
 }
 
+/// The method's parameters after `&self`, as the trait declares them.
+fn params(method: &Method) -> impl Iterator<Item = TokenStream> + '_ {
+    method.args.iter().map(|arg| {
+        let (ident, ty) = (&arg.ident, &arg.ty);
+        quote!(#ident: #ty)
+    })
+}
+
+/// The options a call of the method goes with: the client's, marked
+/// idempotent for an idempotent method.
+fn options(method: &Method) -> TokenStream {
+    if method.idempotent.is_some() {
+        quote!(&::core::clone::Clone::clone(&self.options).idempotent(true))
+    } else {
+        quote!(&self.options)
+    }
+}
+
+/// `#[allow(clippy::too_many_arguments)]` for a method that has too many
+/// (counting `&self`), and nothing otherwise.
+fn allow_many_args(method: &Method) -> TokenStream {
+    if 1 + method.args.len() > CLIPPY_MAX_PARAMS {
+        quote!(#[allow(clippy::too_many_arguments)])
+    } else {
+        quote!()
+    }
+}
+
 /// A method of the fanout client, for a method that sends and answers no
 /// stream.
 fn fanout_method(service_name: &str, method: &Method) -> Option<TokenStream> {
@@ -179,17 +207,10 @@ fn fanout_method(service_name: &str, method: &Method) -> Option<TokenStream> {
     let ident = &method.ident;
     let wire_name = &method.wire_name;
     let attrs = method.forwarded_attrs();
-    let params = method.args.iter().map(|arg| {
-        let (ident, ty) = (&arg.ident, &arg.ty);
-        quote!(#ident: #ty)
-    });
+    let params = params(method);
     let args: Vec<&Arg> = method.args.iter().collect();
     let (args_item, args) = encoded_args(&args);
-    let options = if method.idempotent.is_some() {
-        quote!(&::core::clone::Clone::clone(&self.options).idempotent(true))
-    } else {
-        quote!(&self.options)
-    };
+    let options = options(method);
     let (kind, finish, output, (first, last)) = if method.oneway.is_some() {
         let spans = (Span::call_site(), Span::call_site());
         (quote!(OneWay), "fanout_oneway", quote!(()), spans)
@@ -203,11 +224,7 @@ fn fanout_method(service_name: &str, method: &Method) -> Option<TokenStream> {
         )
     };
     let finish = Ident::new(finish, last);
-    let allow_many_args = if 1 + method.args.len() > CLIPPY_MAX_PARAMS {
-        quote!(#[allow(clippy::too_many_arguments)])
-    } else {
-        quote!()
-    };
+    let allow_many_args = allow_many_args(method);
     let encoded = quote! {
         ::rpc_runtime::__private::encode(
             #options, #service_name, #wire_name, ::rpc_runtime::__private::CallKind::#kind, #args
@@ -234,10 +251,7 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
     let wire_name = &method.wire_name;
     let attrs = method.forwarded_attrs();
     let output = method.reply_type();
-    let params = method.args.iter().map(|arg| {
-        let (ident, ty) = (&arg.ident, &arg.ty);
-        quote!(#ident: #ty)
-    });
+    let params = params(method);
     let stream_arg = method.stream_arg();
     let encoded: Vec<&Arg> = method
         .args
@@ -295,11 +309,7 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
         (false, false) if method.oneway.is_some() => ("OneWay", "oneway"),
         (false, false) => ("Unary", "unary"),
     };
-    let options = if method.idempotent.is_some() {
-        quote!(&::core::clone::Clone::clone(&self.options).idempotent(true))
-    } else {
-        quote!(&self.options)
-    };
+    let options = options(method);
     // Where rustc reports the call itself: a bound of the call's own that no
     // argument carries is reported there, and so is, again from the call and
     // from its `.await`, any bound on a type the future they return captures.
@@ -358,11 +368,7 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
         quote!()
     };
     // `&self` and the arguments.
-    let allow_many_args = if 1 + method.args.len() > CLIPPY_MAX_PARAMS {
-        quote!(#[allow(clippy::too_many_arguments)])
-    } else {
-        quote!()
-    };
+    let allow_many_args = allow_many_args(method);
     quote! {
         #(#attrs)*
         #semantics_doc

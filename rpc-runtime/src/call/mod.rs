@@ -297,7 +297,7 @@ impl RawCall {
     /// has begun sending.
     #[must_use]
     pub fn duplicate(&self) -> Option<RawCall> {
-        if self.stream.is_some() {
+        if self.has_stream() {
             return None;
         }
         Some(RawCall {
@@ -312,6 +312,11 @@ impl RawCall {
         })
     }
 
+    /// Whether the call still holds a stream to send.
+    pub(crate) fn has_stream(&self) -> bool {
+        self.stream.is_some()
+    }
+
     /// Takes the stream the call sends, if any (a transport takes it once,
     /// to send it).
     pub fn take_stream(&mut self) -> Option<BodyStream> {
@@ -324,7 +329,6 @@ impl RawCall {
         CallParts {
             service: self.service,
             method: self.method,
-            kind: self.kind,
             options: self.options,
             args: self.args,
             stream: self.stream,
@@ -338,7 +342,6 @@ impl RawCall {
 pub(crate) struct CallParts {
     pub service: Cow<'static, str>,
     pub method: Cow<'static, str>,
-    pub kind: CallKind,
     pub options: CallOptions,
     pub args: RequestBody,
     pub stream: Option<BodyStream>,

@@ -145,11 +145,6 @@ impl ChannelBuilder {
         }
     }
 
-    /// The first and the longest pause between failed attempts to connect.
-    pub(super) fn backoff(&self) -> (Duration, Duration) {
-        (self.backoff_initial, self.backoff_max)
-    }
-
     /// Whether a [balanced channel](crate::balance) watches the health of
     /// its endpoints (default: it does). It asks each server's
     /// [health service](crate::health) for the whole server's status when it
@@ -170,16 +165,6 @@ impl ChannelBuilder {
     pub fn health_checks(mut self, watch: bool) -> Self {
         self.health_checks = watch;
         self
-    }
-
-    /// How long connecting may take.
-    pub(super) fn connect_timeout_value(&self) -> Duration {
-        self.connect_timeout
-    }
-
-    /// Whether a balanced channel watches its endpoints' health.
-    pub(super) fn watches_health(&self) -> bool {
-        self.health_checks
     }
 
     /// Offers `service` to the server on this channel's connections, so the

@@ -210,6 +210,14 @@ pub(crate) fn invoke<T: Target>(
     target: T,
     call: RawCall,
 ) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
+    let kind = call.kind();
+    if !matches!(
+        kind,
+        CallKind::OneWay | CallKind::ServerStream | CallKind::ClientStream | CallKind::BothWays
+    ) {
+        // `Unary`, and kinds added later that answer with one value.
+        return Either::Right(invoke_unary(target, call).map(|value| value.map(RawReply::Value)));
+    }
     let parts = call.into_parts();
     let (deadline, timeout) = target
         .defaults()
@@ -222,31 +230,7 @@ pub(crate) fn invoke<T: Target>(
         timeout,
         reply: parts.options.get_reply_metadata().cloned(),
     };
-    match parts.kind {
-        CallKind::OneWay | CallKind::ServerStream | CallKind::ClientStream | CallKind::BothWays => {
-            Either::Left(send(
-                to,
-                parts.kind,
-                parts.args,
-                parts.stream,
-                parts.refusable,
-            ))
-        }
-        // `Unary`, and kinds added later that answer with one value.
-        _ => Either::Right(
-            session::unary(
-                to.target,
-                parts.args,
-                parts.options.is_idempotent(),
-                to.service,
-                to.method,
-                to.deadline,
-                to.timeout,
-                to.reply,
-            )
-            .map(|value| value.map(RawReply::Value)),
-        ),
-    }
+    Either::Left(send(to, kind, parts.args, parts.stream, parts.refusable))
 }
 
 /// A unary `call` made over `target`: what [`Invoke::invoke_unary`] does

@@ -13,9 +13,7 @@ use tokio::net::ToSocketAddrs;
 use crate::error::RpcError;
 use crate::link::greeting::{self, HandshakeError};
 use crate::link::{memory::MemoryLinkAddr, ByteLink, Link};
-use crate::session::{
-    self, goodbye_error, CallDefaults, Channel, Connection, Redial, SessionConfig,
-};
+use crate::session::{self, goodbye_error, Channel, Connection, Redial, SessionConfig};
 use crate::transport::{memory::MemoryAddr, Io, PeerAddr};
 use crate::wire::frame::PROTOCOL_VERSION;
 
@@ -227,10 +225,7 @@ impl ChannelBuilder {
         connector: Option<Connector>,
         connection: Arc<Connection>,
     ) -> Channel {
-        let defaults = CallDefaults {
-            timeout: self.timeout,
-            idempotent_retries: self.idempotent_retries,
-        };
+        let defaults = self.defaults();
         let redial = connector.filter(|_| self.reconnect).map(|connector| {
             let backoff = Backoff::new(self.backoff_initial, self.backoff_max);
             Box::new(Redialer::new(peer.clone(), connector, backoff)) as Box<dyn Redial>

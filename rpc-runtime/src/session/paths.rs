@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use crate::error::RpcError;
 use crate::wire::body::BodyStream;
-use crate::wire::frame::{code, flags};
+use crate::wire::frame::flags;
 use crate::wire::metadata::ReplyMetadata;
 use crate::wire::request::{RequestBody, RequestHeader};
 
@@ -88,8 +88,8 @@ impl Attempts {
             Err(error) if self.fails_over(failover, &error) => Err(error),
             Ok(Reply::NotRun(error)) if self.fails_over(failover, &error) => Err(error),
             // A server that is shutting down answers with this, unrun.
-            Ok(Reply::Remote { code, .. })
-                if code == code::SHUTTING_DOWN
+            Ok(reply)
+                if reply.is_shutting_down()
                     && self.fails_over(failover, &RpcError::ShuttingDown) =>
             {
                 Err(RpcError::ShuttingDown)
@@ -113,8 +113,9 @@ impl Attempts {
 #[inline]
 fn outcome(result: &Result<Reply, RpcError>) -> Outcome {
     match result {
-        Ok(Reply::NotRun(_)) => Outcome::Failed,
-        Ok(Reply::Remote { code, .. }) if *code == code::SHUTTING_DOWN => Outcome::Failed,
+        Ok(reply) if matches!(reply, Reply::NotRun(_)) || reply.is_shutting_down() => {
+            Outcome::Failed
+        }
         Ok(Reply::Ok(_) | Reply::Remote { .. } | Reply::Expired) => Outcome::Answered,
         Ok(Reply::Failed(error)) | Err(error) if error.is_connection_error() => Outcome::Failed,
         Err(error) if error.is_retryable() => Outcome::Failed,

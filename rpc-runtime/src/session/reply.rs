@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use crate::error::RpcError;
 use crate::wire::codec;
+use crate::wire::frame::code;
 use crate::wire::metadata::ReplyMetadata;
 
 /// What the reader hands a waiting call.
@@ -36,6 +37,13 @@ pub(crate) enum StreamEvent {
 }
 
 impl Reply {
+    /// Whether the peer answered that it is shutting down: it did not run
+    /// the call.
+    #[inline]
+    pub(super) fn is_shutting_down(&self) -> bool {
+        matches!(self, Reply::Remote { code, .. } if *code == code::SHUTTING_DOWN)
+    }
+
     /// This answer to a call that asked for reply metadata, with the
     /// metadata taken off its body into `slot`; unchanged without a slot.
     pub(super) fn with_reply_metadata(self, slot: Option<&ReplyMetadata>) -> Reply {

@@ -9,11 +9,12 @@ use tokio::time::Instant;
 
 use crate::call::{Fanout, RawCall, RawReply};
 use crate::error::RpcError;
-use crate::session::{CallDefaults, Connection, Picked, Target, Waiting};
+use crate::session::{CallDefaults, Picked, Target, Waiting};
 
 use super::super::calls;
-use super::load::{Load, LoadTicket};
-use super::{BalancedChannel, EndpointState};
+use super::load::LoadTicket;
+use super::set::Ready;
+use super::BalancedChannel;
 
 impl Fanout for BalancedChannel {
     /// Every endpoint of the set: a connected, serving one gets the call
@@ -28,36 +29,31 @@ impl Fanout for BalancedChannel {
         let defaults = self.inner.defaults;
         let mut sends = Vec::new();
         let mut down = Vec::new();
-        for (key, state) in snapshot.states() {
+        for (key, state) in snapshot.members() {
             let ready = snapshot
-                .ready_one(&key)
+                .ready_one(key)
                 .filter(|r| r.serving && !r.connection.is_closed());
-            let copy = call.duplicate();
-            match (ready, copy) {
-                (Some(ready), Some(copy)) => {
+            let copy = if call.has_stream() {
+                Err(RpcError::Encode {
+                    what: "request",
+                    message: "a call that sends a stream cannot be fanned out".to_owned(),
+                })
+            } else {
+                // A copy only for an endpoint that gets it.
+                ready
+                    .and_then(|ready| Some((ready, call.duplicate()?)))
+                    .ok_or_else(|| state.unavailable(key))
+            };
+            match copy {
+                Ok((ready, copy)) => {
                     let pinned = Pinned {
-                        connection: Arc::clone(&ready.connection),
-                        load: Arc::clone(&ready.load),
+                        ready: ready.clone(),
                         defaults,
                     };
+                    let key = key.to_string();
                     sends.push(async move { (key, calls::invoke(pinned, copy).await) });
                 }
-                (_, None) => down.push((
-                    key,
-                    Err(RpcError::Encode {
-                        what: "request",
-                        message: "a call that sends a stream cannot be fanned out".to_owned(),
-                    }),
-                )),
-                (None, Some(_)) => {
-                    let why = match state {
-                        EndpointState::Failing { error } => format!("failing ({error})"),
-                        EndpointState::Draining => "not serving".to_owned(),
-                        _ => "connecting".to_owned(),
-                    };
-                    let message = format!("{key} is not ready: {why}");
-                    down.push((key, Err(RpcError::Unavailable { message })));
-                }
+                Err(error) => down.push((key.to_string(), Err(error))),
             }
         }
         async move {
@@ -71,8 +67,7 @@ impl Fanout for BalancedChannel {
 /// One connection, as a target: a fanout's call to one endpoint.
 #[derive(Clone)]
 struct Pinned {
-    connection: Arc<Connection>,
-    load: Arc<Load>,
+    ready: Ready,
     defaults: CallDefaults,
 }
 
@@ -85,14 +80,11 @@ impl Target for Pinned {
     }
 
     fn ready(&self) -> Option<Picked<LoadTicket>> {
-        Some((
-            Arc::clone(&self.connection),
-            LoadTicket::new(Arc::clone(&self.load)),
-        ))
+        Some(self.ready.picked())
     }
 
     fn wait(&self, _deadline: Instant) -> Waiting<'_, LoadTicket> {
-        let error = self.connection.closed_reason();
+        let error = self.ready.connection.closed_reason();
         Box::pin(async move { Err(error) })
     }
 }

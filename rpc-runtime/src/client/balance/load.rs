@@ -36,6 +36,16 @@ struct Rtt {
 }
 
 impl Rtt {
+    /// An estimate of `estimate_ns` (the default latency if none) as of `now`.
+    fn starting(estimate_ns: Option<f64>, now: Instant) -> Self {
+        #[allow(clippy::cast_precision_loss)]
+        let default = DEFAULT_RTT.as_nanos() as f64;
+        Rtt {
+            estimate_ns: estimate_ns.unwrap_or(default),
+            stamp: now,
+        }
+    }
+
     /// The estimate at `now`, decayed since the last sample.
     fn at(&self, now: Instant) -> f64 {
         let idle = now.saturating_duration_since(self.stamp).as_secs_f64();
@@ -64,11 +74,7 @@ impl Load {
     pub(super) fn new() -> Arc<Self> {
         Arc::new(Load {
             pending: AtomicUsize::new(0),
-            rtt: Mutex::new(Rtt {
-                #[allow(clippy::cast_precision_loss)]
-                estimate_ns: DEFAULT_RTT.as_nanos() as f64,
-                stamp: Instant::now(),
-            }),
+            rtt: Mutex::new(Rtt::starting(None, Instant::now())),
             suspect: AtomicBool::new(false),
         })
     }
@@ -76,14 +82,9 @@ impl Load {
     /// The cost of sending one more call here: the latency estimate times
     /// the calls it would wait behind (plus itself).
     pub(super) fn cost(&self, now: Instant) -> f64 {
-        let rtt = self
-            .rtt
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .at(now);
         #[allow(clippy::cast_precision_loss)]
         let waiting = (self.pending.load(Ordering::Relaxed) + 1) as f64;
-        rtt * waiting
+        self.rtt_now(now) * waiting
     }
 
     /// Whether a call found the current connection failing.
@@ -109,12 +110,7 @@ impl Load {
     /// none) say nothing of it now; given the others' best, it is tried
     /// at once, and its own answers take over.
     pub(super) fn restart(&self, estimate_ns: Option<f64>, now: Instant) {
-        #[allow(clippy::cast_precision_loss)]
-        let default = DEFAULT_RTT.as_nanos() as f64;
-        *self.rtt.lock().unwrap_or_else(PoisonError::into_inner) = Rtt {
-            estimate_ns: estimate_ns.unwrap_or(default),
-            stamp: now,
-        };
+        *self.rtt.lock().unwrap_or_else(PoisonError::into_inner) = Rtt::starting(estimate_ns, now);
     }
 
     fn record(&self, rtt: Duration, now: Instant) {

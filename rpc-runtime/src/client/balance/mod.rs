@@ -110,8 +110,8 @@ impl ChannelBuilder {
         let registry = Registry::new();
         let defaults = self.defaults();
         let keeping = Keeping {
-            backoff: self.backoff(),
-            health: self.watches_health().then(|| self.connect_timeout_value()),
+            backoff: (self.backoff_initial, self.backoff_max),
+            health: self.health_checks.then_some(self.connect_timeout),
             dial: dial_with(self),
         };
         let closing = CancellationToken::new();
@@ -324,14 +324,16 @@ impl EndpointChannel {
         self.inner
             .registry
             .snapshot()
-            .states()
-            .into_iter()
-            .find(|(key, _)| **key == *self.key)
-            .map(|(_, state)| state)
+            .state_of(&self.key)
+            .map(set::State::public)
     }
 
+    /// The endpoint's connection in `snapshot`, if it is connected and open.
     fn pick_in(&self, snapshot: &Snapshot) -> Option<Picked<LoadTicket>> {
-        snapshot.ready_one(&self.key).map(set::Ready::picked)
+        snapshot
+            .ready_one(&self.key)
+            .filter(|ready| !ready.connection.is_closed())
+            .map(set::Ready::picked)
     }
 }
 
@@ -344,26 +346,19 @@ impl Target for EndpointChannel {
     }
 
     fn ready(&self) -> Option<Picked<LoadTicket>> {
-        let snapshot = self.inner.registry.snapshot();
-        self.pick_in(&snapshot)
-            .filter(|(connection, _)| !connection.is_closed())
+        self.pick_in(&self.inner.registry.snapshot())
     }
 
     fn wait(&self, deadline: Instant) -> Waiting<'_, LoadTicket> {
         let registry = &self.inner.registry;
-        let pick = |snapshot: &Snapshot| {
-            self.pick_in(snapshot)
-                .filter(|(connection, _)| !connection.is_closed())
-        };
+        let pick = |snapshot: &Snapshot| self.pick_in(snapshot);
         let hopeless = move |snapshot: &Snapshot| {
             let key = &self.key;
             match snapshot.state_of(key) {
                 None if snapshot.is_discovered() => Some(RpcError::Unavailable {
                     message: format!("{key} is not an endpoint of the set"),
                 }),
-                Some(state) if !state.may_be_ready_by(deadline) => Some(RpcError::Unavailable {
-                    message: format!("{key} is not ready: {}", state.describe()),
-                }),
+                Some(state) if !state.may_be_ready_by(deadline) => Some(state.unavailable(key)),
                 _ => None,
             }
         };

@@ -42,6 +42,7 @@ impl EndpointState {
 
 /// A connected endpoint as calls see it: its connection, and whether its
 /// server is serving (a draining one takes only targeted calls).
+#[derive(Clone)]
 pub(super) struct Ready {
     pub key: Arc<str>,
     pub load: Arc<Load>,
@@ -73,7 +74,8 @@ pub(super) enum State {
 }
 
 impl State {
-    fn public(&self) -> EndpointState {
+    /// The state as users see it.
+    pub(super) fn public(&self) -> EndpointState {
         match self {
             State::Connecting => EndpointState::Connecting,
             State::Ready(_) => EndpointState::Ready,
@@ -94,6 +96,13 @@ impl State {
             State::Draining(_) => "not serving".to_owned(),
             State::Connecting => "connecting".to_owned(),
             State::Ready(_) => "ready".to_owned(),
+        }
+    }
+
+    /// Why the endpoint `key`, in this state, cannot take a call.
+    pub(super) fn unavailable(&self, key: &str) -> RpcError {
+        RpcError::Unavailable {
+            message: format!("{key} is not ready: {}", self.describe()),
         }
     }
 
@@ -155,9 +164,13 @@ impl Snapshot {
     }
 
     /// Every endpoint and its state.
+    pub(super) fn members(&self) -> impl Iterator<Item = (&Arc<str>, &State)> {
+        self.members.iter().map(|(key, state)| (key, state))
+    }
+
+    /// Every endpoint and its state, as users see them.
     pub(super) fn states(&self) -> Vec<(String, EndpointState)> {
-        self.members
-            .iter()
+        self.members()
             .map(|(key, state)| (key.to_string(), state.public()))
             .collect()
     }
