@@ -53,6 +53,8 @@ mod identity;
 mod intercept;
 mod intercepted;
 pub mod link;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod server;
 pub mod service;
 mod session;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod nats;
 pub mod wire;
 
 use rpc_runtime::rpc_service;

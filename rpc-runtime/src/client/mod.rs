@@ -5,7 +5,7 @@
 
 pub mod balance;
 mod builder;
-mod calls;
+pub(crate) mod calls;
 mod dial;
 mod reconnect;
 

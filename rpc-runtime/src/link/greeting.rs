@@ -48,7 +48,7 @@ fn io_error(e: io::Error) -> HandshakeError {
     }
 }
 
-fn hello(role: u8, max_frame_length: usize, max_in_flight: usize) -> Bytes {
+pub(crate) fn hello(role: u8, max_frame_length: usize, max_in_flight: usize) -> Bytes {
     codec::encode_hello(&Hello {
         magic: MAGIC,
         role,

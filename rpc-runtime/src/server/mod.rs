@@ -374,6 +374,14 @@ impl ServerBuilder {
         Ok(Server { local_addr, state })
     }
 
+    /// The idle timeout, set to `fallback` where none is: a transport
+    /// whose callers go away without a word (a broker's) needs one.
+    #[cfg(feature = "nats")]
+    pub(crate) fn idle_timeout_or(mut self, fallback: Duration) -> Self {
+        self.config.idle_timeout = self.config.idle_timeout.or(Some(fallback));
+        self
+    }
+
     fn check(&self) -> io::Result<()> {
         match &self.duplicate {
             Some(name) => Err(io::Error::new(
@@ -511,6 +519,13 @@ impl<A: Clone> Server<A> {
     #[must_use]
     pub fn in_flight(&self) -> usize {
         self.state.serving.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The wire names of the services it serves (the health service
+    /// included).
+    #[cfg(feature = "nats")]
+    pub(crate) fn service_names(&self) -> &[String] {
+        self.state.serving.routes.service_names()
     }
 
     /// Connections open now.

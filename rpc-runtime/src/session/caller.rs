@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::error::RpcError;
 use crate::wire::codec;
-use crate::wire::frame::{Message, Status};
+use crate::wire::frame::{code, Message, Status};
 
 use super::pending::{ItemOutcome, Shared};
 use super::reply::Reply;
@@ -38,6 +38,19 @@ impl CallerHalf {
             Message::Response { id, status } => {
                 let reply = match status {
                     Status::Ok => Reply::Ok(payload.slice(used..)),
+                    // What a broker link reports of a call whose server
+                    // went away: like a broken connection (sent again only
+                    // if idempotent).
+                    Status::Error {
+                        code: code::LOST,
+                        message,
+                    } => Reply::Failed(RpcError::connection_lost(message.to_owned())),
+                    Status::Error {
+                        code: code::UNAVAILABLE,
+                        message,
+                    } => Reply::Failed(RpcError::Unavailable {
+                        message: message.to_owned(),
+                    }),
                     Status::Error { code, message } => Reply::Remote {
                         code,
                         message: message.to_owned(),

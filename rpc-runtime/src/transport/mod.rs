@@ -39,6 +39,9 @@ pub enum PeerAddr {
     /// The server a client dialed, as the client named it (what handlers a
     /// client serves see as their caller).
     Dialed(String),
+    /// A caller reached through a message broker, by the inbox its
+    /// answers go to (see [`nats`](crate::nats)).
+    Broker(String),
 }
 
 impl fmt::Display for PeerAddr {
@@ -48,6 +51,7 @@ impl fmt::Display for PeerAddr {
             PeerAddr::Unix => f.write_str("unix socket peer"),
             PeerAddr::Memory => f.write_str("in-memory peer"),
             PeerAddr::Dialed(name) => f.write_str(name),
+            PeerAddr::Broker(inbox) => write!(f, "broker inbox {inbox}"),
         }
     }
 }

@@ -524,6 +524,8 @@ pub(crate) fn error_from_wire(
         code::PROTOCOL | code::DUPLICATE_ID => RpcError::Protocol { message },
         code::FRAME_TOO_LARGE => RpcError::ResponseTooLarge { message },
         code::SERVER_BUSY => RpcError::ServerBusy { message },
+        code::UNAVAILABLE => RpcError::Unavailable { message },
+        code::LOST => RpcError::connection_lost(message),
         code::ENCODE => RpcError::Encode {
             what: "response",
             message,

@@ -239,4 +239,11 @@ pub(crate) mod code {
     /// The request's id is that of a call of the caller's still in flight
     /// on the connection; the request was not run.
     pub const DUPLICATE_ID: u32 = 14;
+    /// No server takes calls for the service (a broker link reports it
+    /// when nothing subscribes to the service's subject); the call did not
+    /// run.
+    pub const UNAVAILABLE: u32 = 15;
+    /// The server that took the call went away before answering (a broker
+    /// link reports it): the call may have run.
+    pub const LOST: u32 = 16;
 }

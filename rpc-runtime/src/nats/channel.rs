@@ -1,0 +1,441 @@
+//! [`NatsChannel`]: the client end over NATS, a carrier of calls for every
+//! generated client.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_nats::connection::State;
+use async_nats::Client;
+use bytes::Bytes;
+use futures::future::Either;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::call::{Invoke, RawCall, RawReply};
+use crate::client::calls;
+use crate::error::RpcError;
+use crate::link::greeting;
+use crate::session::{
+    self, current_of, CallDefaults, Channel, Connection, Picked, Redial, Routes, SessionConfig,
+    Target, Waiting,
+};
+use crate::transport::PeerAddr;
+
+use super::client_link::{ClientLink, LinkParts};
+use super::subjects::{check, Subjects, DEFAULT_PREFIX};
+
+/// Default number of calls one service's link keeps in flight.
+const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
+/// Default number of messages that may wait to be published.
+const DEFAULT_QUEUE: usize = 1024;
+/// How often the channel looks at the NATS connection's state.
+const STATE_POLL: Duration = Duration::from_millis(20);
+
+/// Settings for a [`NatsChannel`].
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let nats = async_nats::connect("127.0.0.1:4222").await?;
+/// let channel = rpc_runtime::nats::NatsChannel::builder(nats)
+///     .timeout(std::time::Duration::from_secs(5))
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct NatsChannelBuilder {
+    client: Client,
+    prefix: String,
+    defaults: CallDefaults,
+    max_in_flight: usize,
+    queue: usize,
+}
+
+impl NatsChannelBuilder {
+    /// The first token(s) of every subject (default `rpc`), as the servers
+    /// were given it ([`ServeOptions::prefix`](super::ServeOptions::prefix)).
+    ///
+    /// ```no_run
+    /// # fn f(nats: async_nats::Client) {
+    /// let builder = rpc_runtime::nats::NatsChannel::builder(nats).prefix("staging.rpc");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The deadline of a call whose options set none (default 30 s).
+    ///
+    /// ```no_run
+    /// # fn f(nats: async_nats::Client) {
+    /// let builder = rpc_runtime::nats::NatsChannel::builder(nats).timeout(std::time::Duration::from_secs(2));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.defaults.timeout = timeout;
+        self
+    }
+
+    /// How many times an idempotent call is sent again after the server
+    /// that took it went away, or the NATS connection broke (default 2).
+    ///
+    /// ```no_run
+    /// # fn f(nats: async_nats::Client) {
+    /// let builder = rpc_runtime::nats::NatsChannel::builder(nats).idempotent_retries(5);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn idempotent_retries(mut self, retries: u32) -> Self {
+        self.defaults.idempotent_retries = retries;
+        self
+    }
+
+    /// How many calls to one service wait for answers at once, at most
+    /// (default 4096); more wait for a place.
+    ///
+    /// ```no_run
+    /// # fn f(nats: async_nats::Client) {
+    /// let builder = rpc_runtime::nats::NatsChannel::builder(nats).max_in_flight(256);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn max_in_flight(mut self, calls: usize) -> Self {
+        self.max_in_flight = calls.max(1);
+        self
+    }
+
+    /// The channel.
+    ///
+    /// # Errors
+    /// When the prefix cannot be part of a subject.
+    pub fn build(self) -> Result<NatsChannel, RpcError> {
+        let subjects =
+            Subjects::new(&self.prefix).map_err(|message| RpcError::Unavailable { message })?;
+        let lost = Arc::new(Mutex::new(CancellationToken::new()));
+        let watcher = tokio::spawn(watch_state(self.client.clone(), Arc::downgrade(&lost)));
+        Ok(NatsChannel {
+            inner: Arc::new(Inner {
+                client: self.client,
+                subjects,
+                defaults: self.defaults,
+                max_in_flight: self.max_in_flight,
+                queue: self.queue,
+                instance: None,
+                services: Mutex::new(HashMap::new()),
+                lost,
+                watcher: Arc::new(AbortOnDrop(watcher)),
+            }),
+        })
+    }
+}
+
+/// A carrier of calls over NATS: `XClient::new(channel)` works for every
+/// generated client, as over a [`Channel`].
+///
+/// Each call goes to its service's subject, where NATS hands it to one
+/// server of the service's queue group; the call's later messages go to
+/// the server that took it. [`instance`](Self::instance) makes a channel
+/// whose calls all go to one named server.
+///
+/// **Failures.** No server for the service fails a call at once with
+/// [`RpcError::Unavailable`]; a call larger than the NATS server's
+/// `max_payload` with [`RpcError::FrameTooLarge`], unsent. While the NATS
+/// connection is down, calls fail with [`RpcError::ConnectionLost`] (the
+/// NATS client reconnects by itself, and calls go again once it has);
+/// calls in flight when it broke fail so too, and only idempotent ones
+/// are sent again. A server that shuts down answers calls that still
+/// reach it unrun, and they go to another server.
+#[derive(Clone)]
+pub struct NatsChannel {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    subjects: Subjects,
+    defaults: CallDefaults,
+    max_in_flight: usize,
+    queue: usize,
+    /// The one server every call goes to, if any.
+    instance: Option<String>,
+    /// A channel per service (one link each).
+    services: Mutex<HashMap<String, ServiceTarget>>,
+    /// Cancelled when the NATS connection is lost: the links made before
+    /// end, and new ones get a new token.
+    lost: Arc<Mutex<CancellationToken>>,
+    watcher: Arc<AbortOnDrop>,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Ends the links of a lost NATS connection.
+async fn watch_state(client: Client, lost: std::sync::Weak<Mutex<CancellationToken>>) {
+    let mut was_connected = client.connection_state() == State::Connected;
+    let mut ticks = tokio::time::interval(STATE_POLL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(lost) = lost.upgrade() else { return };
+        let connected = client.connection_state() == State::Connected;
+        if was_connected && !connected {
+            tracing::debug!("the NATS connection was lost; failing the calls on it");
+            let mut token = lost.lock().unwrap_or_else(PoisonError::into_inner);
+            token.cancel();
+            *token = CancellationToken::new();
+        }
+        was_connected = connected;
+    }
+}
+
+impl std::fmt::Debug for NatsChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsChannel")
+            .field("subjects", &self.inner.subjects)
+            .field("instance", &self.inner.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsChannel {
+    /// A channel with the default settings.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let nats = async_nats::connect("127.0.0.1:4222").await?;
+    /// let channel = rpc_runtime::nats::NatsChannel::new(nats);
+    /// // let kv = KeyValueClient::new(channel);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn new(client: Client) -> NatsChannel {
+        match Self::builder(client).build() {
+            Ok(channel) => channel,
+            // The default prefix is a subject token.
+            Err(_) => unreachable!("the default prefix is valid"),
+        }
+    }
+
+    /// Starts configuring a channel over `client`.
+    #[must_use]
+    pub fn builder(client: Client) -> NatsChannelBuilder {
+        NatsChannelBuilder {
+            client,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            defaults: CallDefaults::default(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            queue: DEFAULT_QUEUE,
+        }
+    }
+
+    /// A channel whose calls all go to the server named `instance` (its
+    /// [`ServeOptions::instance`](super::ServeOptions::instance)), on its
+    /// instance subject; with the same settings and NATS connection.
+    ///
+    /// # Errors
+    /// When the name cannot be part of a subject.
+    pub fn instance(&self, instance: &str) -> Result<NatsChannel, RpcError> {
+        check("the instance name", instance)
+            .map_err(|message| RpcError::Unavailable { message })?;
+        let inner = &self.inner;
+        Ok(NatsChannel {
+            inner: Arc::new(Inner {
+                client: inner.client.clone(),
+                subjects: inner.subjects.clone(),
+                defaults: inner.defaults,
+                max_in_flight: inner.max_in_flight,
+                queue: inner.queue,
+                instance: Some(instance.to_owned()),
+                services: Mutex::new(HashMap::new()),
+                lost: Arc::clone(&inner.lost),
+                watcher: Arc::clone(&inner.watcher),
+            }),
+        })
+    }
+
+    /// The NATS connection it calls over.
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The channel for `service`, if one was made.
+    fn cached(&self, service: &str) -> Option<ServiceTarget> {
+        self.inner
+            .services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(service)
+            .cloned()
+    }
+
+    /// The channel for `service`, made on first use.
+    async fn target(&self, service: &str) -> Result<ServiceTarget, RpcError> {
+        if let Some(target) = self.cached(service) {
+            return Ok(target);
+        }
+        let opener = Opener {
+            inner: Arc::clone(&self.inner),
+            service: service.to_owned(),
+        };
+        let connection = opener.open().await?;
+        let label = match &self.inner.instance {
+            Some(instance) => format!("nats:{instance}"),
+            None => format!("nats:{service}"),
+        };
+        let channel = Channel::new(
+            label,
+            self.inner.defaults,
+            connection,
+            Some(Box::new(opener)),
+        );
+        let mut services = self
+            .inner
+            .services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(services
+            .entry(service.to_owned())
+            .or_insert(ServiceTarget(channel))
+            .clone())
+    }
+}
+
+/// Opens one service's link and its session.
+struct Opener {
+    inner: Arc<Inner>,
+    service: String,
+}
+
+impl Opener {
+    async fn open(&self) -> Result<Arc<Connection>, RpcError> {
+        let inner = &self.inner;
+        if inner.client.connection_state() != State::Connected {
+            return Err(RpcError::connection_lost(
+                "not connected to the NATS server (the NATS client is reconnecting)",
+            ));
+        }
+        let lost = inner
+            .lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let inbox = inner.client.new_inbox();
+        let subscription = inner
+            .client
+            .subscribe(format!("{inbox}.*"))
+            .await
+            .map_err(|e| RpcError::connection_lost(format!("subscribing on NATS failed: {e}")))?;
+        let to = match &inner.instance {
+            Some(instance) => inner.subjects.instance(instance),
+            None => inner.subjects.call(&self.service),
+        };
+        let max_payload = inner.client.server_info().max_payload;
+        let (link, publisher) = ClientLink::new(LinkParts {
+            client: inner.client.clone(),
+            inbox,
+            subscription,
+            everyone: match &inner.instance {
+                Some(_) => to.clone(),
+                None => inner.subjects.fanout(&self.service),
+            },
+            to,
+            service: self.service.clone(),
+            max_payload,
+            max_in_flight: inner.max_in_flight,
+            queue: inner.queue,
+            lost: lost.cancelled_owned(),
+        });
+        tokio::spawn(publisher);
+        let established = greeting::dial(link, max_payload, 0)
+            .await
+            .map_err(|e| RpcError::connection_lost(format!("opening a NATS link failed: {e:?}")))?;
+        let config = SessionConfig {
+            write_queue: inner.queue,
+            // The NATS client keeps its connection alive.
+            keepalive: None,
+            sweep_idle: inner.defaults.timeout.max(Duration::from_millis(100)),
+            services: Routes::default(),
+            serve_in_flight: 0,
+        };
+        Ok(session::start(
+            established,
+            PeerAddr::Broker(self.service.clone()),
+            &config,
+        ))
+    }
+}
+
+impl Redial for Opener {
+    fn redial<'a>(
+        &'a self,
+        current: &'a Mutex<Arc<Connection>>,
+        _deadline: Instant,
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<Connection>, RpcError>> + Send + 'a>> {
+        Box::pin(async move {
+            let now = current_of(current);
+            if !now.is_closed() {
+                return Ok(now);
+            }
+            let fresh = self.open().await?;
+            *current.lock().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&fresh);
+            Ok(fresh)
+        })
+    }
+}
+
+/// One service's channel, as a target that fails over: a call its server
+/// did not run goes again at once, and NATS hands it to another server.
+#[derive(Clone)]
+struct ServiceTarget(Channel);
+
+impl Target for ServiceTarget {
+    type Ticket = ();
+    const FAILOVER: bool = true;
+
+    #[inline]
+    fn defaults(&self) -> CallDefaults {
+        self.0.defaults()
+    }
+
+    #[inline]
+    fn ready(&self) -> Option<Picked<()>> {
+        self.0.ready()
+    }
+
+    fn wait(&self, deadline: Instant) -> Waiting<'_, ()> {
+        self.0.wait(deadline)
+    }
+}
+
+impl Invoke for NatsChannel {
+    fn invoke(self, call: RawCall) -> impl Future<Output = Result<RawReply, RpcError>> + Send {
+        match self.cached(call.service()) {
+            Some(target) => Either::Left(calls::invoke(target, call)),
+            None => Either::Right(Box::pin(async move {
+                let target = self.target(call.service()).await?;
+                calls::invoke(target, call).await
+            })),
+        }
+    }
+
+    fn invoke_unary(self, call: RawCall) -> impl Future<Output = Result<Bytes, RpcError>> + Send {
+        match self.cached(call.service()) {
+            Some(target) => Either::Left(calls::invoke_unary(target, call)),
+            None => Either::Right(Box::pin(async move {
+                let target = self.target(call.service()).await?;
+                calls::invoke_unary(target, call).await
+            })),
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! A caller's link for one service over NATS: its requests go to the
+//! service's subject (or one server's), every later message of a call to
+//! the server that took it, and everything comes back on the link's inbox.
+//!
+//! Each call's reply subject is `<inbox>.<id>`, so that the NATS server's
+//! "no responders" status names the call it is about. Every message from
+//! a server carries the server's instance subject as its reply subject:
+//! the link learns there where a call's later messages (cancel, credit,
+//! the items of the stream it sends) go. Until it knows, a cancel goes to
+//! every server of the service, and the rest waits.
+//!
+//! Like the server's link, it answers the session's greeting itself.
+
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use async_nats::{Client, StatusCode, Subject, Subscriber};
+use bytes::Bytes;
+use futures::{Future, Sink, Stream};
+use tokio::sync::mpsc;
+use tokio_util::sync::{PollSender, WaitForCancellationFutureOwned};
+
+use crate::link::greeting::hello;
+use crate::link::{FrameRead, FrameWrite, Link};
+use crate::wire::codec;
+use crate::wire::frame::{code, flags, Message, ROLE_LISTENER};
+
+use super::subjects::{reply_to, split_reply};
+
+/// Messages of calls whose server is not known yet, kept per call at
+/// most (a stream's window and its end fit well within).
+const MAX_WAITING: usize = 256;
+
+/// Messages the reader skips in one poll before it lets others run.
+const SKIP_BUDGET: usize = 64;
+
+/// What a link's halves share: where each call's messages go.
+pub(super) struct Routes {
+    inbox: String,
+    /// Where requests go: the service's subject, or one server's.
+    to: Subject,
+    /// Where a cancel goes while a call's server is not known.
+    everyone: Subject,
+    /// The service, for errors.
+    service: String,
+    calls: Mutex<HashMap<u64, Route>>,
+    /// Calls whose server just became known, for the publisher to send
+    /// what waited.
+    released: mpsc::UnboundedSender<u64>,
+}
+
+/// Where one call's messages go.
+#[derive(Default)]
+struct Route {
+    server: Option<Subject>,
+    waiting: Vec<Bytes>,
+}
+
+/// One message to publish.
+pub(super) struct Publish {
+    subject: Subject,
+    reply: Subject,
+    frame: Bytes,
+}
+
+impl Routes {
+    fn reply(&self, id: u64) -> Subject {
+        Subject::from(reply_to(&self.inbox, id))
+    }
+
+    /// Where `frame` goes, or `None` when it waits for its call's server
+    /// (or goes nowhere).
+    fn route(&self, frame: Bytes) -> Option<Publish> {
+        let message = match codec::decode_message(&frame) {
+            Ok((message, _)) => message,
+            Err(_) => return None,
+        };
+        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        let subject = match message {
+            Message::Request { id, flags: f, .. } => {
+                if f & flags::ONEWAY == 0 {
+                    calls.insert(id, Route::default());
+                }
+                self.to.clone()
+            }
+            Message::Cancel { id } => match calls.remove(&id) {
+                Some(Route {
+                    server: Some(server),
+                    ..
+                }) => server,
+                _ => self.everyone.clone(),
+            },
+            Message::Credit { id, .. } | Message::Item { id } | Message::End { id, .. } => {
+                match calls.get_mut(&id) {
+                    Some(Route {
+                        server: Some(server),
+                        waiting,
+                    }) if waiting.is_empty() => server.clone(),
+                    Some(route) => {
+                        if route.waiting.len() < MAX_WAITING {
+                            route.waiting.push(frame);
+                        }
+                        return None;
+                    }
+                    None => return None,
+                }
+            }
+            // Keepalive and goodbyes are the NATS connection's business.
+            _ => return None,
+        };
+        let id = message.call_id().unwrap_or(0);
+        drop(calls);
+        Some(Publish {
+            subject,
+            reply: self.reply(id),
+            frame,
+        })
+    }
+
+    /// A message about call `id` came from `server`; the call is over
+    /// after it when `last`.
+    fn heard(&self, id: u64, server: Option<Subject>, last: bool) {
+        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        if last {
+            calls.remove(&id);
+            return;
+        }
+        let (Some(route), Some(server)) = (calls.get_mut(&id), server) else {
+            return;
+        };
+        if route.server.is_none() {
+            route.server = Some(server);
+            if !route.waiting.is_empty() {
+                let _ = self.released.send(id);
+            }
+        }
+    }
+
+    /// What waited for call `id`'s server, and the server.
+    fn release(&self, id: u64) -> Option<(Subject, Vec<Bytes>)> {
+        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        let route = calls.get_mut(&id)?;
+        let server = route.server.clone()?;
+        Some((server, std::mem::take(&mut route.waiting)))
+    }
+
+    /// Forgets call `id` (its answer came, or never will).
+    fn forget(&self, id: u64) {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+}
+
+/// How a link is made.
+pub(super) struct LinkParts {
+    pub client: Client,
+    pub inbox: String,
+    pub subscription: Subscriber,
+    /// Where requests go, and cancels of calls whose server is unknown.
+    pub to: String,
+    pub everyone: String,
+    pub service: String,
+    pub max_payload: usize,
+    /// Calls the link keeps in flight at most.
+    pub max_in_flight: usize,
+    /// Messages that may wait for the publisher.
+    pub queue: usize,
+    /// Ends the link: the NATS connection was lost.
+    pub lost: WaitForCancellationFutureOwned,
+}
+
+/// A caller's link for one service.
+pub(super) struct ClientLink {
+    reader: ClientReader,
+    writer: ClientWriter,
+    max_payload: usize,
+    max_in_flight: usize,
+    greeted: bool,
+}
+
+impl ClientLink {
+    /// The link, and the task that publishes its messages in order.
+    pub(super) fn new(parts: LinkParts) -> (Self, impl Future<Output = ()> + Send + 'static) {
+        let (released, released_rx) = mpsc::unbounded_channel();
+        let routes = Arc::new(Routes {
+            inbox: parts.inbox,
+            to: Subject::from(parts.to),
+            everyone: Subject::from(parts.everyone),
+            service: parts.service,
+            calls: Mutex::new(HashMap::new()),
+            released,
+        });
+        let (queue, queue_rx) = mpsc::channel(parts.queue.max(1));
+        let publisher = publish_loop(parts.client, Arc::clone(&routes), queue_rx, released_rx);
+        let link = ClientLink {
+            reader: ClientReader {
+                subscription: parts.subscription,
+                routes: Arc::clone(&routes),
+                lost: Box::pin(parts.lost),
+                max_in: parts.max_payload,
+            },
+            writer: ClientWriter {
+                queue: PollSender::new(queue),
+                routes,
+            },
+            max_payload: parts.max_payload,
+            max_in_flight: parts.max_in_flight,
+            greeted: false,
+        };
+        (link, publisher)
+    }
+}
+
+/// Publishes a link's messages in the order they were routed; what waited
+/// for a call's server goes as soon as the server is known.
+async fn publish_loop(
+    client: Client,
+    routes: Arc<Routes>,
+    mut queue: mpsc::Receiver<Publish>,
+    mut released: mpsc::UnboundedReceiver<u64>,
+) {
+    loop {
+        let publish = tokio::select! {
+            biased;
+            Some(id) = released.recv() => {
+                if let Some((server, waiting)) = routes.release(id) {
+                    for frame in waiting {
+                        let reply = routes.reply(id);
+                        if client.publish_with_reply(server.clone(), reply, frame).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                continue;
+            }
+            publish = queue.recv() => match publish {
+                Some(publish) => publish,
+                None => return,
+            },
+        };
+        if let Err(e) = client
+            .publish_with_reply(publish.subject, publish.reply, publish.frame)
+            .await
+        {
+            tracing::debug!(error = %e, "publishing to NATS failed");
+            return;
+        }
+    }
+}
+
+impl Link for ClientLink {
+    type Read = ClientReader;
+    type Write = ClientWriter;
+
+    async fn send(&mut self, _frame: Bytes) -> io::Result<()> {
+        // The session's greeting: no server needs it.
+        Ok(())
+    }
+
+    async fn recv(&mut self, _limit: usize) -> io::Result<Option<Bytes>> {
+        if self.greeted {
+            return Ok(None);
+        }
+        self.greeted = true;
+        Ok(Some(hello(
+            ROLE_LISTENER,
+            self.max_payload,
+            self.max_in_flight,
+        )))
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn split(self, max_in: usize, _max_out: usize) -> (ClientReader, ClientWriter) {
+        let mut reader = self.reader;
+        reader.max_in = reader.max_in.min(max_in);
+        (reader, self.writer)
+    }
+}
+
+/// The writing half: each frame routed, then queued for the publisher.
+pub(super) struct ClientWriter {
+    queue: PollSender<Publish>,
+    routes: Arc<Routes>,
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the NATS publisher has stopped")
+}
+
+impl Sink<Bytes> for ClientWriter {
+    type Error = io::Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.queue.poll_reserve(cx).map_err(|_| gone())
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, frame: Bytes) -> io::Result<()> {
+        match self.routes.route(frame) {
+            Some(publish) => self.queue.send_item(publish).map_err(|_| gone()),
+            None => {
+                // Nothing to send: give the reserved place back.
+                self.queue.abort_send();
+                Ok(())
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.queue.close();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl FrameWrite for ClientWriter {}
+
+/// The reading half: the link's inbox.
+pub(super) struct ClientReader {
+    subscription: Subscriber,
+    routes: Arc<Routes>,
+    lost: Pin<Box<WaitForCancellationFutureOwned>>,
+    max_in: usize,
+}
+
+impl ClientReader {
+    /// The frame `message` stands for, if any.
+    fn frame(&self, message: async_nats::Message) -> Option<io::Result<Bytes>> {
+        if let Some(status) = message.status {
+            if status != StatusCode::NO_RESPONDERS {
+                return None;
+            }
+            let (_, id) = split_reply(&message.subject)?;
+            self.routes.forget(id);
+            let routes = &self.routes;
+            let text = format!(
+                "no server serves `{}`: nothing subscribes to `{}`",
+                routes.service, routes.to
+            );
+            return Some(Ok(codec::encode_refusal(
+                id,
+                code::UNAVAILABLE,
+                &text,
+                &[],
+                self.max_in,
+            )));
+        }
+        let frame = message.payload;
+        if frame.len() > self.max_in {
+            return Some(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a message of {} bytes", frame.len()),
+            )));
+        }
+        match codec::decode_message(&frame) {
+            // A server saying it took the call: nothing for the session.
+            Ok((Message::Credit { id, items: 0 }, _)) => {
+                self.routes.heard(id, message.reply, false);
+                None
+            }
+            Ok((message_header, _)) => {
+                if let Some(id) = message_header.call_id() {
+                    let last = matches!(message_header, Message::Response { .. });
+                    self.routes.heard(id, message.reply, last);
+                    Some(Ok(frame))
+                } else {
+                    // A server's goodbye is about its own calls, not the
+                    // link (which other servers share).
+                    None
+                }
+            }
+            // The session says what is wrong with it.
+            Err(_) => Some(Ok(frame)),
+        }
+    }
+}
+
+impl Stream for ClientReader {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.lost.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the connection to the NATS server was lost",
+            ))));
+        }
+        // Messages that stand for no frame are skipped, a bounded number
+        // per poll.
+        for _ in 0..SKIP_BUDGET {
+            match Pin::new(&mut self.subscription).poll_next(cx) {
+                Poll::Ready(Some(message)) => {
+                    if let Some(frame) = self.frame(message) {
+                        return Poll::Ready(Some(frame));
+                    }
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl FrameRead for ClientReader {}
