@@ -31,6 +31,10 @@ use super::subjects::{check, Subjects, DEFAULT_PREFIX};
 const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
 /// Default number of messages that may wait to be published.
 const DEFAULT_QUEUE: usize = 1024;
+/// Default time between two questions to the servers holding calls.
+const DEFAULT_LIVENESS: Duration = Duration::from_secs(1);
+/// The shortest: several times the time a server takes to claim a call.
+const MIN_LIVENESS: Duration = Duration::from_millis(200);
 /// How often the channel looks at the NATS connection's state.
 const STATE_POLL: Duration = Duration::from_millis(20);
 
@@ -51,6 +55,7 @@ pub struct NatsChannelBuilder {
     defaults: CallDefaults,
     max_in_flight: usize,
     queue: usize,
+    liveness: Duration,
 }
 
 impl NatsChannelBuilder {
@@ -109,6 +114,25 @@ impl NatsChannelBuilder {
         self
     }
 
+    /// How often the servers holding this channel's calls are asked
+    /// whether they are still there (default 1 s). A server that does not
+    /// answer within that time has gone: its calls fail with
+    /// [`RpcError::ConnectionLost`] (idempotent ones go again, to another
+    /// server); so does a call that no server claimed within that time.
+    /// Servers claim a call they have held for 50 ms without answering, so
+    /// keep this well above that and above the NATS round trip.
+    ///
+    /// ```no_run
+    /// # fn f(nats: async_nats::Client) {
+    /// let builder = rpc_runtime::nats::NatsChannel::builder(nats).liveness(std::time::Duration::from_millis(500));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn liveness(mut self, every: Duration) -> Self {
+        self.liveness = every.max(MIN_LIVENESS);
+        self
+    }
+
     /// The channel.
     ///
     /// # Errors
@@ -125,6 +149,7 @@ impl NatsChannelBuilder {
                 defaults: self.defaults,
                 max_in_flight: self.max_in_flight,
                 queue: self.queue,
+                liveness: self.liveness,
                 instance: None,
                 services: Mutex::new(HashMap::new()),
                 lost,
@@ -161,6 +186,7 @@ struct Inner {
     defaults: CallDefaults,
     max_in_flight: usize,
     queue: usize,
+    liveness: Duration,
     /// The one server every call goes to, if any.
     instance: Option<String>,
     /// A channel per service (one link each).
@@ -235,6 +261,7 @@ impl NatsChannel {
             defaults: CallDefaults::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             queue: DEFAULT_QUEUE,
+            liveness: DEFAULT_LIVENESS,
         }
     }
 
@@ -255,6 +282,7 @@ impl NatsChannel {
                 defaults: inner.defaults,
                 max_in_flight: inner.max_in_flight,
                 queue: inner.queue,
+                liveness: inner.liveness,
                 instance: Some(instance.to_owned()),
                 services: Mutex::new(HashMap::new()),
                 lost: Arc::clone(&inner.lost),
@@ -355,6 +383,7 @@ impl Opener {
             max_in_flight: inner.max_in_flight,
             queue: inner.queue,
             lost: lost.cancelled_owned(),
+            liveness: inner.liveness,
         });
         tokio::spawn(publisher);
         let established = greeting::dial(link, max_payload, 0)

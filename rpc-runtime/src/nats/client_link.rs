@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -21,6 +22,7 @@ use async_nats::{Client, StatusCode, Subject, Subscriber};
 use bytes::Bytes;
 use futures::{Future, Sink, Stream};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::{PollSender, WaitForCancellationFutureOwned};
 
 use crate::link::greeting::hello;
@@ -50,13 +52,21 @@ pub(super) struct Routes {
     /// Calls whose server just became known, for the publisher to send
     /// what waited.
     released: mpsc::UnboundedSender<u64>,
+    /// Pings out, by nonce (even numbers: call ids are odd), and the
+    /// server each asks.
+    probes: Mutex<HashMap<u64, Subject>>,
+    next_nonce: AtomicU64,
+    /// Answers the link makes up for the session: the calls of a server
+    /// that went away.
+    made_up: mpsc::UnboundedSender<Bytes>,
+    max_in: usize,
 }
 
 /// Where one call's messages go.
-#[derive(Default)]
 struct Route {
     server: Option<Subject>,
     waiting: Vec<Bytes>,
+    sent: Instant,
 }
 
 /// One message to publish.
@@ -82,7 +92,12 @@ impl Routes {
         let subject = match message {
             Message::Request { id, flags: f, .. } => {
                 if f & flags::ONEWAY == 0 {
-                    calls.insert(id, Route::default());
+                    let route = Route {
+                        server: None,
+                        waiting: Vec::new(),
+                        sent: Instant::now(),
+                    };
+                    calls.insert(id, route);
                 }
                 self.to.clone()
             }
@@ -98,6 +113,7 @@ impl Routes {
                     Some(Route {
                         server: Some(server),
                         waiting,
+                        ..
                     }) if waiting.is_empty() => server.clone(),
                     Some(route) => {
                         if route.waiting.len() < MAX_WAITING {
@@ -147,6 +163,93 @@ impl Routes {
         Some((server, std::mem::take(&mut route.waiting)))
     }
 
+    /// Fails every call `server` has: it went away.
+    fn lost(&self, server: &Subject) {
+        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        let gone: Vec<u64> = calls
+            .iter()
+            .filter(|(_, route)| route.server.as_ref() == Some(server))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            calls.remove(&id);
+            let text = format!(
+                "the server that took the call ({server}) went away before answering; the call may have run"
+            );
+            self.make_up(id, &text);
+        }
+    }
+
+    /// Answers call `id` with [`code::LOST`] for the session.
+    fn make_up(&self, id: u64, text: &str) {
+        let frame = codec::encode_refusal(id, code::LOST, text, &[], self.max_in);
+        let _ = self.made_up.send(frame);
+    }
+
+    /// The ping `nonce` was answered.
+    fn ponged(&self, nonce: u64) {
+        self.probes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&nonce);
+    }
+
+    /// The ping `nonce` found nobody: its server is gone.
+    fn unreachable(&self, nonce: u64) {
+        let server = self
+            .probes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&nonce);
+        if let Some(server) = server {
+            self.lost(&server);
+        }
+    }
+
+    /// One round of the liveness check, `every` apart: servers whose last
+    /// ping went unanswered have gone, and so have calls no server claimed
+    /// within a round; the servers still holding calls are asked again
+    /// (the pings to send, by nonce).
+    fn probe(&self, every: std::time::Duration) -> Vec<(u64, Subject)> {
+        let silent: Vec<Subject> = self
+            .probes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .map(|(_, server)| server)
+            .collect();
+        for server in &silent {
+            self.lost(server);
+        }
+        let now = Instant::now();
+        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        let unclaimed: Vec<u64> = calls
+            .iter()
+            .filter(|(_, route)| route.server.is_none() && now.duration_since(route.sent) >= every)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in unclaimed {
+            calls.remove(&id);
+            let text = format!(
+                "no server claimed the call within {every:?} (the one that took it went away, or NATS lost it); the call may have run"
+            );
+            self.make_up(id, &text);
+        }
+        let mut servers: Vec<Subject> = calls.values().filter_map(|r| r.server.clone()).collect();
+        drop(calls);
+        servers.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        servers.dedup();
+        let mut probes = self.probes.lock().unwrap_or_else(PoisonError::into_inner);
+        servers
+            .into_iter()
+            .map(|server| {
+                let nonce = self.next_nonce.fetch_add(2, Ordering::Relaxed);
+                probes.insert(nonce, server.clone());
+                (nonce, server)
+            })
+            .collect()
+    }
+
     /// Forgets call `id` (its answer came, or never will).
     fn forget(&self, id: u64) {
         self.calls
@@ -172,6 +275,9 @@ pub(super) struct LinkParts {
     pub queue: usize,
     /// Ends the link: the NATS connection was lost.
     pub lost: WaitForCancellationFutureOwned,
+    /// How often the servers holding calls are asked whether they are
+    /// still there.
+    pub liveness: std::time::Duration,
 }
 
 /// A caller's link for one service.
@@ -187,6 +293,7 @@ impl ClientLink {
     /// The link, and the task that publishes its messages in order.
     pub(super) fn new(parts: LinkParts) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (released, released_rx) = mpsc::unbounded_channel();
+        let (made_up, made_up_rx) = mpsc::unbounded_channel();
         let routes = Arc::new(Routes {
             inbox: parts.inbox,
             to: Subject::from(parts.to),
@@ -194,14 +301,28 @@ impl ClientLink {
             service: parts.service,
             calls: Mutex::new(HashMap::new()),
             released,
+            probes: Mutex::new(HashMap::new()),
+            next_nonce: AtomicU64::new(2),
+            made_up,
+            max_in: parts.max_payload,
         });
         let (queue, queue_rx) = mpsc::channel(parts.queue.max(1));
-        let publisher = publish_loop(parts.client, Arc::clone(&routes), queue_rx, released_rx);
+        let publisher = publish_loop(
+            parts.client.clone(),
+            Arc::clone(&routes),
+            queue_rx,
+            released_rx,
+        );
+        let liveness = liveness_loop(parts.client, Arc::downgrade(&routes), parts.liveness);
+        let tasks = async move {
+            tokio::join!(publisher, liveness);
+        };
         let link = ClientLink {
             reader: ClientReader {
                 subscription: parts.subscription,
                 routes: Arc::clone(&routes),
                 lost: Box::pin(parts.lost),
+                made_up: made_up_rx,
                 max_in: parts.max_payload,
             },
             writer: ClientWriter {
@@ -212,7 +333,36 @@ impl ClientLink {
             max_in_flight: parts.max_in_flight,
             greeted: false,
         };
-        (link, publisher)
+        (link, tasks)
+    }
+}
+
+/// Asks the servers holding calls of the link whether they are still
+/// there, every `every`, until the link is gone.
+async fn liveness_loop(
+    client: Client,
+    routes: std::sync::Weak<Routes>,
+    every: std::time::Duration,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(routes) = routes.upgrade() else {
+            return;
+        };
+        for (nonce, server) in routes.probe(every) {
+            let ping = codec::encode_control(&Message::Ping { nonce });
+            let reply = routes.reply(nonce);
+            if client
+                .publish_with_reply(server, reply, ping)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
     }
 }
 
@@ -330,6 +480,7 @@ pub(super) struct ClientReader {
     subscription: Subscriber,
     routes: Arc<Routes>,
     lost: Pin<Box<WaitForCancellationFutureOwned>>,
+    made_up: mpsc::UnboundedReceiver<Bytes>,
     max_in: usize,
 }
 
@@ -341,6 +492,11 @@ impl ClientReader {
                 return None;
             }
             let (_, id) = split_reply(&message.subject)?;
+            if id % 2 == 0 {
+                // A ping's: the server it asked is gone.
+                self.routes.unreachable(id);
+                return None;
+            }
             self.routes.forget(id);
             let routes = &self.routes;
             let text = format!(
@@ -368,16 +524,23 @@ impl ClientReader {
                 self.routes.heard(id, message.reply, false);
                 None
             }
-            Ok((message_header, _)) => {
-                if let Some(id) = message_header.call_id() {
-                    let last = matches!(message_header, Message::Response { .. });
-                    self.routes.heard(id, message.reply, last);
-                    Some(Ok(frame))
-                } else {
-                    // A server's goodbye is about its own calls, not the
-                    // link (which other servers share).
-                    None
+            Ok((Message::Pong { nonce }, _)) => {
+                self.routes.ponged(nonce);
+                None
+            }
+            // A server's goodbye is about its own calls, not the link
+            // (which other servers share): those it still had are lost.
+            Ok((Message::Goodbye { .. }, _)) => {
+                if let Some(server) = &message.reply {
+                    self.routes.lost(server);
                 }
+                None
+            }
+            Ok((message_header, _)) => {
+                let id = message_header.call_id()?;
+                let last = matches!(message_header, Message::Response { .. });
+                self.routes.heard(id, message.reply, last);
+                Some(Ok(frame))
             }
             // The session says what is wrong with it.
             Err(_) => Some(Ok(frame)),
@@ -394,6 +557,9 @@ impl Stream for ClientReader {
                 io::ErrorKind::ConnectionAborted,
                 "the connection to the NATS server was lost",
             ))));
+        }
+        if let Poll::Ready(Some(frame)) = self.made_up.poll_recv(cx) {
+            return Poll::Ready(Some(Ok(frame)));
         }
         // Messages that stand for no frame are skipped, a bounded number
         // per poll.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_nats::{Client, Subject, Subscriber};
@@ -21,7 +21,7 @@ use crate::transport::PeerAddr;
 use crate::wire::codec;
 use crate::wire::frame::{code, flags, Message};
 
-use super::server_link::{Outbox, Replies, ServerLink};
+use super::server_link::{Claims, Outbox, Replies, ServerLink};
 use super::subjects::{check, Subjects, DEFAULT_PREFIX};
 
 /// Default number of a caller's messages that may wait for its session.
@@ -359,6 +359,19 @@ impl LinkListener for NatsListener {
 struct Caller {
     frames: mpsc::Sender<Bytes>,
     replies: Arc<Replies>,
+    /// The link's unanswered calls (gone with the link).
+    claims: Weak<Claims>,
+}
+
+impl Caller {
+    /// Call `id` (not one-way) went to the session.
+    fn took(&self, id: u64, call_flags: u8) {
+        if call_flags & (flags::ONEWAY | flags::STREAM_IN) == 0 {
+            if let Some(claims) = self.claims.upgrade() {
+                claims.arrived(id);
+            }
+        }
+    }
 }
 
 /// Hands each message to its caller's session, opening one for a caller
@@ -410,6 +423,24 @@ impl Demux {
             Ok((message @ Message::Request { id, flags, .. }, _)) => {
                 (message.kind(), id, flags, true)
             }
+            // A caller asking whether this server still has its calls: it
+            // has them while their session lives.
+            Ok((Message::Ping { nonce }, _)) => {
+                let live = reply.as_deref().is_some_and(|reply| {
+                    let key = reply.rsplit_once('.').map_or(reply, |(k, _)| k);
+                    self.callers
+                        .get(key)
+                        .is_some_and(|caller| !caller.frames.is_closed())
+                });
+                if let (true, Some(reply)) = (live, reply) {
+                    let pong = codec::encode_control(&Message::Pong { nonce });
+                    let _ = self
+                        .client
+                        .publish_with_reply(reply, self.from.clone(), pong)
+                        .await;
+                }
+                return;
+            }
             Ok((message, _)) => (message.kind(), message.call_id().unwrap_or(0), 0, false),
             Err(_) => ("a frame that does not decode", 0, 0, false),
         };
@@ -432,7 +463,11 @@ impl Demux {
                     }
                 }
                 match caller.frames.try_send(payload) {
-                    Ok(()) => {}
+                    Ok(()) => {
+                        if is_request {
+                            caller.took(id, call_flags);
+                        }
+                    }
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         if is_request {
                             self.refuse(
@@ -502,6 +537,7 @@ impl Demux {
             }
         }
         let replies = Arc::clone(outbox.replies());
+        let claims = Arc::downgrade(outbox.claims());
         let (frames, queued) = mpsc::channel(self.queue);
         // A fresh queue has room for one.
         let _ = frames.try_send(payload);
@@ -514,8 +550,13 @@ impl Demux {
         {
             return;
         }
-        self.callers
-            .insert(key.to_owned(), Caller { frames, replies });
+        let caller = Caller {
+            frames,
+            replies,
+            claims,
+        };
+        caller.took(id, call_flags);
+        self.callers.insert(key.to_owned(), caller);
         if call_flags & flags::STREAM_IN != 0 {
             self.claim(reply.as_ref(), id).await;
         }

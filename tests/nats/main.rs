@@ -1,0 +1,8 @@
+//! The NATS transport against real `nats-server` processes on loopback.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod calls;
+mod failover;
+mod replica;
