@@ -4,5 +4,6 @@
 mod common;
 
 mod calls;
+mod discovery;
 mod failover;
 mod replica;

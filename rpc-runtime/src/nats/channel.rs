@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use futures::future::Either;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::call::{Invoke, RawCall, RawReply};
+use crate::call::{Fanout, Invoke, RawCall, RawReply};
 use crate::client::calls;
 use crate::error::RpcError;
 use crate::link::greeting;
@@ -25,6 +26,7 @@ use crate::session::{
 use crate::transport::PeerAddr;
 
 use super::client_link::{ClientLink, LinkParts};
+use super::fanout::{fan_out, Fan};
 use super::subjects::{check, Subjects, DEFAULT_PREFIX};
 
 /// Default number of calls one service's link keeps in flight.
@@ -35,6 +37,8 @@ const DEFAULT_QUEUE: usize = 1024;
 const DEFAULT_LIVENESS: Duration = Duration::from_secs(1);
 /// The shortest: several times the time a server takes to claim a call.
 const MIN_LIVENESS: Duration = Duration::from_millis(200);
+/// Default time servers have to answer a fanout's ping.
+const DEFAULT_FANOUT_WINDOW: Duration = Duration::from_millis(50);
 /// How often the channel looks at the NATS connection's state.
 const STATE_POLL: Duration = Duration::from_millis(20);
 
@@ -56,6 +60,7 @@ pub struct NatsChannelBuilder {
     max_in_flight: usize,
     queue: usize,
     liveness: Duration,
+    fanout_window: Duration,
 }
 
 impl NatsChannelBuilder {
@@ -133,6 +138,21 @@ impl NatsChannelBuilder {
         self
     }
 
+    /// How long a fanout waits for the servers of the service to say they
+    /// are there (`$SRV.PING`; default 50 ms): it then waits for the
+    /// answer of each that did, up to the call's deadline.
+    ///
+    /// ```no_run
+    /// # fn f(nats: async_nats::Client) {
+    /// let builder = rpc_runtime::nats::NatsChannel::builder(nats).fanout_window(std::time::Duration::from_millis(200));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn fanout_window(mut self, window: Duration) -> Self {
+        self.fanout_window = window;
+        self
+    }
+
     /// The channel.
     ///
     /// # Errors
@@ -142,6 +162,7 @@ impl NatsChannelBuilder {
             Subjects::new(&self.prefix).map_err(|message| RpcError::Unavailable { message })?;
         let lost = Arc::new(Mutex::new(CancellationToken::new()));
         let watcher = tokio::spawn(watch_state(self.client.clone(), Arc::downgrade(&lost)));
+        let fanouts = Fanouts::new(&self.client, self.fanout_window);
         Ok(NatsChannel {
             inner: Arc::new(Inner {
                 client: self.client,
@@ -150,6 +171,7 @@ impl NatsChannelBuilder {
                 max_in_flight: self.max_in_flight,
                 queue: self.queue,
                 liveness: self.liveness,
+                fanouts,
                 instance: None,
                 services: Mutex::new(HashMap::new()),
                 lost,
@@ -187,6 +209,7 @@ struct Inner {
     max_in_flight: usize,
     queue: usize,
     liveness: Duration,
+    fanouts: Arc<Fanouts>,
     /// The one server every call goes to, if any.
     instance: Option<String>,
     /// A channel per service (one link each).
@@ -195,6 +218,25 @@ struct Inner {
     /// end, and new ones get a new token.
     lost: Arc<Mutex<CancellationToken>>,
     watcher: Arc<AbortOnDrop>,
+}
+
+/// A channel's fanouts: one inbox for all (so each server keeps one
+/// session for them), a call id each.
+struct Fanouts {
+    inbox: String,
+    next: AtomicU64,
+    window: Duration,
+}
+
+impl Fanouts {
+    fn new(client: &Client, window: Duration) -> Arc<Self> {
+        Arc::new(Fanouts {
+            inbox: client.new_inbox(),
+            // Odd ids for the calls; the even one after each, its ping.
+            next: AtomicU64::new(1),
+            window,
+        })
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -262,6 +304,7 @@ impl NatsChannel {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             queue: DEFAULT_QUEUE,
             liveness: DEFAULT_LIVENESS,
+            fanout_window: DEFAULT_FANOUT_WINDOW,
         }
     }
 
@@ -283,6 +326,7 @@ impl NatsChannel {
                 max_in_flight: inner.max_in_flight,
                 queue: inner.queue,
                 liveness: inner.liveness,
+                fanouts: Arc::clone(&inner.fanouts),
                 instance: Some(instance.to_owned()),
                 services: Mutex::new(HashMap::new()),
                 lost: Arc::clone(&inner.lost),
@@ -444,6 +488,32 @@ impl Target for ServiceTarget {
 
     fn wait(&self, deadline: Instant) -> Waiting<'_, ()> {
         self.0.wait(deadline)
+    }
+}
+
+impl Fanout for NatsChannel {
+    /// The call, published once on the service's fanout subject: every
+    /// server of the service gets it, and each answer is listed by the
+    /// server's name (its instance name). Which servers there are is asked
+    /// at the same time (`$SRV.PING`); the list is complete once each of
+    /// them has answered, or at the call's deadline, where a server that
+    /// said it was there but did not answer is listed with
+    /// [`RpcError::DeadlineExceeded`]. A one-way call is listed as sent to
+    /// each server there is, after the fanout window.
+    async fn invoke_each(self, call: RawCall) -> Vec<(String, Result<RawReply, RpcError>)> {
+        {
+            let inner = &self.inner;
+            let id = inner.fanouts.next.fetch_add(2, Ordering::Relaxed);
+            let fan = Fan {
+                client: &inner.client,
+                subjects: &inner.subjects,
+                defaults: inner.defaults,
+                inbox: &inner.fanouts.inbox,
+                id,
+                window: inner.fanouts.window,
+            };
+            fan_out(fan, call).await
+        }
     }
 }
 

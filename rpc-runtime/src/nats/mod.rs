@@ -26,6 +26,9 @@
 
 mod channel;
 mod client_link;
+mod fanout;
+mod held;
+mod micro;
 mod publish;
 mod server;
 mod server_link;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_nats::{Client, Subject, Subscriber};
 use bytes::Bytes;
 use futures::stream::{SelectAll, StreamExt};
+use futures::FutureExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,9 @@ use crate::transport::PeerAddr;
 use crate::wire::codec;
 use crate::wire::frame::{code, flags, Message};
 
-use super::server_link::{Claims, Outbox, Replies, ServerLink};
+use super::held::Held;
+use super::micro::Stats;
+use super::server_link::{Outbox, Replies, ServerLink};
 use super::subjects::{check, Subjects, DEFAULT_PREFIX};
 
 /// Default number of a caller's messages that may wait for its session.
@@ -48,6 +51,7 @@ pub struct ServeOptions {
     groups: HashMap<String, String>,
     caller_queue: usize,
     idle: Duration,
+    version: String,
 }
 
 impl Default for ServeOptions {
@@ -58,6 +62,7 @@ impl Default for ServeOptions {
             groups: HashMap::new(),
             caller_queue: DEFAULT_CALLER_QUEUE,
             idle: DEFAULT_IDLE,
+            version: "0.0.0".to_owned(),
         }
     }
 }
@@ -105,6 +110,18 @@ impl ServeOptions {
     #[must_use]
     pub fn queue_group(mut self, service: impl Into<String>, group: impl Into<String>) -> Self {
         self.groups.insert(service.into(), group.into());
+        self
+    }
+
+    /// The version NATS service discovery reports for this server's
+    /// services (`$SRV.INFO`; a semantic version, default `0.0.0`).
+    ///
+    /// ```
+    /// let options = rpc_runtime::nats::ServeOptions::new().version(env!("CARGO_PKG_VERSION"));
+    /// ```
+    #[must_use]
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
         self
     }
 
@@ -209,6 +226,19 @@ pub async fn serve(
         .idle_timeout_or(options.idle)
         .serve_links(listener)?;
     let names = server.service_names().to_vec();
+    let stats = Arc::new(Stats::new(
+        &instance,
+        &options.version,
+        &subjects,
+        server.routes().methods(),
+        |service| {
+            options
+                .groups
+                .get(service)
+                .cloned()
+                .unwrap_or_else(|| service.to_owned())
+        },
+    ));
     let subscribed = async {
         let mut calls = SelectAll::new();
         for name in &names {
@@ -231,10 +261,14 @@ pub async fn serve(
             .subscribe(from.clone())
             .await
             .map_err(subscribe_error)?;
+        let mut discovery = SelectAll::new();
+        for subject in stats.subjects() {
+            discovery.push(client.subscribe(subject).await.map_err(subscribe_error)?);
+        }
         client.flush().await.map_err(subscribe_error)?;
-        Ok::<_, io::Error>((calls, own))
+        Ok::<_, io::Error>((calls, own, discovery))
     };
-    let (calls, own) = match subscribed.await {
+    let (calls, own, discovery) = match subscribed.await {
         Ok(subscribed) => subscribed,
         Err(e) => {
             server.abort().await;
@@ -252,8 +286,9 @@ pub async fn serve(
         callers: HashMap::new(),
         opened: 0,
         taking: taking.clone(),
+        stats,
     };
-    let demux = tokio::spawn(demux.run(calls, own, stop.clone()));
+    let demux = tokio::spawn(demux.run(calls, own, discovery, stop.clone()));
     tracing::debug!(%instance, services = ?names, "serving over NATS");
     Ok(NatsServer {
         server,
@@ -360,15 +395,16 @@ struct Caller {
     frames: mpsc::Sender<Bytes>,
     replies: Arc<Replies>,
     /// The link's unanswered calls (gone with the link).
-    claims: Weak<Claims>,
+    held: Weak<Held>,
 }
 
 impl Caller {
-    /// Call `id` (not one-way) went to the session.
-    fn took(&self, id: u64, call_flags: u8) {
-        if call_flags & (flags::ONEWAY | flags::STREAM_IN) == 0 {
-            if let Some(claims) = self.claims.upgrade() {
-                claims.arrived(id);
+    /// Call `id` of `method` went to the session.
+    fn took(&self, id: u64, method: u32, call_flags: u8) {
+        if call_flags & flags::ONEWAY == 0 {
+            if let Some(held) = self.held.upgrade() {
+                // A call that sends a stream is claimed at once.
+                held.arrived(id, method, call_flags & flags::STREAM_IN != 0);
             }
         }
     }
@@ -385,6 +421,7 @@ struct Demux {
     callers: HashMap<String, Caller>,
     opened: usize,
     taking: CancellationToken,
+    stats: Arc<Stats>,
 }
 
 impl Demux {
@@ -392,6 +429,7 @@ impl Demux {
         mut self,
         mut calls: SelectAll<Subscriber>,
         mut own: Subscriber,
+        mut discovery: SelectAll<Subscriber>,
         stop: CancellationToken,
     ) {
         let mut leaving = false;
@@ -401,16 +439,37 @@ impl Demux {
                 () = stop.cancelled() => break,
                 () = self.taking.cancelled(), if !leaving => {
                     leaving = true;
-                    // Calls already on their way still arrive, and are
-                    // answered "shutting down".
-                    for subscription in calls.iter_mut() {
-                        let _ = subscription.unsubscribe().await;
-                    }
+                    self.leave(&mut calls).await;
                 }
                 Some(message) = own.next() => self.message(message).await,
                 Some(message) = calls.next(), if !calls.is_empty() => self.message(message).await,
+                Some(message) = discovery.next(), if !discovery.is_empty() => self.discovery(message).await,
                 else => break,
             }
+        }
+    }
+
+    /// Leaves the queue groups and fanout subjects, drained: the calls NATS
+    /// had already sent this way still arrive, and are answered "shutting
+    /// down", unrun, so that their callers send them elsewhere.
+    async fn leave(&mut self, calls: &mut SelectAll<Subscriber>) {
+        for subscription in calls.iter_mut() {
+            let _ = subscription.drain().await;
+        }
+        // Once NATS has answered this, every call it sent before the
+        // drain is in the subscriptions.
+        let _ = self.client.flush().await;
+        while let Some(Some(message)) = calls.next().now_or_never() {
+            self.message(message).await;
+        }
+        calls.clear();
+    }
+
+    /// Answers a NATS service discovery request.
+    async fn discovery(&self, message: async_nats::Message) {
+        let Some(reply) = message.reply else { return };
+        for answer in self.stats.answer(&message.subject) {
+            let _ = self.client.publish(reply.clone(), answer).await;
         }
     }
 
@@ -419,9 +478,16 @@ impl Demux {
             return;
         }
         let async_nats::Message { reply, payload, .. } = message;
-        let (kind, id, call_flags, is_request) = match codec::decode_message(&payload) {
-            Ok((message @ Message::Request { id, flags, .. }, _)) => {
-                (message.kind(), id, flags, true)
+        let (kind, id, call_flags, is_request, method) = match codec::decode_message(&payload) {
+            Ok((
+                message @ Message::Request {
+                    id, flags, method, ..
+                },
+                _,
+            )) => {
+                let method = u32::from_le_bytes(method);
+                self.stats.request(method);
+                (message.kind(), id, flags, true, method)
             }
             // A caller asking whether this server still has its calls: it
             // has them while their session lives.
@@ -441,8 +507,8 @@ impl Demux {
                 }
                 return;
             }
-            Ok((message, _)) => (message.kind(), message.call_id().unwrap_or(0), 0, false),
-            Err(_) => ("a frame that does not decode", 0, 0, false),
+            Ok((message, _)) => (message.kind(), message.call_id().unwrap_or(0), 0, false, 0),
+            Err(_) => ("a frame that does not decode", 0, 0, false, 0),
         };
         // The caller's inbox: the reply subject without its last token.
         let key = reply
@@ -465,7 +531,7 @@ impl Demux {
                 match caller.frames.try_send(payload) {
                     Ok(()) => {
                         if is_request {
-                            caller.took(id, call_flags);
+                            caller.took(id, method, call_flags);
                         }
                     }
                     Err(mpsc::error::TrySendError::Full(_)) => {
@@ -485,7 +551,13 @@ impl Demux {
                     Err(mpsc::error::TrySendError::Closed(payload)) => {
                         self.callers.remove(key);
                         return self
-                            .open(key, reply.clone(), payload, id, call_flags, own_reply)
+                            .open(
+                                key,
+                                reply.clone(),
+                                payload,
+                                (id, method, call_flags),
+                                own_reply,
+                            )
                             .await;
                     }
                 }
@@ -504,8 +576,14 @@ impl Demux {
             );
             return;
         }
-        self.open(key, reply.clone(), payload, id, call_flags, own_reply)
-            .await;
+        self.open(
+            key,
+            reply.clone(),
+            payload,
+            (id, method, call_flags),
+            own_reply,
+        )
+        .await;
     }
 
     /// A new session for the caller `key`, with its first request.
@@ -514,8 +592,7 @@ impl Demux {
         key: &str,
         reply: Option<Subject>,
         payload: Bytes,
-        id: u64,
-        call_flags: u8,
+        (id, method, call_flags): (u64, u32, u8),
         own_reply: bool,
     ) {
         if self.taking.is_cancelled() {
@@ -530,14 +607,19 @@ impl Demux {
                 .await;
         }
         let inbox = reply.as_ref().map(|_| Arc::<str>::from(key));
-        let outbox = Outbox::new(self.client.clone(), inbox, self.from.clone());
+        let outbox = Outbox::new(
+            self.client.clone(),
+            inbox,
+            self.from.clone(),
+            Arc::clone(&self.stats),
+        );
         if own_reply {
             if let Some(reply) = &reply {
                 outbox.replies().insert(id, reply.clone());
             }
         }
         let replies = Arc::clone(outbox.replies());
-        let claims = Arc::downgrade(outbox.claims());
+        let held = Arc::downgrade(outbox.held());
         let (frames, queued) = mpsc::channel(self.queue);
         // A fresh queue has room for one.
         let _ = frames.try_send(payload);
@@ -553,9 +635,9 @@ impl Demux {
         let caller = Caller {
             frames,
             replies,
-            claims,
+            held,
         };
-        caller.took(id, call_flags);
+        caller.took(id, method, call_flags);
         self.callers.insert(key.to_owned(), caller);
         if call_flags & flags::STREAM_IN != 0 {
             self.claim(reply.as_ref(), id).await;

@@ -6,24 +6,25 @@
 //! greeting itself, with the NATS server's `max_payload` as the caller's
 //! frame limit and no callbacks (a caller over NATS serves none).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use async_nats::{Client, Subject};
 use bytes::Bytes;
 use futures::Stream;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
 use crate::link::greeting::hello;
 use crate::link::{FrameRead, Link};
 use crate::wire::codec;
 use crate::wire::frame::{code, flags, Message, MAGIC, ROLE_DIALER};
 
+use super::held::{claim_loop, Held};
+use super::micro::Stats;
 use super::publish::{publish_error, Publisher};
 use super::subjects::reply_to;
 
@@ -41,98 +42,8 @@ pub(super) struct Outbox {
     /// Calls whose reply subject is not `<inbox>.<id>` (a plain NATS
     /// client's request), and where their answers go.
     replies: Arc<Replies>,
-    /// Calls taken and not yet answered at all.
-    claims: Arc<Claims>,
-}
-
-/// How long a call may go without a message to its caller before the
-/// server claims it (a credit of no items): the caller then knows which
-/// server has it, and asks that one whether it is still there.
-pub(super) const CLAIM_AFTER: Duration = Duration::from_millis(50);
-
-/// The calls of one caller that have had no message back yet, in two
-/// generations: a call still here after a whole generation is claimed.
-#[derive(Default)]
-pub(super) struct Claims {
-    calls: Mutex<Generations>,
-    /// Told when the first call comes after a quiet spell.
-    arrived: Arc<Notify>,
-}
-
-#[derive(Default)]
-struct Generations {
-    new: HashSet<u64>,
-    old: HashSet<u64>,
-}
-
-impl Claims {
-    /// Call `id` arrived.
-    pub(super) fn arrived(&self, id: u64) {
-        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        let quiet = calls.new.is_empty() && calls.old.is_empty();
-        calls.new.insert(id);
-        drop(calls);
-        if quiet {
-            self.arrived.notify_one();
-        }
-    }
-
-    /// A message about call `id` went to the caller.
-    fn answered(&self, id: u64) {
-        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        if !calls.new.remove(&id) {
-            calls.old.remove(&id);
-        }
-    }
-
-    /// The calls that have waited a whole generation; the rest age.
-    fn due(&self) -> (Vec<u64>, bool) {
-        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        let Generations { new, old } = &mut *calls;
-        let due: Vec<u64> = old.drain().collect();
-        std::mem::swap(new, old);
-        (due, old.is_empty())
-    }
-}
-
-/// Claims the calls of `outbox`'s caller that wait unanswered, until the
-/// link is gone.
-async fn claim_loop(
-    outbox: std::sync::Weak<Claims>,
-    client: Client,
-    from: Subject,
-    inbox: Arc<str>,
-    replies: Arc<Replies>,
-) {
-    loop {
-        let Some(claims) = outbox.upgrade() else {
-            return;
-        };
-        let (due, quiet) = claims.due();
-        for id in due {
-            let subject = replies
-                .get(id, false)
-                .unwrap_or_else(|| Subject::from(reply_to(&inbox, id)));
-            let claim = codec::encode_control(&Message::Credit { id, items: 0 });
-            if client
-                .publish_with_reply(subject, from.clone(), claim)
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        if quiet {
-            let arrived = Arc::clone(&claims.arrived);
-            drop(claims);
-            // Sleeps until a call comes, and looks whether the link is
-            // still there once a second.
-            let _ = tokio::time::timeout(Duration::from_secs(1), arrived.notified()).await;
-        } else {
-            drop(claims);
-        }
-        tokio::time::sleep(CLAIM_AFTER).await;
-    }
+    /// Calls taken and not yet answered.
+    held: Arc<Held>,
 }
 
 /// Reply subjects of calls that gave one of their own.
@@ -168,19 +79,24 @@ impl Replies {
 }
 
 impl Outbox {
-    pub(super) fn new(client: Client, inbox: Option<Arc<str>>, from: Subject) -> Self {
+    pub(super) fn new(
+        client: Client,
+        inbox: Option<Arc<str>>,
+        from: Subject,
+        stats: Arc<Stats>,
+    ) -> Self {
         Outbox {
             client,
             inbox,
             from,
             replies: Arc::default(),
-            claims: Arc::default(),
+            held: Arc::new(Held::new(stats)),
         }
     }
 
     /// The calls taken and not yet answered.
-    pub(super) fn claims(&self) -> &Arc<Claims> {
-        &self.claims
+    pub(super) fn held(&self) -> &Arc<Held> {
+        &self.held
     }
 
     /// Where the calls of this caller that named their own reply subject
@@ -204,11 +120,17 @@ impl Outbox {
                 },
                 _,
             )) => return Ok(()),
-            Ok((Message::Response { id, .. }, _)) => (id, true),
-            Ok((message, _)) => (message.call_id().unwrap_or(0), false),
+            Ok((Message::Response { id, status }, _)) => {
+                self.held.answered(id, Some(&status));
+                (id, true)
+            }
+            Ok((message, _)) => {
+                let id = message.call_id().unwrap_or(0);
+                self.held.answered(id, None);
+                (id, false)
+            }
             Err(_) => (0, false),
         };
-        self.claims.answered(id);
         let subject = match self.replies.get(id, last) {
             Some(subject) => subject,
             None => Subject::from(reply_to(inbox, id)),
@@ -287,14 +209,29 @@ impl Link for ServerLink {
 
     fn split(self, max_in: usize, _max_out: usize) -> (ServerReader, Publisher) {
         let outbox = self.outbox;
+        let reader_outbox = outbox.clone();
         if let Some(inbox) = &outbox.inbox {
-            tokio::spawn(claim_loop(
-                Arc::downgrade(&outbox.claims),
+            let inbox = Arc::clone(inbox);
+            let (client, from, replies) = (
                 outbox.client.clone(),
                 outbox.from.clone(),
-                Arc::clone(inbox),
                 Arc::clone(&outbox.replies),
-            ));
+            );
+            let claim = move |id: u64| {
+                let subject = replies
+                    .get(id, false)
+                    .unwrap_or_else(|| Subject::from(reply_to(&inbox, id)));
+                let claim = codec::encode_control(&Message::Credit { id, items: 0 });
+                let client = client.clone();
+                let from = from.clone();
+                async move {
+                    client
+                        .publish_with_reply(subject, from, claim)
+                        .await
+                        .is_ok()
+                }
+            };
+            tokio::spawn(claim_loop(Arc::downgrade(&outbox.held), claim));
         }
         let writer = Publisher::new(outbox, |outbox: Outbox, frame| async move {
             outbox.send(frame).await?;
@@ -304,6 +241,8 @@ impl Link for ServerLink {
             ServerReader {
                 frames: self.frames,
                 max_in,
+                outbox: reader_outbox,
+                max_payload: self.max_payload,
             },
             writer,
         )
@@ -315,6 +254,45 @@ impl Link for ServerLink {
 pub(super) struct ServerReader {
     frames: mpsc::Receiver<Bytes>,
     max_in: usize,
+    /// Where the calls still queued when the session ends are refused.
+    outbox: Outbox,
+    max_payload: usize,
+}
+
+impl Drop for ServerReader {
+    /// The session ended (shut down, or idle) with calls still queued for
+    /// it: they did not run, and their callers are told so, to send them
+    /// elsewhere.
+    fn drop(&mut self) {
+        self.frames.close();
+        let mut refusals = Vec::new();
+        while let Ok(frame) = self.frames.try_recv() {
+            if let Ok((Message::Request { id, flags: f, .. }, _)) = codec::decode_message(&frame) {
+                if f & flags::ONEWAY == 0 {
+                    refusals.push(codec::encode_refusal(
+                        id,
+                        code::SHUTTING_DOWN,
+                        "the server's session for this caller ended before it read the call",
+                        &[],
+                        self.max_payload,
+                    ));
+                }
+            }
+        }
+        if refusals.is_empty() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let outbox = self.outbox.clone();
+            runtime.spawn(async move {
+                for refusal in refusals {
+                    if outbox.send(refusal).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
 }
 
 impl Stream for ServerReader {

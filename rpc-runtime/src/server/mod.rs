@@ -528,6 +528,12 @@ impl<A: Clone> Server<A> {
         self.state.serving.routes.service_names()
     }
 
+    /// The methods it serves.
+    #[cfg(feature = "nats")]
+    pub(crate) fn routes(&self) -> &crate::session::Routes {
+        &self.state.serving.routes
+    }
+
     /// Connections open now.
     #[must_use]
     pub fn connections(&self) -> usize {

@@ -71,6 +71,14 @@ impl Routes {
         self.by_id.get(&id)
     }
 
+    /// Every method: its id, and its service's and its own wire names.
+    #[cfg(feature = "nats")]
+    pub(crate) fn methods(&self) -> impl Iterator<Item = (u32, &str, &str)> {
+        self.by_id
+            .iter()
+            .map(|(id, route)| (*id, route.names.service(), route.names.method()))
+    }
+
     /// Whether there is no service.
     pub(crate) fn is_empty(&self) -> bool {
         self.services.is_empty()

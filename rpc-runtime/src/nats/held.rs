@@ -1,0 +1,129 @@
+//! The calls a server holds for one caller: claimed when they run long
+//! without a word to the caller, timed for the server's statistics.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::wire::frame::Status;
+
+use super::micro::Stats;
+
+/// How long a call may go without a message to its caller before the
+/// server claims it (a credit of no items): the caller then knows which
+/// server has it, and asks that one whether it is still there.
+pub(super) const CLAIM_AFTER: Duration = Duration::from_millis(50);
+
+/// One call held.
+struct Call {
+    method: u32,
+    arrived: Instant,
+    /// Whether the caller knows this server has it (a message went).
+    known: bool,
+}
+
+/// The calls one caller's session holds.
+pub(super) struct Held {
+    calls: Mutex<HashMap<u64, Call>>,
+    /// Told when a call comes after a quiet spell.
+    arrived: Arc<Notify>,
+    stats: Arc<Stats>,
+}
+
+impl Held {
+    pub(super) fn new(stats: Arc<Stats>) -> Self {
+        Held {
+            calls: Mutex::new(HashMap::new()),
+            arrived: Arc::new(Notify::new()),
+            stats,
+        }
+    }
+
+    /// Call `id` of `method` arrived (one that is answered); `known` when
+    /// the caller was told at once that this server has it.
+    pub(super) fn arrived(&self, id: u64, method: u32, known: bool) {
+        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        let quiet = calls.is_empty();
+        calls.insert(
+            id,
+            Call {
+                method,
+                arrived: Instant::now(),
+                known,
+            },
+        );
+        drop(calls);
+        if quiet {
+            self.arrived.notify_one();
+        }
+    }
+
+    /// A message about call `id` went to the caller: its last, with the
+    /// call's `status`, or another.
+    pub(super) fn answered(&self, id: u64, status: Option<&Status<'_>>) {
+        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        match status {
+            Some(status) => {
+                if let Some(call) = calls.remove(&id) {
+                    drop(calls);
+                    let error = match status {
+                        Status::Ok => None,
+                        Status::Error { message, .. } => Some(*message),
+                    };
+                    self.stats
+                        .finished(call.method, call.arrived.elapsed(), error);
+                }
+            }
+            None => {
+                if let Some(call) = calls.get_mut(&id) {
+                    call.known = true;
+                }
+            }
+        }
+    }
+
+    /// The calls held since before `before` that the caller does not know
+    /// are here; they are known from now on.
+    fn due(&self, before: Instant) -> (Vec<u64>, bool) {
+        let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut due = Vec::new();
+        for (id, call) in calls.iter_mut() {
+            if !call.known && call.arrived <= before {
+                call.known = true;
+                due.push(*id);
+            }
+        }
+        (due, calls.is_empty())
+    }
+}
+
+/// Claims, with `claim`, the calls of a caller's session that wait
+/// unanswered for [`CLAIM_AFTER`], until the session is gone.
+pub(super) async fn claim_loop<F, Fut>(held: Weak<Held>, claim: F)
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    loop {
+        let Some(calls) = held.upgrade() else { return };
+        let now = Instant::now();
+        let (due, quiet) = calls.due(now.checked_sub(CLAIM_AFTER).unwrap_or(now));
+        let arrived = Arc::clone(&calls.arrived);
+        drop(calls);
+        for id in due {
+            if !claim(id).await {
+                return;
+            }
+        }
+        if quiet {
+            // Sleeps until a call comes, and looks whether the session is
+            // still there once a second.
+            let _ = tokio::time::timeout(Duration::from_secs(1), arrived.notified()).await;
+        }
+        tokio::time::sleep(CLAIM_AFTER / 2).await;
+    }
+}
