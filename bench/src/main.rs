@@ -2,7 +2,7 @@
 //! server in its own process, the same workloads for each.
 //!
 //! ```text
-//! rpc-bench run [--smoke] [--systems ours,floor,tarpc,tonic,balanced,balanced3] [--workloads latency,pipelined,conns,bulk,fanin] [--tag NAME]
+//! rpc-bench run [--smoke] [--systems ours,floor,tarpc,tonic,balanced,balanced3,nats,natsfloor] [--workloads latency,pipelined,conns,bulk,fanin] [--tag NAME]
 //! rpc-bench table RESULTS.jsonl...
 //! rpc-bench serve SYSTEM            (internal: the server process)
 //! ```
@@ -15,6 +15,7 @@
 //! of medians. `bench/run-matrix.sh` runs the whole matrix.
 
 mod floor;
+mod nats;
 mod ours;
 mod peer_tarpc;
 mod peer_tonic;
@@ -104,6 +105,7 @@ fn serve(system: &str) -> Result<(), String> {
                 }
                 addr
             }
+            "nats" | "natsfloor" => nats::serve(system).await?,
             "tarpc" => peer_tarpc::serve(any).await.map_err(|e| e.to_string())?,
             "tonic" => {
                 let listener = tokio::net::TcpListener::bind(any)
@@ -141,8 +143,17 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(system: &str) -> Result<Self, String> {
+        Self::start_with(system, None)
+    }
+
+    /// A server process; a NATS system's is told where `nats` is.
+    fn start_with(system: &str, nats: Option<SocketAddr>) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        if let Some(nats) = nats {
+            command.env(nats::NATS_URL, nats.to_string());
+        }
+        let mut child = command
             .args(["serve", system])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -219,6 +230,8 @@ impl Drop for ServerProcess {
 enum Client {
     Ours(ours::BenchClient),
     Balanced(ours::BenchClient<rpc_runtime::balance::BalancedChannel>),
+    Nats(ours::BenchClient<rpc_runtime::nats::NatsChannel>),
+    NatsFloor(nats::FloorClient),
     Floor(floor::FloorClient),
     Tarpc(peer_tarpc::TarpcBenchClient),
     Tonic(peer_tonic::TonicClient<tonic::transport::Channel>),
@@ -240,6 +253,8 @@ impl Client {
                 )
             }
             "floor" => Client::Floor(floor::connect(addr).await.map_err(|e| e.to_string())?),
+            "nats" => Client::Nats(nats::connect_ours(addr).await?),
+            "natsfloor" => Client::NatsFloor(nats::connect_floor(addr).await?),
             "tarpc" => Client::Tarpc(peer_tarpc::connect(addr).await.map_err(|e| e.to_string())?),
             "tonic" => Client::Tonic(peer_tonic::connect(addr).await?),
             other => return Err(format!("unknown system {other:?}")),
@@ -250,6 +265,8 @@ impl Client {
         match self {
             Client::Ours(c) => c.add(a, b).await.map_err(|e| e.to_string()),
             Client::Balanced(c) => c.add(a, b).await.map_err(|e| e.to_string()),
+            Client::Nats(c) => c.add(a, b).await.map_err(|e| e.to_string()),
+            Client::NatsFloor(c) => c.add(a, b).await,
             Client::Floor(c) => c
                 .add(a, b)
                 .await
@@ -283,6 +300,12 @@ impl Client {
                 .await
                 .map(|d| d.len())
                 .map_err(|e| e.to_string()),
+            Client::Nats(c) => c
+                .echo(data.clone())
+                .await
+                .map(|d| d.len())
+                .map_err(|e| e.to_string()),
+            Client::NatsFloor(c) => c.echo(data).await,
             Client::Floor(c) => c
                 .echo(data.to_vec())
                 .await
@@ -366,7 +389,13 @@ fn run(args: &[String]) -> Result<(), String> {
     let counts = Counts::new(smoke);
     let mut results: Vec<(String, String, f64, f64)> = Vec::new();
     for system in &systems {
-        let server = ServerProcess::start(system)?;
+        // The NATS systems go through a NATS server of their own.
+        let broker = if system.starts_with("nats") {
+            Some(nats::NatsServer::start()?)
+        } else {
+            None
+        };
+        let server = ServerProcess::start_with(system, broker.as_ref().map(|b| b.addr))?;
         // `balanced3`: a balanced channel over this server and two more.
         let mut extra = Vec::new();
         if system == "balanced3" {
@@ -422,6 +451,24 @@ fn run(args: &[String]) -> Result<(), String> {
             println!(
                 "{{\"tag\":\"{tag}\",\"system\":\"{system}\",\"workload\":\"server\",\"peak_rss_kib\":{rss}}}"
             );
+        }
+    }
+    // Our NATS transport against its floor and against our direct TCP.
+    for (workload, rate, p50) in results
+        .iter()
+        .filter(|r| r.0 == "nats")
+        .map(|r| (&r.1, r.2, r.3))
+    {
+        for base in ["natsfloor", "ours"] {
+            if let Some((_, _, base_rate, base_p50)) =
+                results.iter().find(|r| r.0 == base && &r.1 == workload)
+            {
+                println!(
+                    "{{\"tag\":\"{tag}\",\"compare\":\"nats/{base}\",\"workload\":\"{workload}\",\"throughput_ratio\":{:.3},\"p50_ratio\":{:.3}}}",
+                    rate / base_rate,
+                    p50 / base_p50
+                );
+            }
         }
     }
     for (system, workload, rate, p50) in results.iter().filter(|r| r.0 == "ours") {

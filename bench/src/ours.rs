@@ -12,7 +12,8 @@ pub trait Bench {
     async fn echo(&self, data: Bytes) -> Bytes;
 }
 
-struct Impl;
+/// The service's handlers.
+pub struct Impl;
 
 impl Bench for Impl {
     async fn add(&self, a: u64, b: u64) -> u64 {
