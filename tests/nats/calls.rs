@@ -210,3 +210,13 @@ async fn a_slow_consumer_holds_the_server_stream_within_its_window() {
     let rest = stream.count().await;
     assert_eq!(rest, 995);
 }
+
+#[tokio::test]
+async fn a_handler_sees_the_caller_by_its_inbox_and_cannot_call_back() {
+    let nats = NatsProcess::start();
+    let (_servers, _seen) = replicas(&nats, 1).await;
+    let client = client(&nats).await;
+    let (peer, can_call_back) = client.origin().await.unwrap();
+    assert!(peer.starts_with("broker inbox _INBOX."), "{peer}");
+    assert!(!can_call_back, "callers over NATS serve no callbacks");
+}

@@ -37,6 +37,8 @@ pub trait Replica {
     async fn stall(&self) -> u32;
     /// Echoes `bytes` back.
     async fn echo(&self, bytes: Vec<u8>) -> usize;
+    /// Where the call came from, and whether the handler could call back.
+    async fn origin(&self) -> (String, bool);
 }
 
 /// What the test sees of one server's handlers.
@@ -135,6 +137,11 @@ impl Replica for ReplicaImpl {
 
     async fn echo(&self, bytes: Vec<u8>) -> usize {
         bytes.len()
+    }
+
+    async fn origin(&self) -> (String, bool) {
+        let context = CallContext::current().expect("inside a handler");
+        (context.peer_addr().to_string(), context.channel().is_some())
     }
 }
 

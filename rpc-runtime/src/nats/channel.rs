@@ -425,7 +425,6 @@ impl Opener {
             service: self.service.clone(),
             max_payload,
             max_in_flight: inner.max_in_flight,
-            queue: inner.queue,
             lost: lost.cancelled_owned(),
             liveness: inner.liveness,
         });

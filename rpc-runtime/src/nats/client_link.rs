@@ -20,16 +20,17 @@ use std::task::{Context, Poll};
 
 use async_nats::{Client, StatusCode, Subject, Subscriber};
 use bytes::Bytes;
-use futures::{Future, Sink, Stream};
+use futures::{Future, Stream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::{PollSender, WaitForCancellationFutureOwned};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::link::greeting::hello;
-use crate::link::{FrameRead, FrameWrite, Link};
+use crate::link::{FrameRead, Link};
 use crate::wire::codec;
 use crate::wire::frame::{code, flags, Message, ROLE_LISTENER};
 
+use super::publish::{publish_error, Publisher};
 use super::subjects::{reply_to, split_reply};
 
 /// Messages of calls whose server is not known yet, kept per call at
@@ -49,9 +50,7 @@ pub(super) struct Routes {
     /// The service, for errors.
     service: String,
     calls: Mutex<HashMap<u64, Route>>,
-    /// Calls whose server just became known, for the publisher to send
-    /// what waited.
-    released: mpsc::UnboundedSender<u64>,
+    client: Client,
     /// Pings out, by nonce (even numbers: call ids are odd), and the
     /// server each asks.
     probes: Mutex<HashMap<u64, Subject>>,
@@ -65,7 +64,11 @@ pub(super) struct Routes {
 /// Where one call's messages go.
 struct Route {
     server: Option<Subject>,
+    /// Messages for the server, in order, while it is unknown or while
+    /// earlier ones are still being sent.
     waiting: Vec<Bytes>,
+    /// Whether a task is sending what waited.
+    flushing: bool,
     sent: Instant,
 }
 
@@ -95,6 +98,7 @@ impl Routes {
                     let route = Route {
                         server: None,
                         waiting: Vec::new(),
+                        flushing: false,
                         sent: Instant::now(),
                     };
                     calls.insert(id, route);
@@ -113,6 +117,7 @@ impl Routes {
                     Some(Route {
                         server: Some(server),
                         waiting,
+                        flushing: false,
                         ..
                     }) if waiting.is_empty() => server.clone(),
                     Some(route) => {
@@ -138,7 +143,7 @@ impl Routes {
 
     /// A message about call `id` came from `server`; the call is over
     /// after it when `last`.
-    fn heard(&self, id: u64, server: Option<Subject>, last: bool) {
+    fn heard(self: &Arc<Self>, id: u64, server: Option<Subject>, last: bool) {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         if last {
             calls.remove(&id);
@@ -150,16 +155,22 @@ impl Routes {
         if route.server.is_none() {
             route.server = Some(server);
             if !route.waiting.is_empty() {
-                let _ = self.released.send(id);
+                route.flushing = true;
+                tokio::spawn(flush(Arc::clone(self), id));
             }
         }
     }
 
-    /// What waited for call `id`'s server, and the server.
-    fn release(&self, id: u64) -> Option<(Subject, Vec<Bytes>)> {
+    /// What waits for call `id`'s server, and the server; `None` (and the
+    /// flush is over) once nothing waits.
+    fn take_waiting(&self, id: u64) -> Option<(Subject, Vec<Bytes>)> {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         let route = calls.get_mut(&id)?;
         let server = route.server.clone()?;
+        if route.waiting.is_empty() {
+            route.flushing = false;
+            return None;
+        }
         Some((server, std::mem::take(&mut route.waiting)))
     }
 
@@ -271,8 +282,6 @@ pub(super) struct LinkParts {
     pub max_payload: usize,
     /// Calls the link keeps in flight at most.
     pub max_in_flight: usize,
-    /// Messages that may wait for the publisher.
-    pub queue: usize,
     /// Ends the link: the NATS connection was lost.
     pub lost: WaitForCancellationFutureOwned,
     /// How often the servers holding calls are asked whether they are
@@ -283,7 +292,7 @@ pub(super) struct LinkParts {
 /// A caller's link for one service.
 pub(super) struct ClientLink {
     reader: ClientReader,
-    writer: ClientWriter,
+    writer: Publisher,
     max_payload: usize,
     max_in_flight: usize,
     greeted: bool,
@@ -292,7 +301,6 @@ pub(super) struct ClientLink {
 impl ClientLink {
     /// The link, and the task that publishes its messages in order.
     pub(super) fn new(parts: LinkParts) -> (Self, impl Future<Output = ()> + Send + 'static) {
-        let (released, released_rx) = mpsc::unbounded_channel();
         let (made_up, made_up_rx) = mpsc::unbounded_channel();
         let routes = Arc::new(Routes {
             inbox: parts.inbox,
@@ -300,40 +308,58 @@ impl ClientLink {
             everyone: Subject::from(parts.everyone),
             service: parts.service,
             calls: Mutex::new(HashMap::new()),
-            released,
+            client: parts.client.clone(),
             probes: Mutex::new(HashMap::new()),
             next_nonce: AtomicU64::new(2),
             made_up,
             max_in: parts.max_payload,
         });
-        let (queue, queue_rx) = mpsc::channel(parts.queue.max(1));
-        let publisher = publish_loop(
-            parts.client.clone(),
-            Arc::clone(&routes),
-            queue_rx,
-            released_rx,
-        );
         let liveness = liveness_loop(parts.client, Arc::downgrade(&routes), parts.liveness);
-        let tasks = async move {
-            tokio::join!(publisher, liveness);
-        };
+        let writer = Publisher::new(
+            Arc::clone(&routes),
+            |routes: Arc<Routes>, frame| async move {
+                if let Some(publish) = routes.route(frame) {
+                    routes
+                        .client
+                        .publish_with_reply(publish.subject, publish.reply, publish.frame)
+                        .await
+                        .map_err(publish_error)?;
+                }
+                Ok(routes)
+            },
+        );
         let link = ClientLink {
             reader: ClientReader {
                 subscription: parts.subscription,
-                routes: Arc::clone(&routes),
+                routes,
                 lost: Box::pin(parts.lost),
                 made_up: made_up_rx,
                 max_in: parts.max_payload,
             },
-            writer: ClientWriter {
-                queue: PollSender::new(queue),
-                routes,
-            },
+            writer,
             max_payload: parts.max_payload,
             max_in_flight: parts.max_in_flight,
             greeted: false,
         };
-        (link, tasks)
+        (link, liveness)
+    }
+}
+
+/// Sends, in order, what waited for call `id`'s server, including what
+/// is added meanwhile.
+async fn flush(routes: Arc<Routes>, id: u64) {
+    while let Some((server, waiting)) = routes.take_waiting(id) {
+        for frame in waiting {
+            let reply = routes.reply(id);
+            if routes
+                .client
+                .publish_with_reply(server.clone(), reply, frame)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
     }
 }
 
@@ -366,46 +392,9 @@ async fn liveness_loop(
     }
 }
 
-/// Publishes a link's messages in the order they were routed; what waited
-/// for a call's server goes as soon as the server is known.
-async fn publish_loop(
-    client: Client,
-    routes: Arc<Routes>,
-    mut queue: mpsc::Receiver<Publish>,
-    mut released: mpsc::UnboundedReceiver<u64>,
-) {
-    loop {
-        let publish = tokio::select! {
-            biased;
-            Some(id) = released.recv() => {
-                if let Some((server, waiting)) = routes.release(id) {
-                    for frame in waiting {
-                        let reply = routes.reply(id);
-                        if client.publish_with_reply(server.clone(), reply, frame).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                continue;
-            }
-            publish = queue.recv() => match publish {
-                Some(publish) => publish,
-                None => return,
-            },
-        };
-        if let Err(e) = client
-            .publish_with_reply(publish.subject, publish.reply, publish.frame)
-            .await
-        {
-            tracing::debug!(error = %e, "publishing to NATS failed");
-            return;
-        }
-    }
-}
-
 impl Link for ClientLink {
     type Read = ClientReader;
-    type Write = ClientWriter;
+    type Write = Publisher;
 
     async fn send(&mut self, _frame: Bytes) -> io::Result<()> {
         // The session's greeting: no server needs it.
@@ -428,52 +417,12 @@ impl Link for ClientLink {
         Ok(())
     }
 
-    fn split(self, max_in: usize, _max_out: usize) -> (ClientReader, ClientWriter) {
+    fn split(self, max_in: usize, _max_out: usize) -> (ClientReader, Publisher) {
         let mut reader = self.reader;
         reader.max_in = reader.max_in.min(max_in);
         (reader, self.writer)
     }
 }
-
-/// The writing half: each frame routed, then queued for the publisher.
-pub(super) struct ClientWriter {
-    queue: PollSender<Publish>,
-    routes: Arc<Routes>,
-}
-
-fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "the NATS publisher has stopped")
-}
-
-impl Sink<Bytes> for ClientWriter {
-    type Error = io::Error;
-
-    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.queue.poll_reserve(cx).map_err(|_| gone())
-    }
-
-    fn start_send(mut self: Pin<&mut Self>, frame: Bytes) -> io::Result<()> {
-        match self.routes.route(frame) {
-            Some(publish) => self.queue.send_item(publish).map_err(|_| gone()),
-            None => {
-                // Nothing to send: give the reserved place back.
-                self.queue.abort_send();
-                Ok(())
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.queue.close();
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl FrameWrite for ClientWriter {}
 
 /// The reading half: the link's inbox.
 pub(super) struct ClientReader {

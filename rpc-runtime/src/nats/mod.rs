@@ -16,8 +16,10 @@
 //! one-way calls are published without an answer, streams flow both ways
 //! under the same credit as over TCP (pinned to the server that took the
 //! call). Calls from a server back to its caller (callbacks) are not
-//! carried: a caller over NATS serves nothing, and a handler that calls
-//! back gets an error saying so.
+//! carried: a caller over NATS serves nothing, and a handler finds no way
+//! back ([`CallContext::channel`](crate::CallContext::channel) is `None`;
+//! [`CallContext::peer_addr`](crate::CallContext::peer_addr) names the
+//! caller's inbox).
 //!
 //! The subjects and messages are described in section 10 of
 //! `docs/PROTOCOL.md`, for clients in other languages. The `nats` feature
