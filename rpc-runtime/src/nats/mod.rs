@@ -28,6 +28,7 @@
 
 mod channel;
 mod client_link;
+mod demux;
 mod fanout;
 mod held;
 mod micro;

@@ -1,0 +1,342 @@
+//! The server's demultiplexer: every message of its subscriptions goes
+//! to the session of the caller (inbox) it is from, a new one for a
+//! caller's first call; pings are answered here, and NATS service
+//! discovery too.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use async_nats::{Client, Subject, Subscriber};
+use bytes::Bytes;
+use futures::stream::{SelectAll, StreamExt};
+use futures::FutureExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::transport::PeerAddr;
+use crate::wire::codec;
+use crate::wire::frame::{code, flags, Message};
+
+use super::held::Held;
+use super::micro::Stats;
+use super::server_link::{Outbox, Replies, ServerLink};
+
+/// New sessions between two sweeps of the ended ones.
+const SWEEP_EVERY: usize = 256;
+
+/// One caller's session, as the demultiplexer feeds it.
+struct Caller {
+    frames: mpsc::Sender<Bytes>,
+    replies: Arc<Replies>,
+    /// The link's unanswered calls (gone with the link).
+    held: Weak<Held>,
+}
+
+impl Caller {
+    /// Call `id` of `method` went to the session.
+    fn took(&self, id: u64, method: u32, call_flags: u8) {
+        if call_flags & flags::ONEWAY == 0 {
+            if let Some(held) = self.held.upgrade() {
+                // A call that sends a stream is claimed at once.
+                held.arrived(id, method, call_flags & flags::STREAM_IN != 0);
+            }
+        }
+    }
+}
+
+/// Hands each message to its caller's session, opening one for a caller
+/// that has none.
+pub(super) struct Demux {
+    client: Client,
+    from: Subject,
+    max_payload: usize,
+    queue: usize,
+    links: mpsc::Sender<(ServerLink, PeerAddr)>,
+    callers: HashMap<String, Caller>,
+    opened: usize,
+    taking: CancellationToken,
+    stats: Arc<Stats>,
+}
+
+impl Demux {
+    /// A demultiplexer publishing as `from` through `client`, handing new
+    /// sessions to `links`; it stops opening them once `taking` fires.
+    pub(super) fn new(
+        client: Client,
+        from: Subject,
+        max_payload: usize,
+        queue: usize,
+        links: mpsc::Sender<(ServerLink, PeerAddr)>,
+        taking: CancellationToken,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Demux {
+            client,
+            from,
+            max_payload,
+            queue,
+            links,
+            callers: HashMap::new(),
+            opened: 0,
+            taking,
+            stats,
+        }
+    }
+
+    /// Runs until `stop`: the calls' subscriptions, the server's own, and
+    /// the discovery ones.
+    pub(super) async fn run(
+        mut self,
+        mut calls: SelectAll<Subscriber>,
+        mut own: Subscriber,
+        mut discovery: SelectAll<Subscriber>,
+        stop: CancellationToken,
+    ) {
+        let mut leaving = false;
+        loop {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                () = self.taking.cancelled(), if !leaving => {
+                    leaving = true;
+                    self.leave(&mut calls).await;
+                }
+                Some(message) = own.next() => self.message(message).await,
+                Some(message) = calls.next(), if !calls.is_empty() => self.message(message).await,
+                Some(message) = discovery.next(), if !discovery.is_empty() => self.discovery(message).await,
+                else => break,
+            }
+        }
+    }
+
+    /// Leaves the queue groups and fanout subjects, drained: the calls NATS
+    /// had already sent this way still arrive, and are answered "shutting
+    /// down", unrun, so that their callers send them elsewhere.
+    async fn leave(&mut self, calls: &mut SelectAll<Subscriber>) {
+        for subscription in calls.iter_mut() {
+            let _ = subscription.drain().await;
+        }
+        // Once NATS has answered this, every call it sent before the
+        // drain is in the subscriptions.
+        let _ = self.client.flush().await;
+        while let Some(Some(message)) = calls.next().now_or_never() {
+            self.message(message).await;
+        }
+        calls.clear();
+    }
+
+    /// Answers a NATS service discovery request.
+    async fn discovery(&self, message: async_nats::Message) {
+        let Some(reply) = message.reply else { return };
+        for answer in self.stats.answer(&message.subject) {
+            let _ = self.client.publish(reply.clone(), answer).await;
+        }
+    }
+
+    async fn message(&mut self, message: async_nats::Message) {
+        if message.status.is_some() {
+            return;
+        }
+        let async_nats::Message { reply, payload, .. } = message;
+        let (kind, id, call_flags, is_request, method) = match codec::decode_message(&payload) {
+            Ok((
+                message @ Message::Request {
+                    id, flags, method, ..
+                },
+                _,
+            )) => {
+                let method = u32::from_le_bytes(method);
+                self.stats.request(method);
+                (message.kind(), id, flags, true, method)
+            }
+            // A caller asking whether this server still has its calls: it
+            // has them while their session lives.
+            Ok((Message::Ping { nonce }, _)) => {
+                let live = reply.as_deref().is_some_and(|reply| {
+                    let key = reply.rsplit_once('.').map_or(reply, |(k, _)| k);
+                    self.callers
+                        .get(key)
+                        .is_some_and(|caller| !caller.frames.is_closed())
+                });
+                if let (true, Some(reply)) = (live, reply) {
+                    let pong = codec::encode_control(&Message::Pong { nonce });
+                    let _ = self
+                        .client
+                        .publish_with_reply(reply, self.from.clone(), pong)
+                        .await;
+                }
+                return;
+            }
+            Ok((message, _)) => (message.kind(), message.call_id().unwrap_or(0), 0, false, 0),
+            Err(_) => ("a frame that does not decode", 0, 0, false, 0),
+        };
+        // The caller's inbox: the reply subject without its last token.
+        let key = reply
+            .as_deref()
+            .map_or("", |reply| reply.rsplit_once('.').map_or(reply, |(k, _)| k));
+        // A reply subject that is not `<inbox>.<id>`: a plain NATS client's.
+        let own_reply = match &reply {
+            Some(reply) if is_request => reply
+                .rsplit_once('.')
+                .is_none_or(|(_, last)| last.parse() != Ok(id)),
+            _ => false,
+        };
+        if let Some(caller) = self.callers.get(key) {
+            if !caller.frames.is_closed() {
+                if own_reply {
+                    if let Some(reply) = &reply {
+                        caller.replies.insert(id, reply.clone());
+                    }
+                }
+                match caller.frames.try_send(payload) {
+                    Ok(()) => {
+                        if is_request {
+                            caller.took(id, method, call_flags);
+                        }
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        if is_request {
+                            self.refuse(
+                                reply.as_ref(),
+                                id,
+                                call_flags,
+                                code::SERVER_BUSY,
+                                "too many of this caller's calls wait for the server",
+                            )
+                            .await;
+                        }
+                        return;
+                    }
+                    // Ended just now: a new session takes the call.
+                    Err(mpsc::error::TrySendError::Closed(payload)) => {
+                        self.callers.remove(key);
+                        return self
+                            .open(
+                                key,
+                                reply.clone(),
+                                payload,
+                                (id, method, call_flags),
+                                own_reply,
+                            )
+                            .await;
+                    }
+                }
+                if call_flags & flags::STREAM_IN != 0 {
+                    self.claim(reply.as_ref(), id).await;
+                }
+                return;
+            }
+            self.callers.remove(key);
+        }
+        if !is_request {
+            tracing::debug!(
+                caller = key,
+                kind,
+                "dropped a message for a call this server does not have"
+            );
+            return;
+        }
+        self.open(
+            key,
+            reply.clone(),
+            payload,
+            (id, method, call_flags),
+            own_reply,
+        )
+        .await;
+    }
+
+    /// A new session for the caller `key`, with its first request.
+    async fn open(
+        &mut self,
+        key: &str,
+        reply: Option<Subject>,
+        payload: Bytes,
+        (id, method, call_flags): (u64, u32, u8),
+        own_reply: bool,
+    ) {
+        if self.taking.is_cancelled() {
+            return self
+                .refuse(
+                    reply.as_ref(),
+                    id,
+                    call_flags,
+                    code::SHUTTING_DOWN,
+                    "the server is shutting down",
+                )
+                .await;
+        }
+        let inbox = reply.as_ref().map(|_| Arc::<str>::from(key));
+        let outbox = Outbox::new(
+            self.client.clone(),
+            inbox,
+            self.from.clone(),
+            Arc::clone(&self.stats),
+        );
+        if own_reply {
+            if let Some(reply) = &reply {
+                outbox.replies().insert(id, reply.clone());
+            }
+        }
+        let replies = Arc::clone(outbox.replies());
+        let held = Arc::downgrade(outbox.held());
+        let (frames, queued) = mpsc::channel(self.queue);
+        // A fresh queue has room for one.
+        let _ = frames.try_send(payload);
+        let link = ServerLink::new(queued, outbox, self.max_payload);
+        if self
+            .links
+            .send((link, PeerAddr::Broker(key.to_owned())))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let caller = Caller {
+            frames,
+            replies,
+            held,
+        };
+        caller.took(id, method, call_flags);
+        self.callers.insert(key.to_owned(), caller);
+        if call_flags & flags::STREAM_IN != 0 {
+            self.claim(reply.as_ref(), id).await;
+        }
+        self.opened += 1;
+        if self.opened.is_multiple_of(SWEEP_EVERY) {
+            self.callers.retain(|_, caller| !caller.frames.is_closed());
+        }
+    }
+
+    /// Tells the caller this server has call `id` (a credit of no items),
+    /// so that what it sends with the call (a stream) comes here.
+    async fn claim(&self, reply: Option<&Subject>, id: u64) {
+        if let Some(reply) = reply {
+            let claim = codec::encode_control(&Message::Credit { id, items: 0 });
+            let _ = self
+                .client
+                .publish_with_reply(reply.clone(), self.from.clone(), claim)
+                .await;
+        }
+    }
+
+    /// Answers request `id` with `code`, unrun (unless it is one-way).
+    async fn refuse(
+        &self,
+        reply: Option<&Subject>,
+        id: u64,
+        call_flags: u8,
+        code: u32,
+        message: &str,
+    ) {
+        let Some(reply) = reply else { return };
+        if call_flags & flags::ONEWAY != 0 {
+            return;
+        }
+        let refusal = codec::encode_refusal(id, code, message, &[], self.max_payload);
+        let _ = self
+            .client
+            .publish_with_reply(reply.clone(), self.from.clone(), refusal)
+            .await;
+    }
+}
