@@ -13,7 +13,7 @@ use rpc_runtime::{RpcError, Streaming};
 use tokio::task::JoinSet;
 
 use crate::common::nats::NatsProcess;
-use crate::replica::{client, connect, replicas, until, ReplicaClient, PROMPT};
+use crate::replica::{client, connect, replicas, until, OddNumber, ReplicaClient, PROMPT};
 
 #[tokio::test]
 async fn three_servers_in_a_queue_group_share_3000_calls() {
@@ -105,6 +105,9 @@ async fn every_kind_of_call_works_over_nats() {
         .collect()
         .await;
     assert_eq!(doubled, (1..=50u64).map(|i| i * 2).collect::<Vec<_>>());
+
+    assert_eq!(client.even(4).await.unwrap(), Ok(4));
+    assert_eq!(client.even(5).await.unwrap(), Err(OddNumber(5)));
 
     let value = client
         .with_metadata("tenant", "blue")

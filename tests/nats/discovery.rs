@@ -103,7 +103,10 @@ async fn nats_tooling_discovers_the_services_and_their_endpoints() {
     endpoints.sort_unstable();
     assert_eq!(
         endpoints,
-        ["count", "double", "echo", "fetch", "header", "hit", "note", "origin", "stall", "total"]
+        [
+            "count", "double", "echo", "even", "fetch", "header", "hit", "note", "origin", "stall",
+            "total"
+        ]
     );
     assert!(info
         .endpoints

@@ -37,9 +37,15 @@ pub trait Replica {
     async fn stall(&self) -> u32;
     /// Echoes `bytes` back.
     async fn echo(&self, bytes: Vec<u8>) -> usize;
+    /// `n`, or the application's own error for an odd `n`.
+    async fn even(&self, n: u32) -> Result<u32, OddNumber>;
     /// Where the call came from, and whether the handler could call back.
     async fn origin(&self) -> (String, bool);
 }
+
+/// An application error, typed.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OddNumber(pub u32);
 
 /// What the test sees of one server's handlers.
 #[derive(Default)]
@@ -137,6 +143,14 @@ impl Replica for ReplicaImpl {
 
     async fn echo(&self, bytes: Vec<u8>) -> usize {
         bytes.len()
+    }
+
+    async fn even(&self, n: u32) -> Result<u32, OddNumber> {
+        if n.is_multiple_of(2) {
+            Ok(n)
+        } else {
+            Err(OddNumber(n))
+        }
     }
 
     async fn origin(&self) -> (String, bool) {

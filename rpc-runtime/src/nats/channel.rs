@@ -160,10 +160,15 @@ impl NatsChannelBuilder {
     pub fn build(self) -> Result<NatsChannel, RpcError> {
         let subjects =
             Subjects::new(&self.prefix).map_err(|message| RpcError::Unavailable { message })?;
+        Ok(self.with_subjects(subjects))
+    }
+
+    /// The channel, over `subjects`.
+    fn with_subjects(self, subjects: Subjects) -> NatsChannel {
         let lost = Arc::new(Mutex::new(CancellationToken::new()));
         let watcher = tokio::spawn(watch_state(self.client.clone(), Arc::downgrade(&lost)));
         let fanouts = Fanouts::new(&self.client, self.fanout_window);
-        Ok(NatsChannel {
+        NatsChannel {
             inner: Arc::new(Inner {
                 client: self.client,
                 subjects,
@@ -177,7 +182,7 @@ impl NatsChannelBuilder {
                 lost,
                 watcher: Arc::new(AbortOnDrop(watcher)),
             }),
-        })
+        }
     }
 }
 
@@ -287,11 +292,7 @@ impl NatsChannel {
     /// ```
     #[must_use]
     pub fn new(client: Client) -> NatsChannel {
-        match Self::builder(client).build() {
-            Ok(channel) => channel,
-            // The default prefix is a subject token.
-            Err(_) => unreachable!("the default prefix is valid"),
-        }
+        Self::builder(client).with_subjects(Subjects::standard())
     }
 
     /// Starts configuring a channel over `client`.

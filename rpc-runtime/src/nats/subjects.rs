@@ -20,6 +20,13 @@ impl Subjects {
         })
     }
 
+    /// Subjects under the default prefix, `rpc`.
+    pub(super) fn standard() -> Self {
+        Subjects {
+            prefix: DEFAULT_PREFIX.to_owned(),
+        }
+    }
+
     /// Where calls to `service` go, in its queue group: one server of the
     /// group takes each.
     pub(super) fn call(&self, service: &str) -> String {
