@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use async_nats::{Client, Subject, Subscriber};
 use bytes::Bytes;
@@ -14,12 +15,23 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::transport::PeerAddr;
-use crate::wire::codec;
 use crate::wire::frame::{code, flags, Message};
+use crate::wire::{codec, route};
 
 use super::held::Held;
 use super::micro::Stats;
 use super::server_link::{Outbox, Replies, ServerLink};
+
+/// What the demultiplexer reads of a message about a call.
+#[derive(Default, Clone, Copy)]
+struct Call {
+    /// A request's method id.
+    method: u32,
+    /// A request's time left.
+    timeout: Option<Duration>,
+    /// A cancel.
+    cancel: bool,
+}
 
 /// New sessions between two sweeps of the ended ones.
 const SWEEP_EVERY: usize = 256;
@@ -33,13 +45,20 @@ struct Caller {
 }
 
 impl Caller {
-    /// Call `id` of `method` went to the session.
-    fn took(&self, id: u64, method: u32, call_flags: u8) {
+    /// Call `id` of `method`, with `timeout` left, went to the session.
+    fn took(&self, id: u64, method: u32, call_flags: u8, timeout: Option<Duration>) {
         if call_flags & flags::ONEWAY == 0 {
             if let Some(held) = self.held.upgrade() {
                 // A call that sends a stream is claimed at once.
-                held.arrived(id, method, call_flags & flags::STREAM_IN != 0);
+                held.arrived(id, method, timeout, call_flags & flags::STREAM_IN != 0);
             }
+        }
+    }
+
+    /// The caller cancelled call `id`.
+    fn cancelled(&self, id: u64) {
+        if let Some(held) = self.held.upgrade() {
+            held.cancelled(id);
         }
     }
 }
@@ -138,16 +157,25 @@ impl Demux {
             return;
         }
         let async_nats::Message { reply, payload, .. } = message;
-        let (kind, id, call_flags, is_request, method) = match codec::decode_message(&payload) {
+        let mut call = Call::default();
+        let (kind, id, call_flags, is_request) = match codec::decode_message(&payload) {
             Ok((
                 message @ Message::Request {
-                    id, flags, method, ..
+                    id,
+                    flags,
+                    method,
+                    timeout,
                 },
                 _,
             )) => {
-                let method = u32::from_le_bytes(method);
-                self.stats.request(method);
-                (message.kind(), id, flags, true, method)
+                call.method = u32::from_le_bytes(method);
+                call.timeout = route::timeout_from_wire(timeout).map(Duration::from_micros);
+                self.stats.request(call.method);
+                (message.kind(), id, flags, true)
+            }
+            Ok((Message::Cancel { id }, _)) => {
+                call.cancel = true;
+                ("a cancel", id, 0, false)
             }
             // A caller asking whether this server still has its calls: it
             // has them while their session lives.
@@ -167,8 +195,8 @@ impl Demux {
                 }
                 return;
             }
-            Ok((message, _)) => (message.kind(), message.call_id().unwrap_or(0), 0, false, 0),
-            Err(_) => ("a frame that does not decode", 0, 0, false, 0),
+            Ok((message, _)) => (message.kind(), message.call_id().unwrap_or(0), 0, false),
+            Err(_) => ("a frame that does not decode", 0, 0, false),
         };
         // The caller's inbox: the reply subject without its last token.
         let key = reply
@@ -191,7 +219,9 @@ impl Demux {
                 match caller.frames.try_send(payload) {
                     Ok(()) => {
                         if is_request {
-                            caller.took(id, method, call_flags);
+                            caller.took(id, call.method, call_flags, call.timeout);
+                        } else if call.cancel {
+                            caller.cancelled(id);
                         }
                     }
                     Err(mpsc::error::TrySendError::Full(_)) => {
@@ -215,7 +245,7 @@ impl Demux {
                                 key,
                                 reply.clone(),
                                 payload,
-                                (id, method, call_flags),
+                                (id, call, call_flags),
                                 own_reply,
                             )
                             .await;
@@ -240,7 +270,7 @@ impl Demux {
             key,
             reply.clone(),
             payload,
-            (id, method, call_flags),
+            (id, call, call_flags),
             own_reply,
         )
         .await;
@@ -252,7 +282,7 @@ impl Demux {
         key: &str,
         reply: Option<Subject>,
         payload: Bytes,
-        (id, method, call_flags): (u64, u32, u8),
+        (id, call, call_flags): (u64, Call, u8),
         own_reply: bool,
     ) {
         if self.taking.is_cancelled() {
@@ -297,7 +327,7 @@ impl Demux {
             replies,
             held,
         };
-        caller.took(id, method, call_flags);
+        caller.took(id, call.method, call_flags, call.timeout);
         self.callers.insert(key.to_owned(), caller);
         if call_flags & flags::STREAM_IN != 0 {
             self.claim(reply.as_ref(), id).await;

@@ -22,6 +22,9 @@ pub(super) const CLAIM_AFTER: Duration = Duration::from_millis(50);
 struct Call {
     method: u32,
     arrived: Instant,
+    /// When the caller stops waiting: the server then stops the call and
+    /// sends nothing, so it is forgotten here too.
+    expires: Option<Instant>,
     /// Whether the caller knows this server has it (a message went).
     known: bool,
 }
@@ -43,16 +46,19 @@ impl Held {
         }
     }
 
-    /// Call `id` of `method` arrived (one that is answered); `known` when
-    /// the caller was told at once that this server has it.
-    pub(super) fn arrived(&self, id: u64, method: u32, known: bool) {
+    /// Call `id` of `method` arrived (one that is answered), with `timeout`
+    /// left; `known` when the caller was told at once that this server has
+    /// it.
+    pub(super) fn arrived(&self, id: u64, method: u32, timeout: Option<Duration>, known: bool) {
+        let now = Instant::now();
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         let quiet = calls.is_empty();
         calls.insert(
             id,
             Call {
                 method,
-                arrived: Instant::now(),
+                arrived: now,
+                expires: timeout.and_then(|timeout| now.checked_add(timeout)),
                 known,
             },
         );
@@ -86,10 +92,20 @@ impl Held {
         }
     }
 
+    /// Call `id` was cancelled: nothing will be sent about it.
+    pub(super) fn cancelled(&self, id: u64) {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+
     /// The calls held since before `before` that the caller does not know
-    /// are here; they are known from now on.
-    fn due(&self, before: Instant) -> (Vec<u64>, bool) {
+    /// are here; they are known from now on. Calls past their deadline by
+    /// then are forgotten.
+    fn due(&self, now: Instant, before: Instant) -> (Vec<u64>, bool) {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
+        calls.retain(|_, call| call.expires.is_none_or(|expires| expires > now));
         let mut due = Vec::new();
         for (id, call) in calls.iter_mut() {
             if !call.known && call.arrived <= before {
@@ -111,7 +127,7 @@ where
     loop {
         let Some(calls) = held.upgrade() else { return };
         let now = Instant::now();
-        let (due, quiet) = calls.due(now.checked_sub(CLAIM_AFTER).unwrap_or(now));
+        let (due, quiet) = calls.due(now, now.checked_sub(CLAIM_AFTER).unwrap_or(now));
         let arrived = Arc::clone(&calls.arrived);
         drop(calls);
         for id in due {
@@ -125,5 +141,63 @@ where
             let _ = tokio::time::timeout(Duration::from_secs(1), arrived.notified()).await;
         }
         tokio::time::sleep(CLAIM_AFTER / 2).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::Held;
+    use crate::nats::micro::Stats;
+    use crate::nats::subjects::Subjects;
+    use crate::wire::frame::Status;
+
+    fn held() -> Held {
+        let subjects = Subjects::standard();
+        let methods = [(7, "a.One", "x")];
+        Held::new(Arc::new(Stats::new(
+            "i",
+            "0.0.0",
+            &subjects,
+            methods.into_iter(),
+            str::to_owned,
+        )))
+    }
+
+    #[test]
+    fn a_call_is_claimed_once_after_it_has_waited() {
+        let held = held();
+        let start = Instant::now();
+        held.arrived(1, 7, None, false);
+        held.arrived(3, 7, None, true);
+        // Not yet waited long enough.
+        assert_eq!(
+            held.due(start, start - Duration::from_secs(1)).0,
+            Vec::<u64>::new()
+        );
+        let later = start + Duration::from_secs(1);
+        assert_eq!(held.due(later, later).0, vec![1]);
+        // Claimed once only.
+        assert!(held.due(later, later).0.is_empty());
+    }
+
+    #[test]
+    fn cancelled_and_expired_calls_are_forgotten() {
+        let held = held();
+        let start = Instant::now();
+        held.arrived(1, 7, Some(Duration::from_millis(10)), false);
+        held.arrived(3, 7, None, false);
+        held.arrived(5, 7, None, false);
+        held.cancelled(5);
+        let later = start + Duration::from_secs(1);
+        let (due, quiet) = held.due(later, later);
+        assert_eq!(due, vec![3]);
+        assert!(!quiet);
+        held.answered(3, Some(&Status::Ok));
+        assert!(held.due(later, later).1, "nothing is held any more");
     }
 }
