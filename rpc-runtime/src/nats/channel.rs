@@ -31,8 +31,8 @@ use super::subjects::{check, Subjects, DEFAULT_PREFIX};
 
 /// Default number of calls one service's link keeps in flight.
 const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
-/// Default number of messages that may wait to be published.
-const DEFAULT_QUEUE: usize = 1024;
+/// Frames that may wait for a link's writer.
+const WRITE_QUEUE: usize = 1024;
 /// Default time between two questions to the servers holding calls.
 const DEFAULT_LIVENESS: Duration = Duration::from_secs(1);
 /// The shortest: several times the time a server takes to claim a call.
@@ -58,7 +58,6 @@ pub struct NatsChannelBuilder {
     prefix: String,
     defaults: CallDefaults,
     max_in_flight: usize,
-    queue: usize,
     liveness: Duration,
     fanout_window: Duration,
 }
@@ -174,11 +173,11 @@ impl NatsChannelBuilder {
                 subjects,
                 defaults: self.defaults,
                 max_in_flight: self.max_in_flight,
-                queue: self.queue,
                 liveness: self.liveness,
                 fanouts,
                 instance: None,
                 services: Mutex::new(HashMap::new()),
+                first_open: tokio::sync::Mutex::new(()),
                 lost,
                 watcher: Arc::new(AbortOnDrop(watcher)),
             }),
@@ -212,13 +211,14 @@ struct Inner {
     subjects: Subjects,
     defaults: CallDefaults,
     max_in_flight: usize,
-    queue: usize,
     liveness: Duration,
     fanouts: Arc<Fanouts>,
     /// The one server every call goes to, if any.
     instance: Option<String>,
     /// A channel per service (one link each).
     services: Mutex<HashMap<String, ServiceTarget>>,
+    /// Held while a service's first link is being opened.
+    first_open: tokio::sync::Mutex<()>,
     /// Cancelled when the NATS connection is lost: the links made before
     /// end, and new ones get a new token.
     lost: Arc<Mutex<CancellationToken>>,
@@ -303,7 +303,6 @@ impl NatsChannel {
             prefix: DEFAULT_PREFIX.to_owned(),
             defaults: CallDefaults::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            queue: DEFAULT_QUEUE,
             liveness: DEFAULT_LIVENESS,
             fanout_window: DEFAULT_FANOUT_WINDOW,
         }
@@ -325,11 +324,11 @@ impl NatsChannel {
                 subjects: inner.subjects.clone(),
                 defaults: inner.defaults,
                 max_in_flight: inner.max_in_flight,
-                queue: inner.queue,
                 liveness: inner.liveness,
                 fanouts: Arc::clone(&inner.fanouts),
                 instance: Some(instance.to_owned()),
                 services: Mutex::new(HashMap::new()),
+                first_open: tokio::sync::Mutex::new(()),
                 lost: Arc::clone(&inner.lost),
                 watcher: Arc::clone(&inner.watcher),
             }),
@@ -357,9 +356,15 @@ impl NatsChannel {
         if let Some(target) = self.cached(service) {
             return Ok(target);
         }
+        // The first calls to a service open its link between them.
+        let _first = self.inner.first_open.lock().await;
+        if let Some(target) = self.cached(service) {
+            return Ok(target);
+        }
         let opener = Opener {
             inner: Arc::clone(&self.inner),
             service: service.to_owned(),
+            opening: tokio::sync::Mutex::new(()),
         };
         let connection = opener.open().await?;
         let label = match &self.inner.instance {
@@ -377,10 +382,9 @@ impl NatsChannel {
             .services
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        Ok(services
-            .entry(service.to_owned())
-            .or_insert(ServiceTarget(channel))
-            .clone())
+        let target = ServiceTarget(channel);
+        services.insert(service.to_owned(), target.clone());
+        Ok(target)
     }
 }
 
@@ -388,6 +392,9 @@ impl NatsChannel {
 struct Opener {
     inner: Arc<Inner>,
     service: String,
+    /// Held while a link is being opened, so that the calls that find
+    /// the link ended open one between them, not one each.
+    opening: tokio::sync::Mutex<()>,
 }
 
 impl Opener {
@@ -434,7 +441,7 @@ impl Opener {
             .await
             .map_err(|e| RpcError::connection_lost(format!("opening a NATS link failed: {e:?}")))?;
         let config = SessionConfig {
-            write_queue: inner.queue,
+            write_queue: WRITE_QUEUE,
             // The NATS client keeps its connection alive.
             keepalive: None,
             sweep_idle: inner.defaults.timeout.max(Duration::from_millis(100)),
@@ -456,6 +463,8 @@ impl Redial for Opener {
         _deadline: Instant,
     ) -> Pin<Box<dyn Future<Output = Result<Arc<Connection>, RpcError>> + Send + 'a>> {
         Box::pin(async move {
+            let _opening = self.opening.lock().await;
+            // Another call may have opened one while this one waited.
             let now = current_of(current);
             if !now.is_closed() {
                 return Ok(now);

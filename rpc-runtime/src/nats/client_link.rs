@@ -177,24 +177,27 @@ impl Routes {
     /// Fails every call `server` has: it went away.
     fn lost(&self, server: &Subject) {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        let gone: Vec<u64> = calls
-            .iter()
-            .filter(|(_, route)| route.server.as_ref() == Some(server))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in gone {
-            calls.remove(&id);
-            let text = format!(
-                "the server that took the call ({server}) went away before answering; the call may have run"
-            );
-            self.make_up(id, &text);
-        }
+        let text = format!(
+            "the server that took the call ({server}) went away before answering; the call may have run"
+        );
+        self.give_up(
+            &mut calls,
+            |route| route.server.as_ref() == Some(server),
+            &text,
+        );
     }
 
-    /// Answers call `id` with [`code::LOST`] for the session.
-    fn make_up(&self, id: u64, text: &str) {
-        let frame = codec::encode_refusal(id, code::LOST, text, &[], self.max_in);
-        let _ = self.made_up.send(frame);
+    /// Forgets the calls `gone` picks, answering each with [`code::LOST`]
+    /// and `text` for the session.
+    fn give_up(&self, calls: &mut HashMap<u64, Route>, gone: impl Fn(&Route) -> bool, text: &str) {
+        calls.retain(|id, route| {
+            if !gone(route) {
+                return true;
+            }
+            let frame = codec::encode_refusal(*id, code::LOST, text, &[], self.max_in);
+            let _ = self.made_up.send(frame);
+            false
+        });
     }
 
     /// The ping `nonce` was answered.
@@ -234,18 +237,14 @@ impl Routes {
         }
         let now = Instant::now();
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
-        let unclaimed: Vec<u64> = calls
-            .iter()
-            .filter(|(_, route)| route.server.is_none() && now.duration_since(route.sent) >= every)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in unclaimed {
-            calls.remove(&id);
-            let text = format!(
-                "no server claimed the call within {every:?} (the one that took it went away, or NATS lost it); the call may have run"
-            );
-            self.make_up(id, &text);
-        }
+        let text = format!(
+            "no server claimed the call within {every:?} (the one that took it went away, or NATS lost it); the call may have run"
+        );
+        self.give_up(
+            &mut calls,
+            |route| route.server.is_none() && now.duration_since(route.sent) >= every,
+            &text,
+        );
         let mut servers: Vec<Subject> = calls.values().filter_map(|r| r.server.clone()).collect();
         drop(calls);
         servers.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));

@@ -21,6 +21,7 @@ use crate::wire::{codec, route};
 use super::held::Held;
 use super::micro::Stats;
 use super::server_link::{Outbox, Replies, ServerLink};
+use super::subjects::inbox_of;
 
 /// What the demultiplexer reads of a message about a call.
 #[derive(Default, Clone, Copy)]
@@ -181,9 +182,8 @@ impl Demux {
             // has them while their session lives.
             Ok((Message::Ping { nonce }, _)) => {
                 let live = reply.as_deref().is_some_and(|reply| {
-                    let key = reply.rsplit_once('.').map_or(reply, |(k, _)| k);
                     self.callers
-                        .get(key)
+                        .get(inbox_of(reply))
                         .is_some_and(|caller| !caller.frames.is_closed())
                 });
                 if let (true, Some(reply)) = (live, reply) {
@@ -199,9 +199,7 @@ impl Demux {
             Err(_) => ("a frame that does not decode", 0, 0, false),
         };
         // The caller's inbox: the reply subject without its last token.
-        let key = reply
-            .as_deref()
-            .map_or("", |reply| reply.rsplit_once('.').map_or(reply, |(k, _)| k));
+        let key = reply.as_deref().map_or("", inbox_of);
         // A reply subject that is not `<inbox>.<id>`: a plain NATS client's.
         let own_reply = match &reply {
             Some(reply) if is_request => reply
@@ -209,8 +207,8 @@ impl Demux {
                 .is_none_or(|(_, last)| last.parse() != Ok(id)),
             _ => false,
         };
-        if let Some(caller) = self.callers.get(key) {
-            if !caller.frames.is_closed() {
+        let payload = match self.callers.get(key) {
+            Some(caller) if !caller.frames.is_closed() => {
                 if own_reply {
                     if let Some(reply) = &reply {
                         caller.replies.insert(id, reply.clone());
@@ -223,6 +221,10 @@ impl Demux {
                         } else if call.cancel {
                             caller.cancelled(id);
                         }
+                        if call_flags & flags::STREAM_IN != 0 {
+                            self.claim(reply.as_ref(), id).await;
+                        }
+                        return;
                     }
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         if is_request {
@@ -238,26 +240,12 @@ impl Demux {
                         return;
                     }
                     // Ended just now: a new session takes the call.
-                    Err(mpsc::error::TrySendError::Closed(payload)) => {
-                        self.callers.remove(key);
-                        return self
-                            .open(
-                                key,
-                                reply.clone(),
-                                payload,
-                                (id, call, call_flags),
-                                own_reply,
-                            )
-                            .await;
-                    }
+                    Err(mpsc::error::TrySendError::Closed(payload)) => payload,
                 }
-                if call_flags & flags::STREAM_IN != 0 {
-                    self.claim(reply.as_ref(), id).await;
-                }
-                return;
             }
-            self.callers.remove(key);
-        }
+            _ => payload,
+        };
+        self.callers.remove(key);
         if !is_request {
             tracing::debug!(
                 caller = key,

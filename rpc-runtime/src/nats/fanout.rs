@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::call::{CallKind, RawCall, RawReply};
 use crate::error::RpcError;
-use crate::session::CallDefaults;
+use crate::session::{self, CallDefaults};
 use crate::wire::codec;
 use crate::wire::frame::{flags, Message, Status};
 use crate::wire::request::RequestHeader;
@@ -75,7 +75,8 @@ async fn gather(
         id: fan.id,
         service,
         method,
-        timeout_micros: Some(u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX)),
+        // A call without a deadline says none, as on every path.
+        timeout_micros: session::wire_timeout(timeout),
         flags: if oneway { flags::ONEWAY } else { 0 },
     };
     let max_payload = fan.client.server_info().max_payload;

@@ -165,16 +165,30 @@ impl ServerLink {
     /// server refused the link: it is at its connection limit, or
     /// shutting down): they did not run.
     async fn refuse_queued(&mut self, code: u32, message: &str) -> io::Result<()> {
-        while let Ok(frame) = self.frames.try_recv() {
-            if let Ok((Message::Request { id, flags: f, .. }, _)) = codec::decode_message(&frame) {
-                if f & flags::ONEWAY == 0 {
-                    let refusal = codec::encode_refusal(id, code, message, &[], self.max_payload);
-                    self.outbox.send(refusal).await?;
-                }
-            }
+        for refusal in refusals(&mut self.frames, code, message, self.max_payload) {
+            self.outbox.send(refusal).await?;
         }
         Ok(())
     }
+}
+
+/// Takes what is queued in `frames`, and answers each request in it that
+/// wants an answer with `code` (within the caller's `limit`).
+fn refusals(
+    frames: &mut mpsc::Receiver<Bytes>,
+    code: u32,
+    message: &str,
+    limit: usize,
+) -> Vec<Bytes> {
+    let mut refusals = Vec::new();
+    while let Ok(frame) = frames.try_recv() {
+        if let Ok((Message::Request { id, flags: f, .. }, _)) = codec::decode_message(&frame) {
+            if f & flags::ONEWAY == 0 {
+                refusals.push(codec::encode_refusal(id, code, message, &[], limit));
+            }
+        }
+    }
+    refusals
 }
 
 impl Link for ServerLink {
@@ -265,20 +279,12 @@ impl Drop for ServerReader {
     /// elsewhere.
     fn drop(&mut self) {
         self.frames.close();
-        let mut refusals = Vec::new();
-        while let Ok(frame) = self.frames.try_recv() {
-            if let Ok((Message::Request { id, flags: f, .. }, _)) = codec::decode_message(&frame) {
-                if f & flags::ONEWAY == 0 {
-                    refusals.push(codec::encode_refusal(
-                        id,
-                        code::SHUTTING_DOWN,
-                        "the server's session for this caller ended before it read the call",
-                        &[],
-                        self.max_payload,
-                    ));
-                }
-            }
-        }
+        let refusals = refusals(
+            &mut self.frames,
+            code::SHUTTING_DOWN,
+            "the server's session for this caller ended before it read the call",
+            self.max_payload,
+        );
         if refusals.is_empty() {
             return;
         }

@@ -61,6 +61,12 @@ pub(super) fn split_reply(reply: &str) -> Option<(&str, u64)> {
     Some((inbox, id.parse().ok()?))
 }
 
+/// The caller's inbox a reply subject names: all but its last token (a
+/// subject of one token is an inbox of its own).
+pub(super) fn inbox_of(reply: &str) -> &str {
+    reply.rsplit_once('.').map_or(reply, |(inbox, _)| inbox)
+}
+
 /// Checks that `name` is one or more subject tokens: no empty token, no
 /// whitespace, no wildcard.
 pub(super) fn check(what: impl fmt::Display, name: &str) -> Result<(), String> {
@@ -82,7 +88,7 @@ pub(super) fn check(what: impl fmt::Display, name: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check, reply_to, split_reply, Subjects};
+    use super::{check, inbox_of, reply_to, split_reply, Subjects};
 
     #[test]
     fn subjects_name_the_service_and_the_instance() {
@@ -99,6 +105,8 @@ mod tests {
         assert_eq!(split_reply("_INBOX.abc.x"), None);
         assert_eq!(split_reply("17"), None);
         assert_eq!(split_reply(".17"), None);
+        assert_eq!(inbox_of("_INBOX.abc.xyz"), "_INBOX.abc");
+        assert_eq!(inbox_of("single"), "single");
     }
 
     #[test]

@@ -511,6 +511,6 @@ fn micros_until(deadline: Instant) -> Option<u64> {
 
 /// The time left as a request says it: none at all for a call without a
 /// deadline (more than half of [`FOREVER`] left).
-fn wire_timeout(left: Duration) -> Option<u64> {
+pub(crate) fn wire_timeout(left: Duration) -> Option<u64> {
     (left <= FOREVER / 2).then(|| u64::try_from(left.as_micros()).unwrap_or(u64::MAX))
 }

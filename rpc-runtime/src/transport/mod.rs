@@ -40,7 +40,7 @@ pub enum PeerAddr {
     /// client serves see as their caller).
     Dialed(String),
     /// A caller reached through a message broker, by the inbox its
-    /// answers go to (see [`nats`](crate::nats)).
+    /// answers go to (the NATS transport, feature `nats`).
     Broker(String),
 }
 
