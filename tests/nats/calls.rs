@@ -223,3 +223,26 @@ async fn a_handler_sees_the_caller_by_its_inbox_and_cannot_call_back() {
     assert!(peer.starts_with("broker inbox _INBOX."), "{peer}");
     assert!(!can_call_back, "callers over NATS serve no callbacks");
 }
+
+#[tokio::test]
+async fn a_plain_nats_request_is_answered_on_its_own_reply_subject() {
+    let nats = NatsProcess::start();
+    let (_servers, seen) = replicas(&nats, 1).await;
+    let plain = connect(&nats).await;
+    for id in [1u8, 3] {
+        // `hit(40 + id)` as docs/PROTOCOL.md section 10 describes it: the
+        // frame without its length prefix, sent with a stock request (whose
+        // reply subject does not end in the call's id).
+        let frame = crate::common::wire::request_to("Replica", id, "hit", &[40 + id]);
+        let answer = tokio::time::timeout(
+            PROMPT,
+            plain.request("rpc.call.Replica", frame[4..].to_vec().into()),
+        )
+        .await
+        .expect("an answer in time")
+        .expect("an answer");
+        // Response (variant 1) to `id`, status Ok (0), the server's number 0.
+        assert_eq!(&answer.payload[..], [1, id, 0, 0]);
+    }
+    assert_eq!(*seen[0].hits.lock().unwrap(), [41, 43]);
+}

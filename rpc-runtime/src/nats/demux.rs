@@ -18,9 +18,9 @@ use crate::transport::PeerAddr;
 use crate::wire::frame::{code, flags, Message};
 use crate::wire::{codec, route};
 
-use super::held::Held;
+use super::held::{Arrival, Held};
 use super::micro::Stats;
-use super::server_link::{Outbox, Replies, ServerLink};
+use super::server_link::{Outbox, ServerLink};
 use super::subjects::inbox_of;
 
 /// What the demultiplexer reads of a message about a call.
@@ -40,19 +40,30 @@ const SWEEP_EVERY: usize = 256;
 /// One caller's session, as the demultiplexer feeds it.
 struct Caller {
     frames: mpsc::Sender<Bytes>,
-    replies: Arc<Replies>,
     /// The link's unanswered calls (gone with the link).
     held: Weak<Held>,
 }
 
+impl Call {
+    /// What the session's link keeps of request `call` with `call_flags`
+    /// and its own reply subject `own`; nothing for a one-way call.
+    fn arrival(&self, call_flags: u8, own: Option<Subject>) -> Option<Arrival> {
+        (call_flags & flags::ONEWAY == 0).then(|| Arrival {
+            method: self.method,
+            timeout: self.timeout,
+            // A call that sends a stream is claimed at once.
+            known: call_flags & flags::STREAM_IN != 0,
+            reply: own,
+        })
+    }
+}
+
 impl Caller {
-    /// Call `id` of `method`, with `timeout` left, went to the session.
-    fn took(&self, id: u64, method: u32, call_flags: u8, timeout: Option<Duration>) {
-        if call_flags & flags::ONEWAY == 0 {
-            if let Some(held) = self.held.upgrade() {
-                // A call that sends a stream is claimed at once.
-                held.arrived(id, method, timeout, call_flags & flags::STREAM_IN != 0);
-            }
+    /// Request `id` goes to the session (recorded first: the session may
+    /// answer it at once).
+    fn took(&self, id: u64, arrival: Option<Arrival>) {
+        if let (Some(arrival), Some(held)) = (arrival, self.held.upgrade()) {
+            held.arrived(id, arrival);
         }
     }
 
@@ -201,24 +212,23 @@ impl Demux {
         // The caller's inbox: the reply subject without its last token.
         let key = reply.as_deref().map_or("", inbox_of);
         // A reply subject that is not `<inbox>.<id>`: a plain NATS client's.
-        let own_reply = match &reply {
-            Some(reply) if is_request => reply
-                .rsplit_once('.')
-                .is_none_or(|(_, last)| last.parse() != Ok(id)),
-            _ => false,
-        };
+        let own = reply
+            .as_ref()
+            .filter(|reply| {
+                is_request
+                    && reply
+                        .rsplit_once('.')
+                        .is_none_or(|(_, last)| last.parse() != Ok(id))
+            })
+            .cloned();
         let payload = match self.callers.get(key) {
             Some(caller) if !caller.frames.is_closed() => {
-                if own_reply {
-                    if let Some(reply) = &reply {
-                        caller.replies.insert(id, reply.clone());
-                    }
+                if is_request {
+                    caller.took(id, call.arrival(call_flags, own.clone()));
                 }
                 match caller.frames.try_send(payload) {
                     Ok(()) => {
-                        if is_request {
-                            caller.took(id, call.method, call_flags, call.timeout);
-                        } else if call.cancel {
+                        if call.cancel {
                             caller.cancelled(id);
                         }
                         if call_flags & flags::STREAM_IN != 0 {
@@ -228,6 +238,7 @@ impl Demux {
                     }
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         if is_request {
+                            caller.cancelled(id);
                             self.refuse(
                                 reply.as_ref(),
                                 id,
@@ -254,14 +265,8 @@ impl Demux {
             );
             return;
         }
-        self.open(
-            key,
-            reply.clone(),
-            payload,
-            (id, call, call_flags),
-            own_reply,
-        )
-        .await;
+        self.open(key, reply.clone(), payload, (id, call, call_flags), own)
+            .await;
     }
 
     /// A new session for the caller `key`, with its first request.
@@ -271,7 +276,7 @@ impl Demux {
         reply: Option<Subject>,
         payload: Bytes,
         (id, call, call_flags): (u64, Call, u8),
-        own_reply: bool,
+        own: Option<Subject>,
     ) {
         if self.taking.is_cancelled() {
             return self
@@ -291,12 +296,9 @@ impl Demux {
             self.from.clone(),
             Arc::clone(&self.stats),
         );
-        if own_reply {
-            if let Some(reply) = &reply {
-                outbox.replies().insert(id, reply.clone());
-            }
+        if let Some(arrival) = call.arrival(call_flags, own) {
+            outbox.held().arrived(id, arrival);
         }
-        let replies = Arc::clone(outbox.replies());
         let held = Arc::downgrade(outbox.held());
         let (frames, queued) = mpsc::channel(self.queue);
         // A fresh queue has room for one.
@@ -310,13 +312,7 @@ impl Demux {
         {
             return;
         }
-        let caller = Caller {
-            frames,
-            replies,
-            held,
-        };
-        caller.took(id, call.method, call_flags, call.timeout);
-        self.callers.insert(key.to_owned(), caller);
+        self.callers.insert(key.to_owned(), Caller { frames, held });
         if call_flags & flags::STREAM_IN != 0 {
             self.claim(reply.as_ref(), id).await;
         }

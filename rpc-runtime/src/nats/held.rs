@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
+use async_nats::Subject;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -27,6 +28,20 @@ struct Call {
     expires: Option<Instant>,
     /// Whether the caller knows this server has it (a message went).
     known: bool,
+    /// Where its messages go, if not to `<inbox>.<id>` (a plain NATS
+    /// client's request names a reply subject of its own).
+    reply: Option<Subject>,
+}
+
+/// What is known of a call when it arrives.
+pub(super) struct Arrival {
+    pub method: u32,
+    /// The time its caller still waits.
+    pub timeout: Option<Duration>,
+    /// Whether the caller was told at once that this server has it.
+    pub known: bool,
+    /// Its own reply subject, if not `<inbox>.<id>`.
+    pub reply: Option<Subject>,
 }
 
 /// The calls one caller's session holds.
@@ -46,20 +61,19 @@ impl Held {
         }
     }
 
-    /// Call `id` of `method` arrived (one that is answered), with `timeout`
-    /// left; `known` when the caller was told at once that this server has
-    /// it.
-    pub(super) fn arrived(&self, id: u64, method: u32, timeout: Option<Duration>, known: bool) {
+    /// Call `id` arrived (one that is answered).
+    pub(super) fn arrived(&self, id: u64, arrival: Arrival) {
         let now = Instant::now();
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         let quiet = calls.is_empty();
         calls.insert(
             id,
             Call {
-                method,
+                method: arrival.method,
                 arrived: now,
-                expires: timeout.and_then(|timeout| now.checked_add(timeout)),
-                known,
+                expires: arrival.timeout.and_then(|timeout| now.checked_add(timeout)),
+                known: arrival.known,
+                reply: arrival.reply,
             },
         );
         drop(calls);
@@ -68,26 +82,27 @@ impl Held {
         }
     }
 
-    /// A message about call `id` went to the caller: its last, with the
-    /// call's `status`, or another.
-    pub(super) fn answered(&self, id: u64, status: Option<&Status<'_>>) {
+    /// A message about call `id` goes to the caller: its last, with the
+    /// call's `status`, or another. Where it goes, if the call named a
+    /// reply subject of its own.
+    pub(super) fn answered(&self, id: u64, status: Option<&Status<'_>>) -> Option<Subject> {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         match status {
             Some(status) => {
-                if let Some(call) = calls.remove(&id) {
-                    drop(calls);
-                    let error = match status {
-                        Status::Ok => None,
-                        Status::Error { message, .. } => Some(*message),
-                    };
-                    self.stats
-                        .finished(call.method, call.arrived.elapsed(), error);
-                }
+                let call = calls.remove(&id)?;
+                drop(calls);
+                let error = match status {
+                    Status::Ok => None,
+                    Status::Error { message, .. } => Some(*message),
+                };
+                self.stats
+                    .finished(call.method, call.arrived.elapsed(), error);
+                call.reply
             }
             None => {
-                if let Some(call) = calls.get_mut(&id) {
-                    call.known = true;
-                }
+                let call = calls.get_mut(&id)?;
+                call.known = true;
+                call.reply.clone()
             }
         }
     }
@@ -103,25 +118,26 @@ impl Held {
     /// The calls held since before `before` that the caller does not know
     /// are here; they are known from now on. Calls past their deadline by
     /// then are forgotten.
-    fn due(&self, now: Instant, before: Instant) -> (Vec<u64>, bool) {
+    fn due(&self, now: Instant, before: Instant) -> (Vec<(u64, Option<Subject>)>, bool) {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         calls.retain(|_, call| call.expires.is_none_or(|expires| expires > now));
         let mut due = Vec::new();
         for (id, call) in calls.iter_mut() {
             if !call.known && call.arrived <= before {
                 call.known = true;
-                due.push(*id);
+                due.push((*id, call.reply.clone()));
             }
         }
         (due, calls.is_empty())
     }
 }
 
-/// Claims, with `claim`, the calls of a caller's session that wait
-/// unanswered for [`CLAIM_AFTER`], until the session is gone.
+/// Claims, with `claim` (a call's id and its own reply subject, if any),
+/// the calls of a caller's session that wait unanswered for
+/// [`CLAIM_AFTER`], until the session is gone.
 pub(super) async fn claim_loop<F, Fut>(held: Weak<Held>, claim: F)
 where
-    F: Fn(u64) -> Fut,
+    F: Fn(u64, Option<Subject>) -> Fut,
     Fut: Future<Output = bool>,
 {
     loop {
@@ -130,8 +146,8 @@ where
         let (due, quiet) = calls.due(now, now.checked_sub(CLAIM_AFTER).unwrap_or(now));
         let arrived = Arc::clone(&calls.arrived);
         drop(calls);
-        for id in due {
-            if !claim(id).await {
+        for (id, reply) in due {
+            if !claim(id, reply).await {
                 return;
             }
         }
@@ -151,7 +167,7 @@ mod tests {
 
     use tokio::time::Instant;
 
-    use super::Held;
+    use super::{Arrival, Held};
     use crate::nats::micro::Stats;
     use crate::nats::subjects::Subjects;
     use crate::wire::frame::Status;
@@ -172,15 +188,12 @@ mod tests {
     fn a_call_is_claimed_once_after_it_has_waited() {
         let held = held();
         let start = Instant::now();
-        held.arrived(1, 7, None, false);
-        held.arrived(3, 7, None, true);
+        held.arrived(1, arrival(None, false));
+        held.arrived(3, arrival(None, true));
         // Not yet waited long enough.
-        assert_eq!(
-            held.due(start, start - Duration::from_secs(1)).0,
-            Vec::<u64>::new()
-        );
+        assert!(held.due(start, start - Duration::from_secs(1)).0.is_empty());
         let later = start + Duration::from_secs(1);
-        assert_eq!(held.due(later, later).0, vec![1]);
+        assert_eq!(held.due(later, later).0, vec![(1, None)]);
         // Claimed once only.
         assert!(held.due(later, later).0.is_empty());
     }
@@ -189,15 +202,41 @@ mod tests {
     fn cancelled_and_expired_calls_are_forgotten() {
         let held = held();
         let start = Instant::now();
-        held.arrived(1, 7, Some(Duration::from_millis(10)), false);
-        held.arrived(3, 7, None, false);
-        held.arrived(5, 7, None, false);
+        held.arrived(1, arrival(Some(Duration::from_millis(10)), false));
+        held.arrived(3, arrival(None, false));
+        held.arrived(5, arrival(None, false));
         held.cancelled(5);
         let later = start + Duration::from_secs(1);
         let (due, quiet) = held.due(later, later);
-        assert_eq!(due, vec![3]);
+        assert_eq!(due, vec![(3, None)]);
         assert!(!quiet);
         held.answered(3, Some(&Status::Ok));
         assert!(held.due(later, later).1, "nothing is held any more");
+    }
+
+    #[test]
+    fn a_call_with_its_own_reply_subject_is_answered_there_until_its_end() {
+        let held = held();
+        let own = async_nats::Subject::from("_INBOX.plain.xyz");
+        held.arrived(
+            9,
+            Arrival {
+                reply: Some(own.clone()),
+                ..arrival(None, false)
+            },
+        );
+        assert_eq!(held.answered(9, None), Some(own.clone()));
+        assert_eq!(held.answered(9, Some(&Status::Ok)), Some(own));
+        // Forgotten with its last message.
+        assert_eq!(held.answered(9, Some(&Status::Ok)), None);
+    }
+
+    fn arrival(timeout: Option<Duration>, known: bool) -> Arrival {
+        Arrival {
+            method: 7,
+            timeout,
+            known,
+            reply: None,
+        }
     }
 }

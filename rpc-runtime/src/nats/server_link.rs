@@ -6,11 +6,9 @@
 //! greeting itself, with the NATS server's `max_payload` as the caller's
 //! frame limit and no callbacks (a caller over NATS serves none).
 
-use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_nats::{Client, Subject};
@@ -39,43 +37,8 @@ pub(super) struct Outbox {
     /// This server's instance subject: the reply subject of everything it
     /// sends, so the caller knows where a call's later messages go.
     from: Subject,
-    /// Calls whose reply subject is not `<inbox>.<id>` (a plain NATS
-    /// client's request), and where their answers go.
-    replies: Arc<Replies>,
     /// Calls taken and not yet answered.
     held: Arc<Held>,
-}
-
-/// Reply subjects of calls that gave one of their own.
-#[derive(Default)]
-pub(super) struct Replies {
-    any: AtomicBool,
-    subjects: Mutex<HashMap<u64, Subject>>,
-}
-
-impl Replies {
-    /// Call `id` is answered on `subject`.
-    pub(super) fn insert(&self, id: u64, subject: Subject) {
-        self.subjects
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, subject);
-        self.any.store(true, Ordering::Release);
-    }
-
-    /// Where call `id` is answered, if it said; forgotten with its last
-    /// message.
-    fn get(&self, id: u64, last: bool) -> Option<Subject> {
-        if !self.any.load(Ordering::Acquire) {
-            return None;
-        }
-        let mut subjects = self.subjects.lock().unwrap_or_else(PoisonError::into_inner);
-        if last {
-            subjects.remove(&id)
-        } else {
-            subjects.get(&id).cloned()
-        }
-    }
 }
 
 impl Outbox {
@@ -89,7 +52,6 @@ impl Outbox {
             client,
             inbox,
             from,
-            replies: Arc::default(),
             held: Arc::new(Held::new(stats)),
         }
     }
@@ -99,18 +61,12 @@ impl Outbox {
         &self.held
     }
 
-    /// Where the calls of this caller that named their own reply subject
-    /// are answered.
-    pub(super) fn replies(&self) -> &Arc<Replies> {
-        &self.replies
-    }
-
     /// Publishes one frame of the session to the caller.
     async fn send(&self, frame: Bytes) -> io::Result<()> {
         let Some(inbox) = &self.inbox else {
             return Ok(());
         };
-        let (id, last) = match codec::decode_message(&frame) {
+        let (id, own) = match codec::decode_message(&frame) {
             // Over NATS an idle session just ends: the caller holds nothing
             // on it.
             Ok((
@@ -121,20 +77,15 @@ impl Outbox {
                 _,
             )) => return Ok(()),
             Ok((Message::Response { id, status }, _)) => {
-                self.held.answered(id, Some(&status));
-                (id, true)
+                (id, self.held.answered(id, Some(&status)))
             }
             Ok((message, _)) => {
                 let id = message.call_id().unwrap_or(0);
-                self.held.answered(id, None);
-                (id, false)
+                (id, self.held.answered(id, None))
             }
-            Err(_) => (0, false),
+            Err(_) => (0, None),
         };
-        let subject = match self.replies.get(id, last) {
-            Some(subject) => subject,
-            None => Subject::from(reply_to(inbox, id)),
-        };
+        let subject = own.unwrap_or_else(|| Subject::from(reply_to(inbox, id)));
         self.client
             .publish_with_reply(subject, self.from.clone(), frame)
             .await
@@ -226,15 +177,9 @@ impl Link for ServerLink {
         let reader_outbox = outbox.clone();
         if let Some(inbox) = &outbox.inbox {
             let inbox = Arc::clone(inbox);
-            let (client, from, replies) = (
-                outbox.client.clone(),
-                outbox.from.clone(),
-                Arc::clone(&outbox.replies),
-            );
-            let claim = move |id: u64| {
-                let subject = replies
-                    .get(id, false)
-                    .unwrap_or_else(|| Subject::from(reply_to(&inbox, id)));
+            let (client, from) = (outbox.client.clone(), outbox.from.clone());
+            let claim = move |id: u64, own: Option<Subject>| {
+                let subject = own.unwrap_or_else(|| Subject::from(reply_to(&inbox, id)));
                 let claim = codec::encode_control(&Message::Credit { id, items: 0 });
                 let client = client.clone();
                 let from = from.clone();
