@@ -37,9 +37,9 @@ pub use context::CallContext;
 pub(crate) use context::{has_inbox, inherited_deadline, take_inbox};
 pub(crate) use inbox::InboxStream;
 pub(crate) use listener::serve as serve_listener;
-pub(crate) use paths::{oneway, sending, streaming, unary};
 #[cfg(feature = "nats")]
 pub(crate) use paths::wire_timeout;
+pub(crate) use paths::{oneway, sending, streaming, unary};
 pub(crate) use pending::bench_pending;
 pub(crate) use routes::Routes;
 pub use service::{Request, Service, ServiceFuture};
