@@ -234,6 +234,54 @@ pub enum RpcError {
 }
 
 impl RpcError {
+    /// The status code this error passes on as (see `From<RpcError> for
+    /// Status`): its own, for a [`Status`].
+    pub(crate) fn code(&self) -> Code {
+        match self {
+            RpcError::Status(status) => status.code(),
+            RpcError::DeadlineExceeded { .. } => Code::DEADLINE_EXCEEDED,
+            RpcError::Unauthenticated { .. } => Code::UNAUTHENTICATED,
+            RpcError::PermissionDenied { .. } => Code::PERMISSION_DENIED,
+            RpcError::UnknownService { .. } | RpcError::UnknownMethod { .. } => Code::UNIMPLEMENTED,
+            RpcError::Connect { .. }
+            | RpcError::ConnectTimeout { .. }
+            | RpcError::ConnectionLost { .. }
+            | RpcError::ShuttingDown
+            | RpcError::Unavailable { .. }
+            | RpcError::ServerBusy { .. } => Code::UNAVAILABLE,
+            _ => Code::INTERNAL,
+        }
+    }
+
+    /// The variant's name, for traces (`error.type`).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            RpcError::Connect { .. } => "Connect",
+            RpcError::ConnectTimeout { .. } => "ConnectTimeout",
+            RpcError::NotAServer { .. } => "NotAServer",
+            RpcError::Tls { .. } => "Tls",
+            RpcError::Unauthenticated { .. } => "Unauthenticated",
+            RpcError::PermissionDenied { .. } => "PermissionDenied",
+            RpcError::VersionMismatch { .. } => "VersionMismatch",
+            RpcError::ConnectionLost { .. } => "ConnectionLost",
+            RpcError::UnknownService { .. } => "UnknownService",
+            RpcError::UnknownMethod { .. } => "UnknownMethod",
+            RpcError::BadRequest { .. } => "BadRequest",
+            RpcError::BadResponse { .. } => "BadResponse",
+            RpcError::Encode { .. } => "Encode",
+            RpcError::FrameTooLarge { .. } => "FrameTooLarge",
+            RpcError::ResponseTooLarge { .. } => "ResponseTooLarge",
+            RpcError::Panicked { .. } => "Panicked",
+            RpcError::ServerBusy { .. } => "ServerBusy",
+            RpcError::DeadlineExceeded { .. } => "DeadlineExceeded",
+            RpcError::ShuttingDown => "ShuttingDown",
+            RpcError::Unavailable { .. } => "Unavailable",
+            RpcError::Protocol { .. } => "Protocol",
+            RpcError::Status(_) => "Status",
+            RpcError::Remote { .. } => "Remote",
+        }
+    }
+
     pub(crate) fn connection_lost(reason: impl Into<Arc<str>>) -> Self {
         RpcError::ConnectionLost {
             reason: reason.into(),
@@ -293,20 +341,9 @@ impl From<Status> for RpcError {
 /// ```
 impl From<RpcError> for Status {
     fn from(error: RpcError) -> Status {
-        let code = match &error {
-            RpcError::Status(status) => return status.clone(),
-            RpcError::DeadlineExceeded { .. } => Code::DEADLINE_EXCEEDED,
-            RpcError::Unauthenticated { .. } => Code::UNAUTHENTICATED,
-            RpcError::PermissionDenied { .. } => Code::PERMISSION_DENIED,
-            RpcError::UnknownService { .. } | RpcError::UnknownMethod { .. } => Code::UNIMPLEMENTED,
-            RpcError::Connect { .. }
-            | RpcError::ConnectTimeout { .. }
-            | RpcError::ConnectionLost { .. }
-            | RpcError::ShuttingDown
-            | RpcError::Unavailable { .. }
-            | RpcError::ServerBusy { .. } => Code::UNAVAILABLE,
-            _ => Code::INTERNAL,
-        };
-        Status::new(code, error.to_string())
+        match error {
+            RpcError::Status(status) => status,
+            error => Status::new(error.code(), error.to_string()),
+        }
     }
 }

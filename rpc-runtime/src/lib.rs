@@ -60,6 +60,7 @@ pub mod service;
 mod session;
 mod status;
 mod streaming;
+pub mod telemetry;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;

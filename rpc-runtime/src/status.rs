@@ -63,7 +63,7 @@ macro_rules! codes {
         impl Code {
             $($(#[$doc])* pub const $name: Code = Code($n);)*
 
-            fn name(self) -> Option<&'static str> {
+            pub(crate) fn name(self) -> Option<&'static str> {
                 match self.0 {
                     $($n => Some(stringify!($name)),)*
                     _ => None,

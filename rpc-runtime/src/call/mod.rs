@@ -71,6 +71,7 @@ use tokio::time::Instant;
 
 use crate::error::RpcError;
 use crate::streaming::Streaming;
+use crate::telemetry::Observed;
 use crate::wire::body::BodyStream;
 use crate::wire::codec;
 use crate::wire::request::{self, RequestBody};
@@ -187,6 +188,9 @@ pub struct RawCall {
     stream: Option<BodyStream>,
     inherited: Option<Instant>,
     refusable: bool,
+    /// The call's span and metrics, for a call a typed client makes (the
+    /// typed layer ends it with the answer).
+    observed: Option<Observed>,
 }
 
 impl RawCall {
@@ -217,7 +221,19 @@ impl RawCall {
             stream: None,
             inherited: crate::session::inherited_deadline(),
             refusable: false,
+            observed: None,
         })
+    }
+
+    /// This call, observed by `observed` (its span and metrics).
+    pub(crate) fn observed(mut self, observed: Observed) -> Self {
+        self.observed = Some(observed);
+        self
+    }
+
+    /// Takes the call's observation, to end it with the answer.
+    pub(crate) fn take_observed(&mut self) -> Option<Observed> {
+        self.observed.take()
     }
 
     /// This call, sending `items` with its arguments, each encoded as the
@@ -228,7 +244,16 @@ impl RawCall {
     where
         S: Serialize + Send + 'static,
     {
-        let encoded = items.map(|item| item.and_then(|value| codec::encode_value(&value)));
+        let sent = self
+            .observed
+            .as_ref()
+            .map(|observed| &observed.metrics().items_sent);
+        let encoded = items.map(move |item| {
+            if let Some(sent) = sent {
+                sent.increment(1);
+            }
+            item.and_then(|value| codec::encode_value(&value))
+        });
         self.stream = Some(Box::pin(encoded));
         self
     }
@@ -309,6 +334,7 @@ impl RawCall {
             stream: None,
             inherited: self.inherited,
             refusable: self.refusable,
+            observed: None,
         })
     }
 
@@ -464,6 +490,18 @@ impl RawStream {
 
     pub(crate) fn remote(remote: crate::session::RemoteStream) -> Self {
         RawStream(RawInner::Remote(remote))
+    }
+
+    /// Ends `observed` with the stream: at its end, its error, or (as
+    /// cancelled) when it is dropped before either.
+    pub(crate) fn observe(&mut self, observed: Observed) {
+        match &mut self.0 {
+            RawInner::Remote(remote) => remote.observe(observed),
+            RawInner::Local(items) => {
+                let inner = std::mem::replace(items, Box::pin(futures::stream::empty()));
+                *items = Box::pin(crate::telemetry::ObservedStream::new(inner, observed));
+            }
+        }
     }
 
     /// The typed stream: each item decoded as `R` (a failure to decode ends

@@ -104,6 +104,13 @@ impl CallOptions {
         self.reply.as_ref()
     }
 
+    /// These options with `metadata` in place of their own.
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
     /// The metadata calls made with these options carry.
     #[must_use]
     pub fn get_metadata(&self) -> &Metadata {

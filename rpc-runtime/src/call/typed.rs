@@ -14,6 +14,7 @@
 //! is moved (copied) whole each time it is returned, stored or spawned.
 //! (Measured: a lazy `async` block costs twice the copies per call.)
 
+use std::borrow::Cow;
 use std::future::Future;
 
 use bytes::Bytes;
@@ -24,6 +25,7 @@ use serde::Serialize;
 
 use crate::error::RpcError;
 use crate::streaming::Streaming;
+use crate::telemetry::{Observe, Observed};
 use crate::wire::codec;
 
 use super::{CallKind, CallOptions, Fanout, Invoke, RawCall, RawReply, Replies};
@@ -41,7 +43,9 @@ pub trait Answer: DeserializeOwned {}
 
 impl<T: DeserializeOwned> Answer for T {}
 
-/// A call of `service.method` with `args`, encoded now.
+/// A call of `service.method` with `args`, encoded now: observed from
+/// here on (its span is made before the arguments are encoded, so that
+/// its trace context can travel in the call's metadata).
 #[inline]
 pub fn encode<A: Serialize + ?Sized>(
     options: &CallOptions,
@@ -50,7 +54,25 @@ pub fn encode<A: Serialize + ?Sized>(
     kind: CallKind,
     args: &A,
 ) -> Result<RawCall, RpcError> {
-    RawCall::new(service, method, kind, options.clone(), args)
+    let (service, method) = (Cow::Borrowed(service), Cow::Borrowed(method));
+    let mut observed = Observed::client(&service, &method);
+    #[cfg(feature = "opentelemetry")]
+    let traced;
+    #[cfg(feature = "opentelemetry")]
+    let options = match crate::telemetry::inject(observed.span(), options.get_metadata()) {
+        Some(metadata) => {
+            traced = options.clone().with_metadata(metadata);
+            &traced
+        }
+        None => options,
+    };
+    match RawCall::new(service, method, kind, options.clone(), args) {
+        Ok(call) => Ok(call.observed(observed)),
+        Err(error) => {
+            observed.end(Err(&error));
+            Err(error)
+        }
+    }
 }
 
 /// [`encode`] for a call that also sends `items`.
@@ -66,7 +88,7 @@ where
     A: Serialize + ?Sized,
     S: Serialize + Send + 'static,
 {
-    RawCall::new(service, method, kind, options.clone(), args).map(|call| call.with_stream(items))
+    encode(options, service, method, kind, args).map(|call| call.with_stream(items))
 }
 
 /// Sends `call`, which answers with one value, decoded as `R`.
@@ -80,7 +102,10 @@ where
     R: Answer + 'static,
 {
     let sent = match call {
-        Ok(call) => Either::Left(C::clone(channel).invoke_unary(call)),
+        Ok(mut call) => {
+            let observed = call.take_observed();
+            Either::Left(Observe::new(C::clone(channel).invoke_unary(call), observed))
+        }
         Err(error) => Either::Right(future::ready(Err::<Bytes, _>(error))),
     };
     sent.map(decode_value::<R> as fn(Result<Bytes, RpcError>) -> Result<R, RpcError>)
@@ -166,7 +191,10 @@ fn finish<C: Invoke, T: 'static>(
     take: fn(RawReply) -> Result<T, RpcError>,
 ) -> impl Future<Output = Result<T, RpcError>> + Send + 'static {
     let sent = match call {
-        Ok(call) => Either::Left(C::clone(channel).invoke(call)),
+        Ok(mut call) => {
+            let observed = call.take_observed();
+            Either::Left(Observe::new(C::clone(channel).invoke(call), observed))
+        }
         Err(error) => Either::Right(future::ready(Err(error))),
     };
     sent.map(move |reply| take(reply?))
@@ -201,7 +229,16 @@ fn fanout<C: Fanout, T: 'static>(
     take: fn(RawReply) -> Result<T, RpcError>,
 ) -> impl Future<Output = Replies<T>> + Send + 'static {
     let sent = match call {
-        Ok(call) => Either::Left(C::clone(channel).invoke_each(call)),
+        Ok(mut call) => {
+            let observed = call.take_observed();
+            let each = C::clone(channel).invoke_each(call);
+            Either::Left(each.map(move |replies| {
+                if let Some(mut observed) = observed {
+                    observed.end(Ok(()));
+                }
+                replies
+            }))
+        }
         Err(error) => Either::Right(future::ready(vec![(String::new(), Err(error))])),
     };
     sent.map(move |replies| {

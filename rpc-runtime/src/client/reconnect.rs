@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::error::RpcError;
 use crate::session::{current_of, Connection, Redial};
+use crate::telemetry;
 
 /// Opens a new connection (for the first one, and to reconnect).
 pub(super) type Connector = Box<
@@ -133,6 +134,7 @@ impl Redialer {
         match (self.connector)().await {
             Ok(connection) => {
                 tracing::debug!(peer = %self.peer, "reconnected");
+                telemetry::reconnected();
                 backoff.succeeded();
                 *slot.lock().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&connection);
                 Ok(connection)

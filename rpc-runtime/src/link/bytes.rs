@@ -11,6 +11,7 @@ use tokio_util::codec::{Decoder, Framed, FramedRead, LengthDelimitedCodec};
 
 use super::writer::FrameWriter;
 use super::{FrameRead, Link};
+use crate::telemetry::{self, Transport};
 use crate::transport::Io;
 
 /// The length-delimited codec of the protocol, for frames of at most `max`.
@@ -80,6 +81,7 @@ impl<T: Io> Link for ByteLink<T> {
             ByteReader {
                 inner: reader,
                 primed,
+                received: &telemetry::bytes(Transport::Stream).1,
             },
             writer,
         )
@@ -95,6 +97,8 @@ pub struct ByteReader<T: Io> {
     /// so until then they are decoded here: a frame that arrived in the
     /// same read as the greeting is answered without waiting for another.
     primed: bool,
+    /// Counts the bytes read.
+    received: &'static metrics::Counter,
 }
 
 impl<T: Io> Stream for ByteReader<T> {
@@ -104,7 +108,10 @@ impl<T: Io> Stream for ByteReader<T> {
         let this = self.get_mut();
         if !this.primed {
             match decode_buffered(&mut this.inner) {
-                Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame.freeze()))),
+                Ok(Some(frame)) => {
+                    this.received.increment(frame.len() as u64 + 4);
+                    return Poll::Ready(Some(Ok(frame.freeze())));
+                }
                 Ok(None) => this.primed = true,
                 Err(e) => {
                     this.primed = true;
@@ -112,9 +119,15 @@ impl<T: Io> Stream for ByteReader<T> {
                 }
             }
         }
-        this.inner
-            .poll_next_unpin(cx)
-            .map(|frame| frame.map(|frame| frame.map(BytesMut::freeze)))
+        let received = this.received;
+        this.inner.poll_next_unpin(cx).map(|frame| {
+            frame.map(|frame| {
+                frame.map(|frame| {
+                    received.increment(frame.len() as u64 + 4);
+                    frame.freeze()
+                })
+            })
+        })
     }
 }
 

@@ -10,6 +10,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures::Sink;
 use tokio::io::AsyncWrite;
 
+use crate::telemetry::{self, Transport};
+
 /// A frame at least this long is not copied into the write buffer: it is
 /// handed to the operating system from its own memory, in the same
 /// (vectored) write as the small frames around it.
@@ -49,6 +51,8 @@ pub struct FrameWriter<W> {
     queued: usize,
     /// The longest payload accepted.
     max: usize,
+    /// Counts the bytes written.
+    sent: &'static metrics::Counter,
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
@@ -60,6 +64,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             queue: VecDeque::new(),
             queued: 0,
             max,
+            sent: &telemetry::bytes(Transport::Stream).0,
         }
     }
 
@@ -126,6 +131,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.consume(n);
+            self.sent.increment(n as u64);
         }
         // Everything is out: the buffer's memory is reused from its start.
         self.small.clear();

@@ -32,6 +32,7 @@ use crate::wire::frame::{code, flags, Message, ROLE_LISTENER};
 
 use super::publish::{publish_error, Publisher};
 use super::subjects::{reply_to, split_reply};
+use crate::telemetry::{self, Transport};
 
 /// Messages of calls whose server is not known yet, kept per call at
 /// most (a stream's window and its end fit well within).
@@ -318,6 +319,9 @@ impl ClientLink {
             Arc::clone(&routes),
             |routes: Arc<Routes>, frame| async move {
                 if let Some(publish) = routes.route(frame) {
+                    telemetry::bytes(Transport::Nats)
+                        .0
+                        .increment(publish.frame.len() as u64);
                     routes
                         .client
                         .publish_with_reply(publish.subject, publish.reply, publish.frame)
@@ -460,6 +464,9 @@ impl ClientReader {
             )));
         }
         let frame = message.payload;
+        telemetry::bytes(Transport::Nats)
+            .1
+            .increment(frame.len() as u64);
         if frame.len() > self.max_in {
             return Some(Err(io::Error::new(
                 io::ErrorKind::InvalidData,

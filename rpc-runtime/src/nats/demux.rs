@@ -14,6 +14,7 @@ use futures::FutureExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::telemetry::{self, Transport};
 use crate::transport::PeerAddr;
 use crate::wire::frame::{code, flags, Message};
 use crate::wire::{codec, route};
@@ -169,6 +170,9 @@ impl Demux {
             return;
         }
         let async_nats::Message { reply, payload, .. } = message;
+        telemetry::bytes(Transport::Nats)
+            .1
+            .increment(payload.len() as u64);
         let mut call = Call::default();
         let (kind, id, call_flags, is_request) = match codec::decode_message(&payload) {
             Ok((

@@ -25,6 +25,7 @@ use super::held::{claim_loop, Held};
 use super::micro::Stats;
 use super::publish::{publish_error, Publisher};
 use super::subjects::reply_to;
+use crate::telemetry::{self, Transport};
 
 /// Where a session's frames go: the caller's inbox, each call's messages
 /// on the subject `<inbox>.<id>`, from this server's instance subject.
@@ -86,6 +87,9 @@ impl Outbox {
             Err(_) => (0, None),
         };
         let subject = own.unwrap_or_else(|| Subject::from(reply_to(inbox, id)));
+        telemetry::bytes(Transport::Nats)
+            .0
+            .increment(frame.len() as u64);
         self.client
             .publish_with_reply(subject, self.from.clone(), frame)
             .await

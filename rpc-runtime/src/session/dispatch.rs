@@ -15,6 +15,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use super::service::ServiceFuture;
 use crate::error::RpcError;
 use crate::link::FrameWrite;
+use crate::telemetry::Observed;
 use crate::wire::body::Body;
 use crate::wire::codec;
 use crate::wire::frame::{code, Message};
@@ -144,6 +145,8 @@ pub(super) struct Parked {
     pub(super) call: Result<ServiceFuture, RpcError>,
     /// The request frame's size.
     pub(super) size: usize,
+    /// The call's span and metrics.
+    pub(super) observed: Observed,
 }
 
 /// The connection's end of a stream a caller sends.
@@ -151,6 +154,8 @@ pub(super) struct Inbox {
     pub(super) events: mpsc::UnboundedSender<InboxEvent>,
     /// Items the caller may still send; the handler's side adds to it.
     pub(super) credit: Arc<AtomicU32>,
+    /// Counts the items received.
+    pub(super) received: &'static metrics::Counter,
 }
 
 /// A call running as its own task.
@@ -290,6 +295,7 @@ impl<'a, O: Out> Dispatch<'a, O> {
                     return Next::Stop(Some(codec::encode_goodbye(code::PROTOCOL, &message)));
                 }
                 inbox.credit.fetch_sub(1, Ordering::AcqRel);
+                inbox.received.increment(1);
                 if inbox
                     .events
                     .send(InboxEvent::Item(payload.slice(used..)))

@@ -15,6 +15,7 @@ use crate::error::RpcError;
 use crate::identity::PeerIdentity;
 use crate::link::greeting::Established;
 use crate::link::Link;
+use crate::telemetry::{OpenConnection, Side};
 use crate::transport::PeerAddr;
 use crate::wire::codec;
 use crate::wire::frame::code;
@@ -49,6 +50,7 @@ pub(crate) async fn serve<L: Link>(
     shutdown: &CancellationToken,
 ) {
     tracing::debug!(%peer, "connection established");
+    let _open = OpenConnection::new(Side::Server);
     let Established {
         mut reader,
         writer,

@@ -60,6 +60,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::error::RpcError;
 use crate::link::greeting::Established;
 use crate::link::Link;
+use crate::telemetry::{OpenConnection, Side};
 
 use crate::transport::PeerAddr;
 use crate::wire::codec;
@@ -86,6 +87,8 @@ pub(crate) struct Connection {
     /// that wait here, so the peer never has to stop reading (and always
     /// sees cancels and pings).
     slots: Arc<tokio::sync::Semaphore>,
+    /// Who is at the other end (for traces).
+    peer: PeerAddr,
     /// Cancelled when the session ends.
     ended: CancellationToken,
     /// Stops the reader and the writer when the connection is dropped.
@@ -97,6 +100,7 @@ impl Connection {
     /// `control`, whose ids count up by two from `first_id` (odd for the
     /// dialer, even for the listener), within the peer's frame limit and
     /// window; `stop` fires when it is dropped.
+    #[allow(clippy::too_many_arguments)] // each is a different part, used once
     fn new(
         queue: mpsc::Sender<Outgoing>,
         control: mpsc::UnboundedSender<Bytes>,
@@ -104,6 +108,7 @@ impl Connection {
         first_id: u64,
         peer_max_frame: usize,
         peer_max_in_flight: usize,
+        peer: PeerAddr,
         stop: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Connection {
@@ -115,9 +120,22 @@ impl Connection {
             slots: Arc::new(tokio::sync::Semaphore::new(
                 peer_max_in_flight.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
             )),
+            peer,
             ended: stop.clone(),
             _stop: stop.drop_guard(),
         })
+    }
+
+    /// A new request id; noted on the current span (the call's).
+    #[inline]
+    pub(crate) fn next_id(&self) -> u64 {
+        let id = self
+            .next_id
+            .fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+        if tracing::level_enabled!(tracing::Level::INFO) {
+            crate::telemetry::Observed::attempt(&tracing::Span::current(), &self.peer, id);
+        }
+        id
     }
 
     /// Whether the session has ended.
@@ -182,6 +200,7 @@ pub(crate) fn start<L: Link>(
     } = established;
     let shared = Arc::new(Shared::new(Instant::now()));
     let stop = CancellationToken::new();
+    let dialed = peer.clone();
     let (queue, queue_rx) = mpsc::channel(config.write_queue);
     let (control, control_rx) = mpsc::unbounded_channel();
 
@@ -207,7 +226,7 @@ pub(crate) fn start<L: Link>(
         queue: queue.clone(),
         peer_max_frame,
     });
-    tokio::spawn(read_loop(
+    let reading = read_loop(
         reader,
         Arc::clone(&shared),
         control.clone(),
@@ -215,7 +234,12 @@ pub(crate) fn start<L: Link>(
         config.keepalive,
         serving,
         config.sweep_idle,
-    ));
+    );
+    let open = OpenConnection::new(Side::Client);
+    tokio::spawn(async move {
+        reading.await;
+        drop(open);
+    });
 
     Connection::new(
         queue,
@@ -224,6 +248,7 @@ pub(crate) fn start<L: Link>(
         1,
         peer_max_frame,
         peer_max_in_flight,
+        dialed,
         stop,
     )
 }
@@ -269,6 +294,7 @@ impl Reverse {
             2,
             peer_max_frame,
             peer_max_in_flight,
+            PeerAddr::Dialed(peer.clone()),
             CancellationToken::new(),
         );
         Reverse {

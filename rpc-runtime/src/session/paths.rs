@@ -12,7 +12,6 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::error::RpcError;
+use crate::telemetry;
 use crate::wire::body::BodyStream;
 use crate::wire::frame::flags;
 use crate::wire::metadata::ReplyMetadata;
@@ -39,7 +39,9 @@ use super::Connection;
 const MAX_FAILOVERS: u32 = 8;
 
 /// How many times a call has gone, and whether it goes again.
-struct Attempts {
+struct Attempts<'a> {
+    /// The call's service and method, for the metrics of its resends.
+    names: (&'a str, &'a str),
     attempt: u32,
     /// Attempts allowed after a broken connection (1 unless idempotent).
     attempts: u32,
@@ -48,12 +50,13 @@ struct Attempts {
     failovers: u32,
 }
 
-impl Attempts {
+impl<'a> Attempts<'a> {
     #[inline]
-    fn new(idempotent_retries: u32, idempotent: bool) -> Self {
+    fn new(names: (&'a str, &'a str), idempotent_retries: u32, idempotent: bool) -> Self {
         // `idempotent_retries(u32::MAX)`: retry until the deadline.
         let resends = idempotent_retries.saturating_add(1);
         Attempts {
+            names,
             attempt: 1,
             attempts: if idempotent { resends } else { 1 },
             // A call the server promised it did not run may be sent again
@@ -73,6 +76,9 @@ impl Attempts {
     fn fails_over(&mut self, failover: bool, error: &RpcError) -> bool {
         let again = failover && self.failovers < MAX_FAILOVERS && error.is_retryable();
         self.failovers += u32::from(again);
+        if again {
+            telemetry::resent(self.names, true);
+        }
         again
     }
 
@@ -98,10 +104,12 @@ impl Attempts {
                 if self.attempt < self.attempts && error.is_retryable() =>
             {
                 self.attempt += 1;
+                telemetry::resent(self.names, false);
                 Err(error)
             }
             Ok(Reply::NotRun(error)) if self.attempt < self.not_run_attempts => {
                 self.attempt += 1;
+                telemetry::resent(self.names, false);
                 Err(error)
             }
             done => Ok(done),
@@ -149,7 +157,11 @@ pub(crate) fn unary<T: Target>(
         };
         expired(timeout)?;
         let (service, method) = (&*service, &*method);
-        let mut attempts = Attempts::new(target.defaults().idempotent_retries, idempotent);
+        let mut attempts = Attempts::new(
+            (service, method),
+            target.defaults().idempotent_retries,
+            idempotent,
+        );
         loop {
             // The time left, as measured when the deadline was set: good
             // for a first attempt that does not wait on the way.
@@ -233,7 +245,7 @@ fn round_trip<'a, T: Target>(
                     }
                 }
             };
-            let id = connection.next_id.fetch_add(2, Ordering::Relaxed);
+            let id = connection.next_id();
             let header = RequestHeader {
                 id,
                 service,
@@ -295,12 +307,12 @@ pub(crate) async fn oneway<T: Target>(
     timeout: Duration,
 ) -> Result<(), RpcError> {
     expired(timeout)?;
-    let mut attempts = Attempts::new(0, false);
+    let mut attempts = Attempts::new((service, method), 0, false);
     let send = async {
         loop {
             let (connection, ticket) = connection_for(target, deadline, timeout).await?;
             let header = RequestHeader {
-                id: connection.next_id.fetch_add(2, Ordering::Relaxed),
+                id: connection.next_id(),
                 service,
                 method,
                 timeout_micros: micros_until(deadline),
@@ -441,13 +453,13 @@ async fn open<T: Target>(
     timeout: Duration,
     flags: u8,
 ) -> Result<Opened, RpcError> {
-    let mut attempts = Attempts::new(0, false);
+    let mut attempts = Attempts::new((service, method), 0, false);
     loop {
         let (connection, ticket) = connection_for(target, deadline, timeout).await?;
         match slot_in(connection, deadline, timeout).await {
             Ok((connection, slot)) => {
                 ticket.ended(Outcome::Other);
-                let id = connection.next_id.fetch_add(2, Ordering::Relaxed);
+                let id = connection.next_id();
                 let header = RequestHeader {
                     id,
                     service,

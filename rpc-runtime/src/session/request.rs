@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::error::RpcError;
 use crate::intercept::CallInfo;
+use crate::telemetry::Observed;
 use crate::wire::codec;
 use crate::wire::frame::{code, flags, STREAM_WINDOW};
 use crate::wire::metadata::Metadata;
@@ -101,6 +102,8 @@ impl<O: Out> Dispatch<'_, O> {
             ));
         };
         let (service, method) = (route.names.service(), route.names.method());
+        let observed =
+            Observed::server(route.names.metrics(), service, method, &self.peer.addr, id);
         let deadline =
             // A deadline too far away to represent is no deadline.
             timeout_micros.and_then(|micros| Instant::now().checked_add(Duration::from_micros(micros)));
@@ -120,7 +123,7 @@ impl<O: Out> Dispatch<'_, O> {
                     let message = format!(
                         "the call's metadata did not decode within the server's limit of {limit} bytes: {e}"
                     );
-                    return self.refusal(id, oneway, RpcError::BadRequest { message });
+                    return self.refusal(id, oneway, RpcError::BadRequest { message }, observed);
                 }
             }
         } else {
@@ -139,9 +142,11 @@ impl<O: Out> Dispatch<'_, O> {
                     .unwrap_or_else(|panic| Err(panicked(&*panic)));
             if let Err(error) = verdict {
                 tracing::debug!(peer = %self.peer.addr, service, method, %error, "an interceptor refused a call");
-                return self.refusal(id, oneway, error);
+                return self.refusal(id, oneway, error, observed);
             }
         }
+        #[cfg(feature = "opentelemetry")]
+        crate::telemetry::extract(observed.span(), metadata.as_ref());
         let inbox = sends.then(|| {
             let (events, receiver) = mpsc::unbounded_channel();
             let credit = Arc::new(AtomicU32::new(STREAM_WINDOW));
@@ -150,6 +155,7 @@ impl<O: Out> Dispatch<'_, O> {
                 Inbox {
                     events,
                     credit: Arc::clone(&credit),
+                    received: &observed.metrics().items_received,
                 },
             );
             InboxParts {
@@ -175,6 +181,7 @@ impl<O: Out> Dispatch<'_, O> {
             context,
             call,
             size: payload.len(),
+            observed,
         };
         if self.has_room(request.oneway) {
             return Admitted::Run(request);
@@ -189,7 +196,8 @@ impl<O: Out> Dispatch<'_, O> {
 
     /// The answer to a call refused before it ran: none for a one-way
     /// call (the refusal is logged).
-    fn refusal(&self, id: u64, oneway: bool, error: RpcError) -> Admitted {
+    fn refusal(&self, id: u64, oneway: bool, error: RpcError, mut observed: Observed) -> Admitted {
+        observed.end(Err(&error));
         if oneway {
             tracing::info!(id, %error, "a one-way call failed");
             return Admitted::Done;

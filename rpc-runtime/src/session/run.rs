@@ -7,10 +7,12 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, Semaphore};
+use tracing::Instrument;
 
 use crate::error::RpcError;
+use crate::telemetry;
 use crate::wire::body::{Body, BodyRepr, BodyStream};
 use crate::wire::codec;
 use crate::wire::frame::Message;
@@ -33,6 +35,7 @@ impl<O: Out> Dispatch<'_, O> {
             context,
             call,
             size: _,
+            mut observed,
         } = request;
         let deadline = context.deadline();
         // Only for a caller that reads reply metadata.
@@ -42,6 +45,7 @@ impl<O: Out> Dispatch<'_, O> {
             Ok(future) => future,
             Err(error) => {
                 self.inboxes.remove(&id);
+                observed.end(Err(&error));
                 return self.answer(id, oneway, Err(error), reply.as_deref()).await;
             }
         };
@@ -50,6 +54,7 @@ impl<O: Out> Dispatch<'_, O> {
         // handler that waits (for I/O, a timer, a lock) moves to its own task
         // at its first wait, so it never holds up the calls behind it.
         let first = context.clone().sync_scope(|| {
+            let _entered = observed.span().enter();
             std::panic::catch_unwind(AssertUnwindSafe(|| (&mut future).now_or_never()))
         });
         let body = match first {
@@ -58,12 +63,14 @@ impl<O: Out> Dispatch<'_, O> {
                 Ok(Body(BodyRepr::Stream(items))) => Some(items),
                 result => {
                     self.inboxes.remove(&id);
+                    observed.end(result.as_ref().map(drop));
                     return self.answer(id, oneway, result, reply.as_deref()).await;
                 }
             },
             Err(panic) => {
                 self.inboxes.remove(&id);
                 let result = Err(panicked(&*panic));
+                observed.end(result.as_ref().map(drop));
                 return self.answer(id, oneway, result, reply.as_deref()).await;
             }
             Ok(None) => None,
@@ -73,55 +80,67 @@ impl<O: Out> Dispatch<'_, O> {
         let responses = self.responses.clone();
         let peer_max_frame = self.peer_max_frame;
         let stream_credit = credit.clone();
-        let task = self.calls.spawn(async move {
-            let _in_flight = in_flight;
-            let work = async {
-                let items = match body {
-                    Some(items) => items,
-                    None => match shaped(future.await, stream, accept)? {
-                        Body(BodyRepr::Stream(items)) => items,
-                        body => return Ok(body),
-                    },
-                };
-                if accept {
-                    // Accepted: the caller waits to hear it before items.
-                    let head = codec::encode_control(&Message::Head { id });
-                    if responses.send(head).await.is_err() {
-                        return Err(RpcError::connection_lost("the connection closed"));
+        let span = observed.span().clone();
+        let task = self.calls.spawn(
+            async move {
+                let _in_flight = in_flight;
+                let work = async {
+                    let items = match body {
+                        Some(items) => items,
+                        None => match shaped(future.await, stream, accept)? {
+                            Body(BodyRepr::Stream(items)) => items,
+                            body => return Ok(body),
+                        },
+                    };
+                    if accept {
+                        // Accepted: the caller waits to hear it before items.
+                        let head = codec::encode_control(&Message::Head { id });
+                        if responses.send(head).await.is_err() {
+                            return Err(RpcError::connection_lost("the connection closed"));
+                        }
                     }
+                    let credit = stream_credit.ok_or_else(|| RpcError::Protocol {
+                        message: "a stream without credit".to_owned(),
+                    })?;
+                    let items = counted(items, &observed.metrics().items_sent);
+                    drive_stream(id, items, &credit, &responses, peer_max_frame).await
+                };
+                let run = context.scope(AssertUnwindSafe(work).catch_unwind());
+                let outcome = match deadline {
+                    Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok(),
+                    None => Some(run.await),
+                };
+                let Some(outcome) = outcome else {
+                    // The caller has given up: stop, and send nothing.
+                    tracing::debug!(id, "deadline passed; the handler was stopped");
+                    observed.end_as(telemetry::DEADLINE_EXCEEDED, None);
+                    return (id, oneway);
+                };
+                let result = outcome.unwrap_or_else(|panic| Err(panicked(&*panic)));
+                observed.end(result.as_ref().map(drop));
+                if !oneway {
+                    let frame =
+                        encode_answer(id, result, peer_max_frame, reply.as_deref(), max_metadata);
+                    // Fails only when the connection is gone.
+                    let _ = responses.send(frame).await;
+                } else if let Err(error) = result {
+                    tracing::info!(id, %error, "a one-way call failed");
                 }
-                let credit = stream_credit.ok_or_else(|| RpcError::Protocol {
-                    message: "a stream without credit".to_owned(),
-                })?;
-                drive_stream(id, items, &credit, &responses, peer_max_frame).await
-            };
-            let run = context.scope(AssertUnwindSafe(work).catch_unwind());
-            let outcome = match deadline {
-                Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok(),
-                None => Some(run.await),
-            };
-            let Some(outcome) = outcome else {
-                // The caller has given up: stop, and send nothing.
-                tracing::debug!(id, "deadline passed; the handler was stopped");
-                return (id, oneway);
-            };
-            let result = outcome.unwrap_or_else(|panic| Err(panicked(&*panic)));
-            if !oneway {
-                let frame =
-                    encode_answer(id, result, peer_max_frame, reply.as_deref(), max_metadata);
-                // Fails only when the connection is gone.
-                let _ = responses.send(frame).await;
-            } else if let Err(error) = result {
-                tracing::info!(id, %error, "a one-way call failed");
+                (id, oneway)
             }
-            (id, oneway)
-        });
+            .instrument(span),
+        );
         if oneway {
             self.oneway_running += 1;
         } else {
             self.running.insert(id, Running { task, credit });
         }
     }
+}
+
+/// `items`, each one counted as it is taken.
+fn counted(items: BodyStream, sent: &'static metrics::Counter) -> BodyStream {
+    Box::pin(items.inspect(move |_| sent.increment(1)))
 }
 
 /// Checks that a handler answers the way the call asked: a stream for a

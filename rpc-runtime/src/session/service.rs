@@ -3,11 +3,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
 use crate::error::RpcError;
+use crate::telemetry::{self, MethodMetrics};
 use crate::wire::body::Body;
 
 use super::context::CallContext;
@@ -34,6 +35,8 @@ pub struct Request {
 pub(crate) struct MethodNames {
     service: Box<str>,
     method: Box<str>,
+    /// Its metrics, registered at its first call.
+    metrics: OnceLock<&'static MethodMetrics>,
 }
 
 impl MethodNames {
@@ -41,7 +44,14 @@ impl MethodNames {
         MethodNames {
             service: service.into(),
             method: method.into(),
+            metrics: OnceLock::new(),
         }
+    }
+
+    /// The method's server-side metrics.
+    pub(crate) fn metrics(&self) -> &'static MethodMetrics {
+        self.metrics
+            .get_or_init(|| telemetry::server_method(&self.service, &self.method))
     }
 
     pub(crate) fn service(&self) -> &str {

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::RpcError;
+use crate::telemetry::Observed;
 use crate::wire::codec::{self};
 use crate::wire::frame::Message;
 
@@ -54,6 +55,7 @@ impl Opened {
             request: Request(Some(self.frame)),
             _slot: self.slot,
             reply: None,
+            observed: None,
         }
     }
 }
@@ -176,6 +178,9 @@ pub(crate) struct RemoteStream {
     pub(super) _slot: tokio::sync::OwnedSemaphorePermit,
     /// Where the metadata of the stream's end goes, if the caller reads it.
     pub(super) reply: Option<crate::wire::metadata::ReplyMetadata>,
+    /// The call's span and metrics, ended with the stream (boxed: a
+    /// `Streaming` is moved whole, and most are never observed twice).
+    pub(super) observed: Option<Box<Observed>>,
 }
 
 impl RemoteStream {
@@ -183,7 +188,24 @@ impl RemoteStream {
         self.id
     }
 
+    /// Ends `observed` with the stream (see [`RawStream::observe`](crate::call::RawStream)).
+    pub(crate) fn observe(&mut self, observed: Observed) {
+        self.observed = Some(Box::new(observed));
+    }
+
+    #[inline]
     pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, RpcError>>> {
+        let polled = self.poll_item(cx);
+        if let (std::task::Poll::Ready(item), Some(observed)) = (&polled, &mut self.observed) {
+            observed.saw(item.as_ref().map(Result::as_ref));
+        }
+        polled
+    }
+
+    fn poll_item(
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Bytes, RpcError>>> {
