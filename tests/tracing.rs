@@ -174,8 +174,12 @@ async fn every_call_is_a_span_on_each_side() {
     first.shutdown().await;
     last.shutdown().await;
 
-    // A unary call, seen from both ends.
-    let (_, call) = capture.one("rpc.client", "hello");
+    // A unary call, seen from both ends (the test's own: no parent).
+    let (_, call) = capture
+        .of("rpc.client", "hello")
+        .into_iter()
+        .find(|(_, span)| span.parent.is_none())
+        .expect("the test's call of hello");
     let addr = first_addr.to_string();
     for (field, value) in [
         ("otel.kind", "client"),

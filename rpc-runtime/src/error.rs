@@ -222,6 +222,20 @@ pub enum RpcError {
     #[error("{0}")]
     Status(Status),
 
+    /// A tower layer failed the call (feature `tower`): a `timeout` that
+    /// elapsed (`DEADLINE_EXCEEDED`), a `load_shed` that shed it
+    /// (`UNAVAILABLE`), or a layer's own error (`UNKNOWN`). A layer that
+    /// fails with an `RpcError` or a [`Status`](crate::Status) fails the
+    /// call with that instead. On a server the caller sees it as the
+    /// status it maps to.
+    #[error("{message}")]
+    Layer {
+        /// The status code it maps to.
+        code: Code,
+        /// The layer's message.
+        message: String,
+    },
+
     /// The server answered with an error code this version does not know
     /// (sent by a newer server).
     #[error("the server failed the call with error code {code}: {message}")]
@@ -239,6 +253,7 @@ impl RpcError {
     pub(crate) fn code(&self) -> Code {
         match self {
             RpcError::Status(status) => status.code(),
+            RpcError::Layer { code, .. } => *code,
             RpcError::DeadlineExceeded { .. } => Code::DEADLINE_EXCEEDED,
             RpcError::Unauthenticated { .. } => Code::UNAUTHENTICATED,
             RpcError::PermissionDenied { .. } => Code::PERMISSION_DENIED,
@@ -278,6 +293,7 @@ impl RpcError {
             RpcError::Unavailable { .. } => "Unavailable",
             RpcError::Protocol { .. } => "Protocol",
             RpcError::Status(_) => "Status",
+            RpcError::Layer { .. } => "Layer",
             RpcError::Remote { .. } => "Remote",
         }
     }

@@ -63,6 +63,8 @@ mod streaming;
 pub mod telemetry;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "tower")]
+pub mod tower;
 pub mod transport;
 mod wire;
 

@@ -203,6 +203,7 @@ pub use crate::call::typed::{
     streaming, unary, value,
 };
 pub use crate::call::CallKind;
+pub use crate::telemetry::MethodSlot;
 
 /// `call`'s value, through `f`: a future that needs no `async` block (which
 /// would keep a second copy of the call's state).

@@ -225,10 +225,14 @@ fn fanout_method(service_name: &str, method: &Method) -> Option<TokenStream> {
     };
     let finish = Ident::new(finish, last);
     let allow_many_args = allow_many_args(method);
+    let slot = slot();
     let encoded = quote! {
-        ::rpc_runtime::__private::encode(
-            #options, #service_name, #wire_name, ::rpc_runtime::__private::CallKind::#kind, #args
-        )
+        {
+            #slot
+            ::rpc_runtime::__private::encode(
+                &SLOT, #options, #service_name, #wire_name, ::rpc_runtime::__private::CallKind::#kind, #args
+            )
+        }
     };
     // Where rustc reports a bound the answer's type misses: at that type,
     // as for the client's own method.
@@ -334,17 +338,24 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
     let kind = Ident::new(kind, Span::call_site());
     // With a sent stream, the call that encodes it is where rustc reports
     // its items not being `Serialize`: at the items' type.
+    let slot = slot();
     let encoded = if sent.is_some() {
         quote_spanned! {first=>
-            ::rpc_runtime::__private::encode_with_stream(
-                #options, #service_name, #wire_name, ::rpc_runtime::__private::CallKind::#kind, #args #sent
-            )
+            {
+                #slot
+                ::rpc_runtime::__private::encode_with_stream(
+                    &SLOT, #options, #service_name, #wire_name, ::rpc_runtime::__private::CallKind::#kind, #args #sent
+                )
+            }
         }
     } else {
         quote! {
-            ::rpc_runtime::__private::encode(
-                #options, #service_name, #wire_name, ::rpc_runtime::__private::CallKind::#kind, #args
-            )
+            {
+                #slot
+                ::rpc_runtime::__private::encode(
+                    &SLOT, #options, #service_name, #wire_name, ::rpc_runtime::__private::CallKind::#kind, #args
+                )
+            }
         }
     };
     let head = quote_spanned!(first=> ::);
@@ -451,5 +462,13 @@ fn decoded_reply(output: &Type) -> TokenStream {
                 )
             }
         }
+    }
+}
+
+/// The `static` a client method keeps its metrics in (found once, at its
+/// first call).
+fn slot() -> TokenStream {
+    quote! {
+        static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
     }
 }

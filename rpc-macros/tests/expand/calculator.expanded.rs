@@ -215,13 +215,17 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
         }
         ::rpc_runtime::__private::unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "add",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&a, &b),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "add",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&a, &b),
+                )
+            },
         )
     }
     /// Divides `a` by `b`; dividing by zero is an application error.
@@ -261,13 +265,17 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
         }
         ::rpc_runtime::__private::unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "divide",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&a, &b),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "divide",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&a, &b),
+                )
+            },
         )
     }
     /// Does nothing, remotely.
@@ -283,13 +291,17 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     > + ::core::marker::Send + 'static {
         ::rpc_runtime::__private::unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "ping",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &(),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "ping",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &(),
+                )
+            },
         )
     }
     /// Returns the name and how many tags came with it.
@@ -329,13 +341,17 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
         }
         ::rpc_runtime::__private::unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "echo",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&name, &tags),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "echo",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&name, &tags),
+                )
+            },
         )
     }
     /// Renamed on the wire.
@@ -371,13 +387,17 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
         }
         ::rpc_runtime::__private::unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "sum",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&values),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "sum",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&values),
+                )
+            },
         )
     }
     /// Safe to run twice.
@@ -415,13 +435,17 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
         }
         ::rpc_runtime::__private::unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &::core::clone::Clone::clone(&self.options).idempotent(true),
-                "Calculator",
-                "get",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&key),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &::core::clone::Clone::clone(&self.options).idempotent(true),
+                    "Calculator",
+                    "get",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&key),
+                )
+            },
         )
     }
     /// Fire and forget.
@@ -459,13 +483,17 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
         }
         ::rpc_runtime::__private::oneway(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "log",
-                ::rpc_runtime::__private::CallKind::OneWay,
-                &__Args(&line),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "log",
+                    ::rpc_runtime::__private::CallKind::OneWay,
+                    &__Args(&line),
+                )
+            },
         )
     }
     /// The running total of `values`, one item per value.
@@ -487,14 +515,18 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
     > + ::core::marker::Send + 'static {
         ::rpc_runtime::__private::streaming(
             &self.channel,
-            ::rpc_runtime::__private::encode_with_stream(
-                &self.options,
-                "Calculator",
-                "totals",
-                ::rpc_runtime::__private::CallKind::BothWays,
-                &(),
-                values,
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode_with_stream(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "totals",
+                    ::rpc_runtime::__private::CallKind::BothWays,
+                    &(),
+                    values,
+                )
+            },
         )
     }
     /// The square root of `x`; a negative `x` fails with a status.
@@ -530,13 +562,17 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
         }
         ::rpc_runtime::__private::unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "sqrt",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&x),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "sqrt",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&x),
+                )
+            },
         )
     }
     /// `x` rounded to `digits` places; `digits` was added later.
@@ -576,13 +612,17 @@ impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
         }
         ::rpc_runtime::__private::unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "round",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&x, &digits),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "round",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&x, &digits),
+                )
+            },
         )
     }
 }
@@ -631,13 +671,17 @@ impl<C: ::rpc_runtime::call::Fanout> CalculatorFanout<C> {
         }
         ::rpc_runtime::__private::fanout_unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "add",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&a, &b),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "add",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&a, &b),
+                )
+            },
         )
     }
     /// Divides `a` by `b`; dividing by zero is an application error.
@@ -674,13 +718,17 @@ impl<C: ::rpc_runtime::call::Fanout> CalculatorFanout<C> {
         }
         ::rpc_runtime::__private::fanout_unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "divide",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&a, &b),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "divide",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&a, &b),
+                )
+            },
         )
     }
     /// Does nothing, remotely.
@@ -693,13 +741,17 @@ impl<C: ::rpc_runtime::call::Fanout> CalculatorFanout<C> {
     > + ::core::marker::Send + 'static {
         ::rpc_runtime::__private::fanout_unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "ping",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &(),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "ping",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &(),
+                )
+            },
         )
     }
     /// Returns the name and how many tags came with it.
@@ -736,13 +788,17 @@ impl<C: ::rpc_runtime::call::Fanout> CalculatorFanout<C> {
         }
         ::rpc_runtime::__private::fanout_unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "echo",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&name, &tags),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "echo",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&name, &tags),
+                )
+            },
         )
     }
     /// Renamed on the wire.
@@ -775,13 +831,17 @@ impl<C: ::rpc_runtime::call::Fanout> CalculatorFanout<C> {
         }
         ::rpc_runtime::__private::fanout_unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "sum",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&values),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "sum",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&values),
+                )
+            },
         )
     }
     /// Safe to run twice.
@@ -814,13 +874,17 @@ impl<C: ::rpc_runtime::call::Fanout> CalculatorFanout<C> {
         }
         ::rpc_runtime::__private::fanout_unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &::core::clone::Clone::clone(&self.options).idempotent(true),
-                "Calculator",
-                "get",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&key),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &::core::clone::Clone::clone(&self.options).idempotent(true),
+                    "Calculator",
+                    "get",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&key),
+                )
+            },
         )
     }
     /// Fire and forget.
@@ -853,13 +917,17 @@ impl<C: ::rpc_runtime::call::Fanout> CalculatorFanout<C> {
         }
         ::rpc_runtime::__private::fanout_oneway(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "log",
-                ::rpc_runtime::__private::CallKind::OneWay,
-                &__Args(&line),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "log",
+                    ::rpc_runtime::__private::CallKind::OneWay,
+                    &__Args(&line),
+                )
+            },
         )
     }
     /// The square root of `x`; a negative `x` fails with a status.
@@ -892,13 +960,17 @@ impl<C: ::rpc_runtime::call::Fanout> CalculatorFanout<C> {
         }
         ::rpc_runtime::__private::fanout_unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "sqrt",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&x),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "sqrt",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&x),
+                )
+            },
         )
     }
     /// `x` rounded to `digits` places; `digits` was added later.
@@ -935,13 +1007,17 @@ impl<C: ::rpc_runtime::call::Fanout> CalculatorFanout<C> {
         }
         ::rpc_runtime::__private::fanout_unary(
             &self.channel,
-            ::rpc_runtime::__private::encode(
-                &self.options,
-                "Calculator",
-                "round",
-                ::rpc_runtime::__private::CallKind::Unary,
-                &__Args(&x, &digits),
-            ),
+            {
+                static SLOT: ::rpc_runtime::__private::MethodSlot = ::rpc_runtime::__private::MethodSlot::new();
+                ::rpc_runtime::__private::encode(
+                    &SLOT,
+                    &self.options,
+                    "Calculator",
+                    "round",
+                    ::rpc_runtime::__private::CallKind::Unary,
+                    &__Args(&x, &digits),
+                )
+            },
         )
     }
 }

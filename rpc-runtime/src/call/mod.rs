@@ -189,8 +189,9 @@ pub struct RawCall {
     inherited: Option<Instant>,
     refusable: bool,
     /// The call's span and metrics, for a call a typed client makes (the
-    /// typed layer ends it with the answer).
-    observed: Option<Observed>,
+    /// typed layer ends it with the answer; the transport notes its
+    /// attempts on the span).
+    observed: Observed,
 }
 
 impl RawCall {
@@ -210,8 +211,29 @@ impl RawCall {
         options: CallOptions,
         args: &A,
     ) -> Result<Self, RpcError> {
+        RawCall::observed_new(service, method, kind, options, args, Observed::none())
+    }
+
+    /// [`new`](Self::new), observed by `observed` (ended here if the
+    /// arguments fail to encode). Made in one piece: a call is large, and
+    /// each move of it a copy.
+    #[inline(always)]
+    pub(crate) fn observed_new<A: Serialize + ?Sized>(
+        service: impl Into<Cow<'static, str>>,
+        method: impl Into<Cow<'static, str>>,
+        kind: CallKind,
+        options: CallOptions,
+        args: &A,
+        mut observed: Observed,
+    ) -> Result<Self, RpcError> {
         let (service, method) = (service.into(), method.into());
-        let args = request::encode_args(args, options.get_metadata().encoded())?;
+        let args = match request::encode_args(args, options.get_metadata().encoded()) {
+            Ok(args) => args,
+            Err(error) => {
+                observed.end(Err(&error));
+                return Err(error);
+            }
+        };
         Ok(RawCall {
             service,
             method,
@@ -221,19 +243,14 @@ impl RawCall {
             stream: None,
             inherited: crate::session::inherited_deadline(),
             refusable: false,
-            observed: None,
+            observed,
         })
     }
 
-    /// This call, observed by `observed` (its span and metrics).
-    pub(crate) fn observed(mut self, observed: Observed) -> Self {
-        self.observed = Some(observed);
-        self
-    }
-
-    /// Takes the call's observation, to end it with the answer.
-    pub(crate) fn take_observed(&mut self) -> Option<Observed> {
-        self.observed.take()
+    /// A share of the call's observation, to end it with the answer.
+    #[inline]
+    pub(crate) fn observed(&self) -> Observed {
+        self.observed.share()
     }
 
     /// This call, sending `items` with its arguments, each encoded as the
@@ -244,10 +261,7 @@ impl RawCall {
     where
         S: Serialize + Send + 'static,
     {
-        let sent = self
-            .observed
-            .as_ref()
-            .map(|observed| &observed.metrics().items_sent);
+        let sent = self.observed.metrics().map(|metrics| &metrics.items_sent);
         let encoded = items.map(move |item| {
             if let Some(sent) = sent {
                 sent.increment(1);
@@ -334,7 +348,7 @@ impl RawCall {
             stream: None,
             inherited: self.inherited,
             refusable: self.refusable,
-            observed: None,
+            observed: self.observed.share(),
         })
     }
 
@@ -360,6 +374,7 @@ impl RawCall {
             stream: self.stream,
             inherited: self.inherited,
             refusable: self.refusable,
+            observed: self.observed,
         }
     }
 }
@@ -373,6 +388,8 @@ pub(crate) struct CallParts {
     pub stream: Option<BodyStream>,
     pub inherited: Option<Instant>,
     pub refusable: bool,
+    /// The call's observation (its span notes the attempts).
+    pub observed: Observed,
 }
 
 impl fmt::Debug for RawCall {

@@ -14,7 +14,6 @@
 //! is moved (copied) whole each time it is returned, stored or spawned.
 //! (Measured: a lazy `async` block costs twice the copies per call.)
 
-use std::borrow::Cow;
 use std::future::Future;
 
 use bytes::Bytes;
@@ -25,7 +24,7 @@ use serde::Serialize;
 
 use crate::error::RpcError;
 use crate::streaming::Streaming;
-use crate::telemetry::{Observe, Observed};
+use crate::telemetry::{settle, MethodSlot, Observed};
 use crate::wire::codec;
 
 use super::{CallKind, CallOptions, Fanout, Invoke, RawCall, RawReply, Replies};
@@ -46,16 +45,51 @@ impl<T: DeserializeOwned> Answer for T {}
 /// A call of `service.method` with `args`, encoded now: observed from
 /// here on (its span is made before the arguments are encoded, so that
 /// its trace context can travel in the call's metadata).
-#[inline]
+/// `slot` is the method's own `static`, where its metrics are kept.
+#[inline(always)]
 pub fn encode<A: Serialize + ?Sized>(
+    slot: &'static MethodSlot,
     options: &CallOptions,
     service: &'static str,
     method: &'static str,
     kind: CallKind,
     args: &A,
 ) -> Result<RawCall, RpcError> {
-    let (service, method) = (Cow::Borrowed(service), Cow::Borrowed(method));
-    let mut observed = Observed::client(&service, &method);
+    let observed = Observed::client(slot.get(service, method), service, method);
+    observe(observed, options, service, method, kind, args)
+}
+
+/// [`encode`] for names a program makes up as it runs (`Channel::call`
+/// and its kin): the method's metrics are looked up in the process's table.
+pub(crate) fn encode_named<A: Serialize + ?Sized>(
+    options: &CallOptions,
+    service: &str,
+    method: &str,
+    kind: CallKind,
+    args: &A,
+) -> Result<RawCall, RpcError> {
+    let metrics = crate::telemetry::client_method(service, method);
+    let observed = Observed::client(metrics, service, method);
+    observe(
+        observed,
+        options,
+        service.to_owned(),
+        method.to_owned(),
+        kind,
+        args,
+    )
+}
+
+/// The call encoded, its trace context in its metadata, `observed` with it.
+#[inline(always)]
+fn observe<A: Serialize + ?Sized>(
+    observed: Observed,
+    options: &CallOptions,
+    service: impl Into<std::borrow::Cow<'static, str>>,
+    method: impl Into<std::borrow::Cow<'static, str>>,
+    kind: CallKind,
+    args: &A,
+) -> Result<RawCall, RpcError> {
     #[cfg(feature = "opentelemetry")]
     let traced;
     #[cfg(feature = "opentelemetry")]
@@ -66,17 +100,12 @@ pub fn encode<A: Serialize + ?Sized>(
         }
         None => options,
     };
-    match RawCall::new(service, method, kind, options.clone(), args) {
-        Ok(call) => Ok(call.observed(observed)),
-        Err(error) => {
-            observed.end(Err(&error));
-            Err(error)
-        }
-    }
+    RawCall::observed_new(service, method, kind, options.clone(), args, observed)
 }
 
 /// [`encode`] for a call that also sends `items`.
 pub fn encode_with_stream<A, S>(
+    slot: &'static MethodSlot,
     options: &CallOptions,
     service: &'static str,
     method: &'static str,
@@ -88,11 +117,15 @@ where
     A: Serialize + ?Sized,
     S: Serialize + Send + 'static,
 {
-    encode(options, service, method, kind, args).map(|call| call.with_stream(items))
+    encode(slot, options, service, method, kind, args).map(|call| call.with_stream(items))
 }
 
 /// Sends `call`, which answers with one value, decoded as `R`.
-#[inline]
+///
+/// The call's observation (span, metrics) rides in the decoding step,
+/// not in a wrapper of its own: a wrapper would be one more layer of the
+/// call's future to build and move.
+#[inline(always)]
 pub fn unary<C, R>(
     channel: &C,
     call: Result<RawCall, RpcError>,
@@ -101,14 +134,26 @@ where
     C: Invoke,
     R: Answer + 'static,
 {
+    // Shared, not taken: a call is large, and changing it on the way
+    // would copy it.
+    let mut observed = shared(&call);
     let sent = match call {
-        Ok(mut call) => {
-            let observed = call.take_observed();
-            Either::Left(Observe::new(C::clone(channel).invoke_unary(call), observed))
-        }
+        Ok(call) => Either::Left(C::clone(channel).invoke_unary(call)),
         Err(error) => Either::Right(future::ready(Err::<Bytes, _>(error))),
     };
-    sent.map(decode_value::<R> as fn(Result<Bytes, RpcError>) -> Result<R, RpcError>)
+    sent.map(move |value| {
+        observed.end(value.as_ref().map(drop));
+        decode_value::<R>(value)
+    })
+}
+
+/// A share of `call`'s observation.
+#[inline(always)]
+fn shared(call: &Result<RawCall, RpcError>) -> Observed {
+    match call {
+        Ok(call) => call.observed(),
+        Err(_) => Observed::none(),
+    }
 }
 
 fn decode_value<R: DeserializeOwned + 'static>(
@@ -190,14 +235,16 @@ fn finish<C: Invoke, T: 'static>(
     call: Result<RawCall, RpcError>,
     take: fn(RawReply) -> Result<T, RpcError>,
 ) -> impl Future<Output = Result<T, RpcError>> + Send + 'static {
+    let observed = shared(&call);
     let sent = match call {
-        Ok(mut call) => {
-            let observed = call.take_observed();
-            Either::Left(Observe::new(C::clone(channel).invoke(call), observed))
-        }
+        Ok(call) => Either::Left(C::clone(channel).invoke(call)),
         Err(error) => Either::Right(future::ready(Err(error))),
     };
-    sent.map(move |reply| take(reply?))
+    sent.map(move |reply| {
+        let mut reply = reply;
+        settle(&mut reply, observed);
+        take(reply?)
+    })
 }
 
 /// Sends `call`, which answers with one value, to every endpoint of
@@ -229,13 +276,12 @@ fn fanout<C: Fanout, T: 'static>(
     take: fn(RawReply) -> Result<T, RpcError>,
 ) -> impl Future<Output = Replies<T>> + Send + 'static {
     let sent = match call {
-        Ok(mut call) => {
-            let observed = call.take_observed();
+        Ok(call) => {
+            let observed = call.observed();
+            let mut observed = observed;
             let each = C::clone(channel).invoke_each(call);
             Either::Left(each.map(move |replies| {
-                if let Some(mut observed) = observed {
-                    observed.end(Ok(()));
-                }
+                observed.end(Ok(()));
                 replies
             }))
         }

@@ -16,6 +16,7 @@ use crate::call::{typed, CallKind, CallOptions, Invoke, RawCall, RawReply, RawSt
 use crate::error::RpcError;
 use crate::session::{self, Channel, RemoteStream, Target};
 use crate::streaming::Streaming;
+use crate::telemetry::Observed;
 use crate::wire::body::BodyStream;
 use crate::wire::metadata::ReplyMetadata;
 use crate::wire::request::RequestBody;
@@ -61,13 +62,7 @@ impl Channel {
         A: Serialize + ?Sized,
         R: DeserializeOwned + 'static,
     {
-        let call = RawCall::new(
-            service.to_owned(),
-            method.to_owned(),
-            CallKind::Unary,
-            options.clone(),
-            args,
-        );
+        let call = typed::encode_named(options, service, method, CallKind::Unary, args);
         typed::unary(self, call)
     }
 
@@ -88,13 +83,7 @@ impl Channel {
     where
         A: Serialize + ?Sized,
     {
-        let call = RawCall::new(
-            service.to_owned(),
-            method.to_owned(),
-            CallKind::OneWay,
-            options.clone(),
-            args,
-        );
+        let call = typed::encode_named(options, service, method, CallKind::OneWay, args);
         typed::oneway(self, call)
     }
 
@@ -118,13 +107,7 @@ impl Channel {
         A: Serialize + ?Sized,
         R: DeserializeOwned + Send + 'static,
     {
-        let call = RawCall::new(
-            service.to_owned(),
-            method.to_owned(),
-            CallKind::ServerStream,
-            options.clone(),
-            args,
-        );
+        let call = typed::encode_named(options, service, method, CallKind::ServerStream, args);
         typed::streaming(self, call)
     }
 
@@ -149,14 +132,8 @@ impl Channel {
         S: Serialize + Send + 'static,
         R: DeserializeOwned + 'static,
     {
-        let call = RawCall::new(
-            service.to_owned(),
-            method.to_owned(),
-            CallKind::ClientStream,
-            options.clone(),
-            args,
-        )
-        .map(|call| call.with_stream(items));
+        let call = typed::encode_named(options, service, method, CallKind::ClientStream, args)
+            .map(|call| call.with_stream(items));
         typed::value(self, call)
     }
 
@@ -180,14 +157,8 @@ impl Channel {
         S: Serialize + Send + 'static,
         R: DeserializeOwned + Send + 'static,
     {
-        let call = RawCall::new(
-            service.to_owned(),
-            method.to_owned(),
-            CallKind::BothWays,
-            options.clone(),
-            args,
-        )
-        .map(|call| call.with_stream(items));
+        let call = typed::encode_named(options, service, method, CallKind::BothWays, args)
+            .map(|call| call.with_stream(items));
         typed::streaming(self, call)
     }
 }
@@ -229,6 +200,7 @@ pub(crate) fn invoke<T: Target>(
         deadline,
         timeout,
         reply: parts.options.get_reply_metadata().cloned(),
+        observed: parts.observed,
     };
     Either::Left(send(to, kind, parts.args, parts.stream, parts.refusable))
 }
@@ -255,6 +227,7 @@ pub(crate) fn invoke_unary<T: Target>(
         deadline,
         timeout,
         reply,
+        parts.observed,
     )
 }
 
@@ -269,6 +242,8 @@ struct Call<T> {
     timeout: Duration,
     /// Where the answer's metadata goes, if the caller reads it.
     reply: Option<ReplyMetadata>,
+    /// The call's observation (its span notes the attempts).
+    observed: Observed,
 }
 
 /// A call of any other kind made elsewhere (see [`Invoke`]).
@@ -286,15 +261,16 @@ async fn send<T: Target>(
         deadline,
         timeout,
         reply,
+        observed,
     } = to;
-    let (service, method) = (&*service, &*method);
+    let names = (&*service, &*method, observed.enabled_span());
     match (kind, stream) {
-        (CallKind::OneWay, _) => session::oneway(&target, args, service, method, deadline, timeout)
+        (CallKind::OneWay, _) => session::oneway(&target, args, names, deadline, timeout)
             .await
             .map(|()| RawReply::Sent),
         (CallKind::ServerStream, _) => {
             let stream = session::streaming(
-                &target, args, None, refusable, service, method, deadline, timeout, reply,
+                &target, args, None, refusable, names, deadline, timeout, reply,
             )
             .await?;
             answered(stream, refusable).await
@@ -305,8 +281,7 @@ async fn send<T: Target>(
                 args,
                 Some(items),
                 refusable,
-                service,
-                method,
+                names,
                 deadline,
                 timeout,
                 reply,
@@ -314,11 +289,11 @@ async fn send<T: Target>(
             .await?;
             answered(stream, refusable).await
         }
-        (CallKind::ClientStream, Some(items)) => session::sending(
-            &target, args, items, service, method, deadline, timeout, reply,
-        )
-        .await
-        .map(RawReply::Value),
+        (CallKind::ClientStream, Some(items)) => {
+            session::sending(&target, args, items, names, deadline, timeout, reply)
+                .await
+                .map(RawReply::Value)
+        }
         // A kind that sends a stream, without one.
         _ => Err(RpcError::Encode {
             what: "request",

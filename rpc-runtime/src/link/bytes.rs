@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, Stream, StreamExt};
-use tokio::io::{ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, ReadBuf, ReadHalf, WriteHalf};
 use tokio_util::codec::{Decoder, Framed, FramedRead, LengthDelimitedCodec};
 
 use super::writer::FrameWriter;
@@ -71,7 +71,11 @@ impl<T: Io> Link for ByteLink<T> {
         let parts = self.framed.into_parts();
         let (r, w) = tokio::io::split(parts.io);
         // Bytes that arrived right behind the greeting belong to the reader.
-        let mut reader = FramedRead::new(r, codec(max_in));
+        let counted = Counting {
+            io: r,
+            received: &telemetry::bytes(Transport::Stream).1,
+        };
+        let mut reader = FramedRead::new(counted, codec(max_in));
         reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
         let primed = parts.read_buf.is_empty();
         // The write buffer starts empty and grows with the traffic, so an
@@ -81,7 +85,6 @@ impl<T: Io> Link for ByteLink<T> {
             ByteReader {
                 inner: reader,
                 primed,
-                received: &telemetry::bytes(Transport::Stream).1,
             },
             writer,
         )
@@ -91,14 +94,36 @@ impl<T: Io> Link for ByteLink<T> {
 /// The reading half of a [`ByteLink`].
 #[derive(Debug)]
 pub struct ByteReader<T: Io> {
-    inner: FramedRead<ReadHalf<T>, LengthDelimitedCodec>,
+    inner: FramedRead<Counting<ReadHalf<T>>, LengthDelimitedCodec>,
     /// Whether the frames that came in with the greeting have been taken.
     /// A `FramedRead` reads before it decodes what was put in its buffer,
     /// so until then they are decoded here: a frame that arrived in the
     /// same read as the greeting is answered without waiting for another.
     primed: bool,
-    /// Counts the bytes read.
+}
+
+/// A reading half that counts what it reads, once per read (not per
+/// frame: one read often holds many).
+#[derive(Debug)]
+struct Counting<R> {
+    io: R,
     received: &'static metrics::Counter,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counting<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        if read > 0 {
+            self.received.increment(read as u64);
+        }
+        polled
+    }
 }
 
 impl<T: Io> Stream for ByteReader<T> {
@@ -108,10 +133,7 @@ impl<T: Io> Stream for ByteReader<T> {
         let this = self.get_mut();
         if !this.primed {
             match decode_buffered(&mut this.inner) {
-                Ok(Some(frame)) => {
-                    this.received.increment(frame.len() as u64 + 4);
-                    return Poll::Ready(Some(Ok(frame.freeze())));
-                }
+                Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame.freeze()))),
                 Ok(None) => this.primed = true,
                 Err(e) => {
                     this.primed = true;
@@ -119,21 +141,15 @@ impl<T: Io> Stream for ByteReader<T> {
                 }
             }
         }
-        let received = this.received;
-        this.inner.poll_next_unpin(cx).map(|frame| {
-            frame.map(|frame| {
-                frame.map(|frame| {
-                    received.increment(frame.len() as u64 + 4);
-                    frame.freeze()
-                })
-            })
-        })
+        this.inner
+            .poll_next_unpin(cx)
+            .map(|frame| frame.map(|frame| frame.map(BytesMut::freeze)))
     }
 }
 
 /// Decodes a whole frame already in `reader`'s buffer, if there is one.
 fn decode_buffered<T: Io>(
-    reader: &mut FramedRead<ReadHalf<T>, LengthDelimitedCodec>,
+    reader: &mut FramedRead<Counting<ReadHalf<T>>, LengthDelimitedCodec>,
 ) -> io::Result<Option<BytesMut>> {
     let mut buffer = std::mem::take(reader.read_buffer_mut());
     let decoded = reader.decoder_mut().decode(&mut buffer);

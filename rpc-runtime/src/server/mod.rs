@@ -2,6 +2,9 @@
 
 mod connection;
 mod incoming;
+#[cfg(feature = "tower")]
+mod layers;
+mod limits;
 
 use incoming::{Incoming, Links, Source};
 
@@ -64,6 +67,9 @@ pub struct ServerBuilder {
     config: Config,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// tower layers around dispatch, outermost first.
+    #[cfg(feature = "tower")]
+    layers: Vec<layers::BoxLayer>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +84,8 @@ struct Config {
     max_connections: usize,
     idle_timeout: Option<Duration>,
     shutdown_grace: Duration,
+    max_connections_per_peer: Option<usize>,
+    max_calls_per_second_per_peer: Option<u32>,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -104,9 +112,13 @@ impl Default for ServerBuilder {
                 idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
                 shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
                 write_timeout: DEFAULT_WRITE_TIMEOUT,
+                max_connections_per_peer: None,
+                max_calls_per_second_per_peer: None,
             },
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "tower")]
+            layers: Vec::new(),
         }
     }
 }
@@ -348,11 +360,25 @@ impl ServerBuilder {
         self.services
             .entry(service.name().to_owned())
             .or_insert_with(|| Arc::new(service));
-        let routes = Routes::new(&self.services)
+        #[cfg(feature = "tower")]
+        let services = ServerBuilder::layered(&self.layers, std::mem::take(&mut self.services));
+        #[cfg(not(feature = "tower"))]
+        let services = std::mem::take(&mut self.services);
+        let routes = Routes::new(&services)
             .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
+        let interceptor = match (self.config.max_calls_per_second_per_peer, self.interceptor) {
+            (Some(rate), Some(own)) => Some(Arc::new(limits::Both(
+                Arc::new(limits::PerPeerRate::new(rate, rate)),
+                own,
+            )) as Arc<dyn Interceptor>),
+            (Some(rate), None) => {
+                Some(Arc::new(limits::PerPeerRate::new(rate, rate)) as Arc<dyn Interceptor>)
+            }
+            (None, own) => own,
+        };
         let serving = Arc::new(Serving {
             routes,
-            interceptor: self.interceptor,
+            interceptor,
             max_in_flight: self.config.max_in_flight,
             max_metadata: self.config.max_metadata,
             write_timeout: self.config.write_timeout,
@@ -369,6 +395,10 @@ impl ServerBuilder {
             tracker: TaskTracker::new(),
             connections: Arc::new(AtomicUsize::new(0)),
             busy_replies: Arc::new(Semaphore::new(BUSY_REPLIES)),
+            per_peer: self
+                .config
+                .max_connections_per_peer
+                .map(limits::PerPeerConnections::new),
         });
         state.tracker.spawn(accept_loop(source, Arc::clone(&state)));
         Ok(Server { local_addr, state })
@@ -411,6 +441,8 @@ pub(crate) struct ServerState {
     connections: Arc<AtomicUsize>,
     /// Limits the connections being told "busy" at once.
     busy_replies: Arc<Semaphore>,
+    /// Open connections by caller address, when they are limited.
+    per_peer: Option<Arc<limits::PerPeerConnections>>,
 }
 
 /// A running server.
@@ -551,13 +583,36 @@ async fn accept_loop<S: Source>(mut source: S, state: Arc<ServerState>) {
         match accepted {
             Ok((conn, peer)) => {
                 if state.connections.load(Ordering::Relaxed) >= state.config.max_connections {
-                    refuse_busy(conn, peer, &state);
+                    // Short: it travels in place of the greeting, which a
+                    // client reads within 64 bytes.
+                    let message = format!(
+                        "at its limit of {} connections",
+                        state.config.max_connections
+                    );
+                    refuse_busy(conn, peer, &state, message);
                     continue;
                 }
+                let from_peer = match &state.per_peer {
+                    Some(limits) => match limits.admit(&peer) {
+                        Ok(admitted) => admitted,
+                        Err(()) => {
+                            let message =
+                                format!("address at its limit of {} connections", limits.max());
+                            refuse_busy(conn, peer, &state, message);
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
                 let guard = Counted::new(&state.connections);
-                state
-                    .tracker
-                    .spawn(conn.serve(peer, Arc::clone(&state), guard));
+                let serving = conn.serve(peer, Arc::clone(&state), guard);
+                match from_peer {
+                    None => state.tracker.spawn(serving),
+                    Some(from_peer) => state.tracker.spawn(async move {
+                        let _from_peer = from_peer;
+                        serving.await;
+                    }),
+                };
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accepting a connection failed");
@@ -573,15 +628,11 @@ async fn accept_loop<S: Source>(mut source: S, state: Arc<ServerState>) {
 
 /// Tells a connection over the limit that the server is busy, if not too
 /// many are being told already; closes it either way.
-fn refuse_busy<C: Incoming>(conn: C, peer: PeerAddr, state: &Arc<ServerState>) {
+fn refuse_busy<C: Incoming>(conn: C, peer: PeerAddr, state: &Arc<ServerState>, message: String) {
     let Ok(permit) = Arc::clone(&state.busy_replies).try_acquire_owned() else {
         tracing::debug!(%peer, "closed a connection over the limit without a reply");
         return;
     };
-    let message = format!(
-        "the server is at its limit of {} connections; try again later",
-        state.config.max_connections
-    );
     let timeout = state.config.handshake_timeout;
     state.tracker.spawn(async move {
         let _permit: OwnedSemaphorePermit = permit;
@@ -590,6 +641,6 @@ fn refuse_busy<C: Incoming>(conn: C, peer: PeerAddr, state: &Arc<ServerState>) {
             greeting::refuse(conn.into_link(), code::SERVER_BUSY, &message),
         )
         .await;
-        tracing::info!(%peer, ?refused, "refused a connection: at the connection limit");
+        tracing::info!(%peer, ?refused, %message, "refused a connection");
     });
 }

@@ -126,16 +126,16 @@ impl Connection {
         })
     }
 
-    /// A new request id; noted on the current span (the call's).
+    /// A new request id.
     #[inline]
     pub(crate) fn next_id(&self) -> u64 {
-        let id = self
-            .next_id
-            .fetch_add(2, std::sync::atomic::Ordering::Relaxed);
-        if tracing::level_enabled!(tracing::Level::INFO) {
-            crate::telemetry::Observed::attempt(&tracing::Span::current(), &self.peer, id);
-        }
-        id
+        self.next_id
+            .fetch_add(2, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Who is at the other end.
+    pub(crate) fn peer(&self) -> &PeerAddr {
+        &self.peer
     }
 
     /// Whether the session has ended.
@@ -226,7 +226,7 @@ pub(crate) fn start<L: Link>(
         queue: queue.clone(),
         peer_max_frame,
     });
-    let reading = read_loop(
+    tokio::spawn(read_loop(
         reader,
         Arc::clone(&shared),
         control.clone(),
@@ -234,12 +234,8 @@ pub(crate) fn start<L: Link>(
         config.keepalive,
         serving,
         config.sweep_idle,
-    );
-    let open = OpenConnection::new(Side::Client);
-    tokio::spawn(async move {
-        reading.await;
-        drop(open);
-    });
+        OpenConnection::new(Side::Client),
+    ));
 
     Connection::new(
         queue,

@@ -18,9 +18,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tracing::Span;
 
 use crate::error::RpcError;
-use crate::telemetry;
+use crate::telemetry::{self, Observed};
 use crate::wire::body::BodyStream;
 use crate::wire::frame::flags;
 use crate::wire::metadata::ReplyMetadata;
@@ -33,15 +34,25 @@ use super::target::{Outcome, Picked, Target, Ticket, FOREVER};
 use super::writer::{OutFrame, Outgoing};
 use super::Connection;
 
+/// A call's service and method, and its span if a subscriber sees it
+/// (each attempt is noted on it).
+pub(crate) type Named<'a> = (&'a str, &'a str, Option<&'a Span>);
+
+/// Notes on the call's span the connection an attempt went to, and its id.
+#[inline]
+fn noted(span: Option<&Span>, connection: &Connection, id: u64) {
+    if let Some(span) = span {
+        telemetry::Observed::attempt(span, connection.peer(), id);
+    }
+}
+
 /// Attempts that never reached a connection, made again elsewhere, at
 /// most (a target over a set has somewhere else to go; the deadline bounds
 /// them too).
 const MAX_FAILOVERS: u32 = 8;
 
 /// How many times a call has gone, and whether it goes again.
-struct Attempts<'a> {
-    /// The call's service and method, for the metrics of its resends.
-    names: (&'a str, &'a str),
+struct Attempts {
     attempt: u32,
     /// Attempts allowed after a broken connection (1 unless idempotent).
     attempts: u32,
@@ -50,13 +61,12 @@ struct Attempts<'a> {
     failovers: u32,
 }
 
-impl<'a> Attempts<'a> {
+impl Attempts {
     #[inline]
-    fn new(names: (&'a str, &'a str), idempotent_retries: u32, idempotent: bool) -> Self {
+    fn new(idempotent_retries: u32, idempotent: bool) -> Self {
         // `idempotent_retries(u32::MAX)`: retry until the deadline.
         let resends = idempotent_retries.saturating_add(1);
         Attempts {
-            names,
             attempt: 1,
             attempts: if idempotent { resends } else { 1 },
             // A call the server promised it did not run may be sent again
@@ -76,9 +86,6 @@ impl<'a> Attempts<'a> {
     fn fails_over(&mut self, failover: bool, error: &RpcError) -> bool {
         let again = failover && self.failovers < MAX_FAILOVERS && error.is_retryable();
         self.failovers += u32::from(again);
-        if again {
-            telemetry::resent(self.names, true);
-        }
         again
     }
 
@@ -104,12 +111,10 @@ impl<'a> Attempts<'a> {
                 if self.attempt < self.attempts && error.is_retryable() =>
             {
                 self.attempt += 1;
-                telemetry::resent(self.names, false);
                 Err(error)
             }
             Ok(Reply::NotRun(error)) if self.attempt < self.not_run_attempts => {
                 self.attempt += 1;
-                telemetry::resent(self.names, false);
                 Err(error)
             }
             done => Ok(done),
@@ -148,6 +153,7 @@ pub(crate) fn unary<T: Target>(
     deadline: Instant,
     timeout: Duration,
     reply: Option<ReplyMetadata>,
+    observed: Observed,
 ) -> impl Future<Output = Result<Bytes, RpcError>> + Send + 'static {
     async move {
         let flags = if reply.is_some() {
@@ -157,22 +163,26 @@ pub(crate) fn unary<T: Target>(
         };
         expired(timeout)?;
         let (service, method) = (&*service, &*method);
-        let mut attempts = Attempts::new(
-            (service, method),
-            target.defaults().idempotent_retries,
-            idempotent,
-        );
+        let mut attempts = Attempts::new(target.defaults().idempotent_retries, idempotent);
         loop {
             // The time left, as measured when the deadline was set: good
             // for a first attempt that does not wait on the way.
             let left = attempts.first().then_some(timeout);
             let result = round_trip(
-                &target, service, method, &mut body, deadline, timeout, left, flags,
+                &target,
+                (service, method, observed.enabled_span()),
+                &mut body,
+                deadline,
+                timeout,
+                left,
+                flags,
             )
             .await;
+            let failovers = attempts.failovers;
             match attempts.after(result, T::FAILOVER) {
                 Err(error) => {
                     tracing::debug!(%error, service, method, "sending a call again");
+                    telemetry::resent((service, method), attempts.failovers > failovers);
                 }
                 Ok(Err(error)) => return Err(error),
                 Ok(Ok(answer)) => {
@@ -197,8 +207,7 @@ pub(crate) fn unary<T: Target>(
 #[allow(clippy::too_many_arguments)]
 fn round_trip<'a, T: Target>(
     target: &'a T,
-    service: &'a str,
-    method: &'a str,
+    (service, method, span): Named<'a>,
     body: &'a mut RequestBody,
     deadline: Instant,
     timeout: Duration,
@@ -246,6 +255,7 @@ fn round_trip<'a, T: Target>(
                 }
             };
             let id = connection.next_id();
+            noted(span, connection, id);
             let header = RequestHeader {
                 id,
                 service,
@@ -301,18 +311,19 @@ async fn connection_for<T: Target>(
 pub(crate) async fn oneway<T: Target>(
     target: &T,
     mut body: RequestBody,
-    service: &str,
-    method: &str,
+    (service, method, span): Named<'_>,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<(), RpcError> {
     expired(timeout)?;
-    let mut attempts = Attempts::new((service, method), 0, false);
+    let mut attempts = Attempts::new(0, false);
     let send = async {
         loop {
             let (connection, ticket) = connection_for(target, deadline, timeout).await?;
+            let id = connection.next_id();
+            noted(span, &connection, id);
             let header = RequestHeader {
-                id: connection.next_id(),
+                id,
                 service,
                 method,
                 timeout_micros: micros_until(deadline),
@@ -328,6 +339,7 @@ pub(crate) async fn oneway<T: Target>(
                 ticket.ended(Outcome::Failed);
                 let error = connection.shared.closed_reason();
                 if attempts.fails_over(T::FAILOVER, &error) {
+                    telemetry::resent((service, method), true);
                     continue;
                 }
                 return Err(error);
@@ -348,8 +360,7 @@ pub(crate) async fn streaming<T: Target>(
     mut body: RequestBody,
     items: Option<BodyStream>,
     accept: bool,
-    service: &str,
-    method: &str,
+    (service, method, span): Named<'_>,
     deadline: Instant,
     timeout: Duration,
     reply: Option<ReplyMetadata>,
@@ -365,7 +376,8 @@ pub(crate) async fn streaming<T: Target>(
     if reply.is_some() {
         flags |= flags::REPLY_METADATA;
     }
-    let opened = open(target, &mut body, service, method, deadline, timeout, flags).await?;
+    let names = (service, method, span);
+    let opened = open(target, &mut body, names, deadline, timeout, flags).await?;
     let sending = items.as_ref().map(|_| Sending::new());
     let (events, swept) =
         opened
@@ -399,8 +411,7 @@ pub(crate) async fn sending<T: Target>(
     target: &T,
     mut body: RequestBody,
     items: BodyStream,
-    service: &str,
-    method: &str,
+    (service, method, span): Named<'_>,
     deadline: Instant,
     timeout: Duration,
     reply: Option<ReplyMetadata>,
@@ -410,7 +421,15 @@ pub(crate) async fn sending<T: Target>(
         Some(_) => flags::STREAM_IN | flags::REPLY_METADATA,
         None => flags::STREAM_IN,
     };
-    let opened = open(target, &mut body, service, method, deadline, timeout, flags).await?;
+    let opened = open(
+        target,
+        &mut body,
+        (service, method, span),
+        deadline,
+        timeout,
+        flags,
+    )
+    .await?;
     let Opened {
         connection,
         slot: _slot,
@@ -447,19 +466,19 @@ pub(crate) async fn sending<T: Target>(
 async fn open<T: Target>(
     target: &T,
     body: &mut RequestBody,
-    service: &str,
-    method: &str,
+    (service, method, span): Named<'_>,
     deadline: Instant,
     timeout: Duration,
     flags: u8,
 ) -> Result<Opened, RpcError> {
-    let mut attempts = Attempts::new((service, method), 0, false);
+    let mut attempts = Attempts::new(0, false);
     loop {
         let (connection, ticket) = connection_for(target, deadline, timeout).await?;
         match slot_in(connection, deadline, timeout).await {
             Ok((connection, slot)) => {
                 ticket.ended(Outcome::Other);
                 let id = connection.next_id();
+                noted(span, &connection, id);
                 let header = RequestHeader {
                     id,
                     service,
@@ -480,6 +499,7 @@ async fn open<T: Target>(
                 if !attempts.fails_over(T::FAILOVER, &error) {
                     return Err(error);
                 }
+                telemetry::resent((service, method), true);
             }
         }
     }

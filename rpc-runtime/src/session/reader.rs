@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::RpcError;
 use crate::link::FrameRead;
+use crate::telemetry::OpenConnection;
 use crate::transport::PeerAddr;
 use crate::wire::codec::{self};
 use crate::wire::frame::{code, Message};
@@ -36,6 +37,7 @@ const READ_BATCH: usize = 32;
 /// nothing arrives within `timeout` of the ping. Bytes of a frame that is
 /// still arriving count as hearing from the server: a large answer on a slow
 /// link (with the pong queued behind it) is not a dead server.
+#[allow(clippy::too_many_arguments)] // each is a different part of the session
 pub(super) async fn read_loop<R: FrameRead>(
     mut reader: R,
     shared: Arc<Shared>,
@@ -44,7 +46,10 @@ pub(super) async fn read_loop<R: FrameRead>(
     keepalive: Option<(Duration, Duration)>,
     serving: Option<ReaderServing>,
     sweep_idle: Duration,
+    open: OpenConnection,
 ) {
+    // Counted as open for as long as it reads.
+    let _open = open;
     // Calls from the server, when this side serves.
     let (responses, mut answers) = mpsc::channel::<Bytes>(256);
     let mut dispatch = serving.as_ref().map(|serving| {

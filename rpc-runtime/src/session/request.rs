@@ -102,11 +102,18 @@ impl<O: Out> Dispatch<'_, O> {
             ));
         };
         let (service, method) = (route.names.service(), route.names.method());
-        let observed =
-            Observed::server(route.names.metrics(), service, method, &self.peer.addr, id);
+        let now = Instant::now();
+        let observed = Observed::server(
+            route.names.metrics(),
+            service,
+            method,
+            &self.peer.addr,
+            id,
+            now,
+        );
         let deadline =
             // A deadline too far away to represent is no deadline.
-            timeout_micros.and_then(|micros| Instant::now().checked_add(Duration::from_micros(micros)));
+            timeout_micros.and_then(|micros| now.checked_add(Duration::from_micros(micros)));
         // The metadata, if any, comes first in the body; decoded
         // within the server's limit, so an oversized block fails
         // without being allocated.
@@ -155,7 +162,7 @@ impl<O: Out> Dispatch<'_, O> {
                 Inbox {
                     events,
                     credit: Arc::clone(&credit),
-                    received: &observed.metrics().items_received,
+                    received: &route.names.metrics().items_received,
                 },
             );
             InboxParts {

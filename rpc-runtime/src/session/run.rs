@@ -54,7 +54,7 @@ impl<O: Out> Dispatch<'_, O> {
         // handler that waits (for I/O, a timer, a lock) moves to its own task
         // at its first wait, so it never holds up the calls behind it.
         let first = context.clone().sync_scope(|| {
-            let _entered = observed.span().enter();
+            let _entered = observed.is_watched().then(|| observed.span().enter());
             std::panic::catch_unwind(AssertUnwindSafe(|| (&mut future).now_or_never()))
         });
         let body = match first {
@@ -102,7 +102,10 @@ impl<O: Out> Dispatch<'_, O> {
                     let credit = stream_credit.ok_or_else(|| RpcError::Protocol {
                         message: "a stream without credit".to_owned(),
                     })?;
-                    let items = counted(items, &observed.metrics().items_sent);
+                    let items = match observed.metrics() {
+                        Some(metrics) => counted(items, &metrics.items_sent),
+                        None => items,
+                    };
                     drive_stream(id, items, &credit, &responses, peer_max_frame).await
                 };
                 let run = context.scope(AssertUnwindSafe(work).catch_unwind());

@@ -55,7 +55,7 @@ impl Opened {
             request: Request(Some(self.frame)),
             _slot: self.slot,
             reply: None,
-            observed: None,
+            observed: Observed::none(),
         }
     }
 }
@@ -178,9 +178,8 @@ pub(crate) struct RemoteStream {
     pub(super) _slot: tokio::sync::OwnedSemaphorePermit,
     /// Where the metadata of the stream's end goes, if the caller reads it.
     pub(super) reply: Option<crate::wire::metadata::ReplyMetadata>,
-    /// The call's span and metrics, ended with the stream (boxed: a
-    /// `Streaming` is moved whole, and most are never observed twice).
-    pub(super) observed: Option<Box<Observed>>,
+    /// The call's span and metrics, ended with the stream.
+    pub(super) observed: Observed,
 }
 
 impl RemoteStream {
@@ -190,7 +189,7 @@ impl RemoteStream {
 
     /// Ends `observed` with the stream (see [`RawStream::observe`](crate::call::RawStream)).
     pub(crate) fn observe(&mut self, observed: Observed) {
-        self.observed = Some(Box::new(observed));
+        self.observed = observed;
     }
 
     #[inline]
@@ -199,8 +198,8 @@ impl RemoteStream {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Bytes, RpcError>>> {
         let polled = self.poll_item(cx);
-        if let (std::task::Poll::Ready(item), Some(observed)) = (&polled, &mut self.observed) {
-            observed.saw(item.as_ref().map(Result::as_ref));
+        if let std::task::Poll::Ready(item) = &polled {
+            self.observed.saw(item.as_ref().map(Result::as_ref));
         }
         polled
     }

@@ -1,7 +1,6 @@
-//! A client call's future inside its span, ending its observation with
-//! the answer.
+//! A client call's answer ending its observation: at once, or with its
+//! stream.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -13,68 +12,14 @@ use crate::error::RpcError;
 
 use super::observed::Observed;
 
-/// How an answer ends a call's observation: at once, or (an answer stream)
-/// when the stream ends.
-pub(crate) trait Settle {
-    /// Ends `observed` with this answer, or hands it on.
-    fn settle(&mut self, observed: Observed);
-}
-
-impl Settle for Bytes {
-    fn settle(&mut self, mut observed: Observed) {
-        observed.end(Ok(()));
-    }
-}
-
-impl Settle for RawReply {
-    fn settle(&mut self, mut observed: Observed) {
-        match self {
-            RawReply::Stream(stream) => stream.observe(observed),
-            RawReply::Value(_) | RawReply::Sent => observed.end(Ok(())),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// `inner`, polled inside the call's span; its answer ends the call's
-    /// observation (a dropped future ends it as cancelled).
-    pub(crate) struct Observe<F> {
-        #[pin]
-        inner: F,
-        observed: Option<Observed>,
-    }
-}
-
-impl<F> Observe<F> {
-    pub(crate) fn new(inner: F, observed: Option<Observed>) -> Self {
-        Observe { inner, observed }
-    }
-}
-
-impl<F, T> Future for Observe<F>
-where
-    F: Future<Output = Result<T, RpcError>>,
-    T: Settle,
-{
-    type Output = Result<T, RpcError>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut answer = match this.observed.as_ref() {
-            Some(observed) => {
-                let _entered = observed.span().enter();
-                ready!(this.inner.poll(cx))
-            }
-            None => ready!(this.inner.poll(cx)),
-        };
-        if let Some(mut observed) = this.observed.take() {
-            match &mut answer {
-                Ok(value) => value.settle(observed),
-                Err(error) => observed.end(Err(error)),
-            }
-        }
-        Poll::Ready(answer)
+/// Ends `observed` with `reply`: at once, or (an answer stream) when the
+/// stream ends.
+#[inline]
+pub(crate) fn settle(reply: &mut Result<RawReply, RpcError>, mut observed: Observed) {
+    match reply {
+        Ok(RawReply::Stream(stream)) => stream.observe(observed),
+        Ok(_) => observed.end(Ok(())),
+        Err(error) => observed.end(Err(error)),
     }
 }
 

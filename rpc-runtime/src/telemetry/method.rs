@@ -7,14 +7,11 @@
 //! with or without a recorder. So each (side, service, method) registers
 //! its handles once, in a process-wide table that keeps them for good
 //! (bounded: past [`MAX_METHODS`] names, the rest share one entry labelled
-//! `other`). A client call finds its method's entry in a per-thread cache
-//! keyed by the addresses of the generated code's `&'static` names; a
-//! server's method keeps its entry beside its names.
+//! `other`). A generated client's method keeps its entry in a `static` of
+//! its own ([`MethodSlot`]); a server's method keeps its entry beside its
+//! names.
 
-use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use metrics::{Counter, Gauge, Histogram, Label, SharedString};
@@ -38,6 +35,8 @@ pub(crate) enum Side {
 /// One method's handles, on one side.
 pub(crate) struct MethodMetrics {
     side: Side,
+    /// Whether a recorder was installed when the method registered.
+    recorded: bool,
     labels: [Label; 2],
     pub(crate) started: Counter,
     pub(crate) in_flight: Gauge,
@@ -71,6 +70,10 @@ impl MethodMetrics {
         };
         MethodMetrics {
             side,
+            // `metrics` hands out its no-op recorder, a zero-sized type,
+            // when none is installed: calls of methods registered then are
+            // not timed (and not observed, unless a span is enabled).
+            recorded: metrics::with_recorder(|recorder| std::mem::size_of_val(recorder) != 0),
             started: metrics::counter!(started, labels.iter()),
             in_flight: metrics::gauge!(in_flight, labels.iter()),
             duration: metrics::histogram!(duration, labels.iter()),
@@ -79,6 +82,13 @@ impl MethodMetrics {
             finished: std::array::from_fn(|_| OnceLock::new()),
             labels,
         }
+    }
+
+    /// Whether a recorder was installed when the method registered (so its
+    /// calls are counted and timed).
+    #[inline]
+    pub(crate) fn recorded(&self) -> bool {
+        self.recorded
     }
 
     /// The counter of calls that finished with outcome `index`.
@@ -156,80 +166,51 @@ pub(crate) fn resent((service, method): (&str, &str), failover: bool) {
     metrics::counter!(name, entry.labels.iter()).increment(1);
 }
 
-/// The client side's entry for a call of `service.method`.
-#[inline]
-#[allow(clippy::ptr_arg)] // whether a name is borrowed (`&'static`) says how to find it
-pub(crate) fn client(
-    service: &Cow<'static, str>,
-    method: &Cow<'static, str>,
-) -> &'static MethodMetrics {
-    match (service, method) {
-        (Cow::Borrowed(service), Cow::Borrowed(method)) => cached(service, method),
-        _ => registered(Side::Client, service, method),
-    }
+/// The client side's entry for a call of `service.method` made with names
+/// of its own (not a generated client's).
+pub(crate) fn client(service: &str, method: &str) -> &'static MethodMetrics {
+    registered(Side::Client, service, method)
 }
 
-/// A `&'static` pair of names, found by their addresses.
-fn cached(service: &'static str, method: &'static str) -> &'static MethodMetrics {
-    type Cache = HashMap<
-        (usize, usize, usize, usize),
-        &'static MethodMetrics,
-        BuildHasherDefault<PairHasher>,
-    >;
-    thread_local! {
-        static CACHE: RefCell<Cache> = RefCell::default();
+/// Where a generated client's method keeps its entry: a `static` per
+/// method, so a call finds it with one load.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct MethodSlot(OnceLock<&'static MethodMetrics>);
+
+impl MethodSlot {
+    /// An empty slot.
+    #[must_use]
+    pub const fn new() -> Self {
+        MethodSlot(OnceLock::new())
     }
-    let key = (
-        service.as_ptr() as usize,
-        service.len(),
-        method.as_ptr() as usize,
-        method.len(),
-    );
-    CACHE.with(|cache| {
-        if let Some(entry) = cache.borrow().get(&key) {
-            return *entry;
-        }
-        let entry = registered(Side::Client, service, method);
-        cache.borrow_mut().insert(key, entry);
-        entry
-    })
-}
 
-/// A hasher for a few addresses and lengths (no attacker picks them).
-#[derive(Default)]
-struct PairHasher(u64);
-
-impl Hasher for PairHasher {
-    fn finish(&self) -> u64 {
+    /// The client side's entry of `service.method`, registered at the
+    /// first call.
+    #[inline]
+    pub(crate) fn get(&self, service: &str, method: &str) -> &'static MethodMetrics {
         self.0
+            .get_or_init(|| registered(Side::Client, service, method))
     }
+}
 
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.write_u64(u64::from(*byte));
-        }
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+impl Default for MethodSlot {
+    fn default() -> Self {
+        MethodSlot::new()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
-    use super::{client, server, MAX_METHODS};
+    use super::{client, server, MethodSlot, MAX_METHODS};
 
     #[test]
     fn one_entry_per_side_and_names() {
-        let a = client(&Cow::Borrowed("t.Svc"), &Cow::Borrowed("m"));
-        let b = client(&Cow::Owned("t.Svc".to_owned()), &Cow::Owned("m".to_owned()));
-        assert!(std::ptr::eq(a, b), "owned names find the cached entry");
+        static SLOT: MethodSlot = MethodSlot::new();
+        let a = SLOT.get("t.Svc", "m");
+        let b = client("t.Svc", "m");
+        assert!(std::ptr::eq(a, b), "a slot holds the table's entry");
+        assert!(std::ptr::eq(a, SLOT.get("t.Svc", "m")));
         let s = server("t.Svc", "m");
         assert!(!std::ptr::eq(a, s), "each side has its own");
         assert!(std::ptr::eq(s, server("t.Svc", "m")));

@@ -439,6 +439,7 @@ pub(crate) fn decode_value_at<T: DeserializeOwned + 'static>(
 
 /// Decodes a value at the start of `input`; returns it with the number of
 /// bytes it took.
+#[inline]
 pub(crate) fn decode_prefix<T: DeserializeOwned>(input: &[u8]) -> Result<(T, usize), String> {
     bounded_decode!(input, T).map_err(|e: DecodeError| e.to_string())
 }
@@ -471,6 +472,7 @@ pub(crate) fn error_to_wire(error: &RpcError) -> (u32, String) {
         RpcError::Unauthenticated { .. } => code::UNAUTHENTICATED,
         RpcError::PermissionDenied { .. } => code::PERMISSION_DENIED,
         RpcError::Status(status) => status.code().wire(),
+        RpcError::Layer { code, .. } => code.wire(),
         _ => code::PROTOCOL,
     };
     let message = match error {
