@@ -110,6 +110,13 @@ async fn a_generated_client_runs_over_a_tower_stack() {
         .collect()
         .await;
     assert_eq!(items, [0, 1, 2]);
+    // A channel is a tower service of raw calls itself.
+    let direct = WorkClient::new(TowerChannel::new(
+        tower::ServiceBuilder::new()
+            .concurrency_limit(4)
+            .service(channel(&server).await),
+    ));
+    assert_eq!(direct.bump(2).await.expect("over the channel itself"), 3);
     // The stack's timeout, as the caller sees it.
     let late = client.hold().await;
     assert!(

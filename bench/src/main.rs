@@ -2,7 +2,7 @@
 //! server in its own process, the same workloads for each.
 //!
 //! ```text
-//! rpc-bench run [--smoke] [--systems ours,floor,tarpc,tonic,balanced,balanced3,nats,natsfloor] [--workloads latency,pipelined,conns,bulk,fanin] [--tag NAME]
+//! rpc-bench run [--smoke] [--systems ours,floor,tarpc,tonic,balanced,balanced3,nats,natsfloor,tower,layered] [--workloads latency,pipelined,conns,bulk,fanin] [--tag NAME]
 //! rpc-bench table RESULTS.jsonl...
 //! rpc-bench serve SYSTEM            (internal: the server process)
 //! ```
@@ -93,16 +93,16 @@ fn serve(system: &str) -> Result<(), String> {
     rt.block_on(async {
         let any: SocketAddr = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
         let addr = match system {
-            "ours" | "floor" | "balanced" | "balanced3" => {
+            "ours" | "floor" | "balanced" | "balanced3" | "tower" | "layered" => {
                 let listener = tokio::net::TcpListener::bind(any)
                     .await
                     .map_err(|e| e.to_string())?;
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
-                if system != "floor" {
-                    tokio::spawn(ours::serve(listener));
-                } else {
-                    tokio::spawn(floor::serve(listener));
-                }
+                match system {
+                    "floor" => tokio::spawn(floor::serve(listener)),
+                    "layered" => tokio::spawn(ours::serve_layered(listener)),
+                    _ => tokio::spawn(ours::serve(listener)),
+                };
                 addr
             }
             "nats" | "natsfloor" => nats::serve(system).await?,
@@ -229,6 +229,7 @@ impl Drop for ServerProcess {
 #[derive(Clone)]
 enum Client {
     Ours(ours::BenchClient),
+    Tower(ours::BenchClient<ours::Towered>),
     Balanced(ours::BenchClient<rpc_runtime::balance::BalancedChannel>),
     Nats(ours::BenchClient<rpc_runtime::nats::NatsChannel>),
     NatsFloor(nats::FloorClient),
@@ -240,7 +241,10 @@ enum Client {
 impl Client {
     async fn connect(system: &str, addr: SocketAddr) -> Result<Client, String> {
         Ok(match system {
-            "ours" => Client::Ours(ours::connect(addr).await.map_err(|e| e.to_string())?),
+            "ours" | "layered" => {
+                Client::Ours(ours::connect(addr).await.map_err(|e| e.to_string())?)
+            }
+            "tower" => Client::Tower(ours::connect_tower(addr).await.map_err(|e| e.to_string())?),
             "balanced" | "balanced3" => {
                 let mut addrs = vec![addr];
                 if system == "balanced3" {
@@ -264,6 +268,7 @@ impl Client {
     async fn add(&self, a: u64, b: u64) -> Result<u64, String> {
         match self {
             Client::Ours(c) => c.add(a, b).await.map_err(|e| e.to_string()),
+            Client::Tower(c) => c.add(a, b).await.map_err(|e| e.to_string()),
             Client::Balanced(c) => c.add(a, b).await.map_err(|e| e.to_string()),
             Client::Nats(c) => c.add(a, b).await.map_err(|e| e.to_string()),
             Client::NatsFloor(c) => c.add(a, b).await,
@@ -291,6 +296,11 @@ impl Client {
     async fn echo(&self, data: &Bytes) -> Result<usize, String> {
         match self {
             Client::Ours(c) => c
+                .echo(data.clone())
+                .await
+                .map(|d| d.len())
+                .map_err(|e| e.to_string()),
+            Client::Tower(c) => c
                 .echo(data.clone())
                 .await
                 .map(|d| d.len())

@@ -1,6 +1,7 @@
 //! The system under test: a `#[rpc_service]` over rpc-runtime.
 
 use bytes::Bytes;
+use rpc_runtime::tower::{CallService, TowerChannel};
 use rpc_runtime::{rpc_service, Channel, Server};
 
 /// The benchmark service.
@@ -33,6 +34,33 @@ pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
     std::future::pending::<()>().await;
     drop(server);
     Ok(())
+}
+
+/// Serves, every call through a tower layer that does nothing: the cost
+/// of the layered path itself.
+pub async fn serve_layered(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let server = Server::builder()
+        .add_service(BenchServer::new(Impl))
+        .max_connections(100_000)
+        .layer(tower::layer::util::Identity::new())
+        .serve(listener)?;
+    std::future::pending::<()>().await;
+    drop(server);
+    Ok(())
+}
+
+/// A channel as a tower stack with no layers, carrying a generated client.
+pub type Towered = TowerChannel<CallService<Channel>>;
+
+/// One connection, through a tower stack with no layers: the cost of the
+/// tower path itself.
+pub async fn connect_tower(
+    addr: std::net::SocketAddr,
+) -> Result<BenchClient<Towered>, rpc_runtime::RpcError> {
+    let channel = Channel::connect(addr).await?;
+    Ok(BenchClient::new(TowerChannel::new(CallService::new(
+        channel,
+    ))))
 }
 
 /// One connection.

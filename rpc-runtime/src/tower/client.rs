@@ -235,3 +235,31 @@ impl<E: CallError> tower::retry::Policy<RawCall, RawReply, E> for RetryCalls {
         call.duplicate()
     }
 }
+
+/// The channels themselves are tower services of raw calls too (as
+/// [`CallService`] makes any carrier one).
+macro_rules! service_of_raw_calls {
+    ($($(#[$cfg:meta])* $channel:ty),* $(,)?) => {$(
+        $(#[$cfg])*
+        impl tower::Service<RawCall> for $channel {
+            type Response = RawReply;
+            type Error = RpcError;
+            type Future = CallFuture;
+
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), RpcError>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn call(&mut self, call: RawCall) -> CallFuture {
+                Box::pin(self.clone().invoke(call))
+            }
+        }
+    )*};
+}
+
+service_of_raw_calls!(
+    crate::Channel,
+    crate::balance::BalancedChannel,
+    #[cfg(feature = "nats")]
+    crate::nats::NatsChannel,
+);

@@ -1,10 +1,10 @@
 //! tower on both sides (feature `tower`).
 //!
-//! **Clients.** Every carrier is a `tower::Service` of raw calls through
-//! [`CallService`] (a [`Channel`](crate::Channel), a balanced channel, a
-//! NATS channel, any [`Invoke`](crate::Invoke)), and any such service is a
-//! carrier again through [`TowerChannel`], so a generated client runs over
-//! a tower stack unchanged:
+//! **Clients.** A [`Channel`](crate::Channel), a balanced channel and a
+//! NATS channel are `tower::Service`s of raw calls themselves, any other
+//! carrier ([`Invoke`](crate::Invoke)) is one through [`CallService`], and
+//! any such service is a carrier again through [`TowerChannel`], so a
+//! generated client runs over a tower stack unchanged:
 //!
 //! ```
 //! use std::time::Duration;
