@@ -24,6 +24,19 @@ fn ip_of(peer: &PeerAddr) -> Option<IpAddr> {
     }
 }
 
+/// What a connection over the server's limit of `limit` is told. Short:
+/// it travels in place of the greeting, which a client reads within 64
+/// bytes.
+pub(super) fn busy(limit: usize) -> String {
+    format!("at its limit of {limit} connections")
+}
+
+/// What a connection over its address's limit of `limit` is told (as
+/// short as [`busy`]'s).
+pub(super) fn busy_per_peer(limit: usize) -> String {
+    format!("address at its limit of {limit} connections")
+}
+
 /// Open connections by address.
 #[derive(Debug, Default)]
 pub(super) struct PerPeerConnections {
@@ -203,6 +216,20 @@ mod tests {
 
     use super::{PerPeerConnections, PerPeerRate};
     use crate::transport::PeerAddr;
+
+    #[test]
+    fn a_refusal_fits_where_the_greeting_goes() {
+        use crate::wire::codec::encode_goodbye;
+        use crate::wire::frame::{code, MAX_HELLO_LEN};
+        for message in [super::busy(usize::MAX), super::busy_per_peer(usize::MAX)] {
+            let frame = encode_goodbye(code::SERVER_BUSY, &message);
+            assert!(
+                frame.len() <= MAX_HELLO_LEN,
+                "{message}: {} bytes",
+                frame.len()
+            );
+        }
+    }
 
     #[test]
     fn a_bucket_refills_at_its_rate() {

@@ -583,12 +583,7 @@ async fn accept_loop<S: Source>(mut source: S, state: Arc<ServerState>) {
         match accepted {
             Ok((conn, peer)) => {
                 if state.connections.load(Ordering::Relaxed) >= state.config.max_connections {
-                    // Short: it travels in place of the greeting, which a
-                    // client reads within 64 bytes.
-                    let message = format!(
-                        "at its limit of {} connections",
-                        state.config.max_connections
-                    );
+                    let message = limits::busy(state.config.max_connections);
                     refuse_busy(conn, peer, &state, message);
                     continue;
                 }
@@ -596,8 +591,7 @@ async fn accept_loop<S: Source>(mut source: S, state: Arc<ServerState>) {
                     Some(limits) => match limits.admit(&peer) {
                         Ok(admitted) => admitted,
                         Err(()) => {
-                            let message =
-                                format!("address at its limit of {} connections", limits.max());
+                            let message = limits::busy_per_peer(limits.max());
                             refuse_busy(conn, peer, &state, message);
                             continue;
                         }
