@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::error::RpcError;
 use crate::streaming::Streaming;
-use crate::telemetry::{settle, MethodSlot, Observed};
+use crate::telemetry::{MethodSlot, Observed};
 use crate::wire::codec;
 
 use super::{CallKind, CallOptions, Fanout, Invoke, RawCall, RawReply, Replies};
@@ -245,6 +245,17 @@ fn finish<C: Invoke, T: 'static>(
         settle(&mut reply, observed);
         take(reply?)
     })
+}
+
+/// Ends `observed` with `reply`: at once, or (an answer stream) when the
+/// stream ends.
+#[inline]
+fn settle(reply: &mut Result<RawReply, RpcError>, mut observed: Observed) {
+    match reply {
+        Ok(RawReply::Stream(stream)) => stream.observe(observed),
+        Ok(_) => observed.end(Ok(())),
+        Err(error) => observed.end(Err(error)),
+    }
 }
 
 /// Sends `call`, which answers with one value, to every endpoint of

@@ -1,5 +1,5 @@
-//! A client call's answer ending its observation: at once, or with its
-//! stream.
+//! An answer stream from elsewhere than a session, ending its call's
+//! observation with it.
 
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -7,21 +7,9 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use futures::Stream;
 
-use crate::call::RawReply;
 use crate::error::RpcError;
 
 use super::observed::Observed;
-
-/// Ends `observed` with `reply`: at once, or (an answer stream) when the
-/// stream ends.
-#[inline]
-pub(crate) fn settle(reply: &mut Result<RawReply, RpcError>, mut observed: Observed) {
-    match reply {
-        Ok(RawReply::Stream(stream)) => stream.observe(observed),
-        Ok(_) => observed.end(Ok(())),
-        Err(error) => observed.end(Err(error)),
-    }
-}
 
 pin_project_lite::pin_project! {
     /// An answer stream that did not come from a session (a test double, a

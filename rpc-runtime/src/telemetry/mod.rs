@@ -97,7 +97,7 @@ mod process;
 #[cfg(feature = "opentelemetry")]
 mod propagation;
 
-pub(crate) use future::{settle, ObservedStream};
+pub(crate) use future::ObservedStream;
 #[doc(hidden)]
 pub use method::MethodSlot;
 pub(crate) use method::{
