@@ -1,5 +1,5 @@
-//! Limits per caller address: open connections, and calls a second (a
-//! token bucket). Callers are told by their IP address; callers without one
+//! Connection refusals, and limits per caller address: open connections,
+//! and calls a second (a token bucket). Callers are told by their IP address; callers without one
 //! (Unix sockets, in-memory links, a broker's inboxes) are not limited.
 
 use std::collections::HashMap;
@@ -7,10 +7,16 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::incoming::Incoming;
+use super::ServerState;
 use crate::error::RpcError;
 use crate::intercept::{CallInfo, Interceptor};
+use crate::link::greeting;
 use crate::status::Status;
 use crate::transport::PeerAddr;
+use crate::wire::frame::code;
 
 /// Addresses tracked at most; past this, addresses whose buckets are full
 /// (idle) are forgotten, and if none are, a new address is not limited
@@ -33,8 +39,32 @@ pub(super) fn busy(limit: usize) -> String {
 
 /// What a connection over its address's limit of `limit` is told (as
 /// short as [`busy`]'s).
-pub(super) fn busy_per_peer(limit: usize) -> String {
+fn busy_per_peer(limit: usize) -> String {
     format!("address at its limit of {limit} connections")
+}
+
+/// Tells a connection over the limit that the server is busy, if not too
+/// many are being told already; closes it either way.
+pub(super) fn refuse_busy<C: Incoming>(
+    conn: C,
+    peer: PeerAddr,
+    state: &Arc<ServerState>,
+    message: String,
+) {
+    let Ok(permit) = Arc::clone(&state.busy_replies).try_acquire_owned() else {
+        tracing::debug!(%peer, "closed a connection over the limit without a reply");
+        return;
+    };
+    let timeout = state.config.handshake_timeout;
+    state.tracker.spawn(async move {
+        let _permit: OwnedSemaphorePermit = permit;
+        let refused = tokio::time::timeout(
+            timeout,
+            greeting::refuse(conn.into_link(), code::SERVER_BUSY, &message),
+        )
+        .await;
+        tracing::info!(%peer, ?refused, %message, "refused a connection");
+    });
 }
 
 /// Open connections by address.
@@ -52,27 +82,26 @@ impl PerPeerConnections {
         })
     }
 
-    /// Counts a connection from `peer` while the returned guard lives;
-    /// `None` when the address has its limit open already.
-    pub(super) fn admit(self: &Arc<Self>, peer: &PeerAddr) -> Result<Option<PeerConnection>, ()> {
+    /// Counts a connection from `peer` while the returned guard lives
+    /// (`None` for a caller without an address); `Err` with what to tell it
+    /// when the address has its limit open already.
+    pub(super) fn admit(
+        self: &Arc<Self>,
+        peer: &PeerAddr,
+    ) -> Result<Option<PeerConnection>, String> {
         let Some(ip) = ip_of(peer) else {
             return Ok(None);
         };
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(ip).or_insert(0);
         if *count >= self.max {
-            return Err(());
+            return Err(busy_per_peer(self.max));
         }
         *count += 1;
         Ok(Some(PeerConnection {
             limits: Arc::clone(self),
             ip,
         }))
-    }
-
-    /// The limit.
-    pub(super) fn max(&self) -> usize {
-        self.max
     }
 }
 
@@ -115,7 +144,7 @@ struct Bucket {
 }
 
 impl PerPeerRate {
-    pub(super) fn new(rate: u32, burst: u32) -> Self {
+    fn new(rate: u32, burst: u32) -> Self {
         PerPeerRate {
             buckets: Mutex::default(),
             rate: f64::from(rate.max(1)),
@@ -162,8 +191,22 @@ impl Interceptor for PerPeerRate {
     }
 }
 
+/// The interceptor a server runs: the limit of `rate` calls a second per
+/// address (if set), then the program's own (if any).
+pub(super) fn rate_then(
+    rate: Option<u32>,
+    own: Option<Arc<dyn Interceptor>>,
+) -> Option<Arc<dyn Interceptor>> {
+    let Some(rate) = rate else { return own };
+    let limit: Arc<dyn Interceptor> = Arc::new(PerPeerRate::new(rate, rate));
+    Some(match own {
+        Some(own) => Arc::new(Both(limit, own)),
+        None => limit,
+    })
+}
+
 /// Two interceptors, the first one first.
-pub(super) struct Both(pub Arc<dyn Interceptor>, pub Arc<dyn Interceptor>);
+struct Both(Arc<dyn Interceptor>, Arc<dyn Interceptor>);
 
 impl Interceptor for Both {
     fn intercept(&self, call: &CallInfo<'_>) -> Result<(), RpcError> {

@@ -18,18 +18,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::ToSocketAddrs;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::health::HealthReporter;
 use crate::intercept::Interceptor;
-use crate::link::greeting;
 use crate::link::LinkListener;
 use crate::service::Service;
 use crate::session::{Counted, Routes, Serving, DEFAULT_MAX_METADATA, DEFAULT_WRITE_TIMEOUT};
-use crate::transport::{Listener, PeerAddr};
-use crate::wire::frame::code;
+use crate::transport::Listener;
 use crate::wire::frame::DEFAULT_MAX_FRAME_LENGTH;
 
 /// Default time a new connection has to send its greeting.
@@ -366,19 +364,12 @@ impl ServerBuilder {
         let services = std::mem::take(&mut self.services);
         let routes = Routes::new(&services)
             .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
-        let interceptor = match (self.config.max_calls_per_second_per_peer, self.interceptor) {
-            (Some(rate), Some(own)) => Some(Arc::new(limits::Both(
-                Arc::new(limits::PerPeerRate::new(rate, rate)),
-                own,
-            )) as Arc<dyn Interceptor>),
-            (Some(rate), None) => {
-                Some(Arc::new(limits::PerPeerRate::new(rate, rate)) as Arc<dyn Interceptor>)
-            }
-            (None, own) => own,
-        };
         let serving = Arc::new(Serving {
             routes,
-            interceptor,
+            interceptor: limits::rate_then(
+                self.config.max_calls_per_second_per_peer,
+                self.interceptor,
+            ),
             max_in_flight: self.config.max_in_flight,
             max_metadata: self.config.max_metadata,
             write_timeout: self.config.write_timeout,
@@ -584,19 +575,16 @@ async fn accept_loop<S: Source>(mut source: S, state: Arc<ServerState>) {
             Ok((conn, peer)) => {
                 if state.connections.load(Ordering::Relaxed) >= state.config.max_connections {
                     let message = limits::busy(state.config.max_connections);
-                    refuse_busy(conn, peer, &state, message);
+                    limits::refuse_busy(conn, peer, &state, message);
                     continue;
                 }
-                let from_peer = match &state.per_peer {
-                    Some(limits) => match limits.admit(&peer) {
-                        Ok(admitted) => admitted,
-                        Err(()) => {
-                            let message = limits::busy_per_peer(limits.max());
-                            refuse_busy(conn, peer, &state, message);
-                            continue;
-                        }
-                    },
+                let from_peer = match state.per_peer.as_ref().map(|limits| limits.admit(&peer)) {
                     None => None,
+                    Some(Ok(admitted)) => admitted,
+                    Some(Err(message)) => {
+                        limits::refuse_busy(conn, peer, &state, message);
+                        continue;
+                    }
                 };
                 let guard = Counted::new(&state.connections);
                 let serving = conn.serve(peer, Arc::clone(&state), guard);
@@ -618,23 +606,4 @@ async fn accept_loop<S: Source>(mut source: S, state: Arc<ServerState>) {
             }
         }
     }
-}
-
-/// Tells a connection over the limit that the server is busy, if not too
-/// many are being told already; closes it either way.
-fn refuse_busy<C: Incoming>(conn: C, peer: PeerAddr, state: &Arc<ServerState>, message: String) {
-    let Ok(permit) = Arc::clone(&state.busy_replies).try_acquire_owned() else {
-        tracing::debug!(%peer, "closed a connection over the limit without a reply");
-        return;
-    };
-    let timeout = state.config.handshake_timeout;
-    state.tracker.spawn(async move {
-        let _permit: OwnedSemaphorePermit = permit;
-        let refused = tokio::time::timeout(
-            timeout,
-            greeting::refuse(conn.into_link(), code::SERVER_BUSY, &message),
-        )
-        .await;
-        tracing::info!(%peer, ?refused, %message, "refused a connection");
-    });
 }
