@@ -103,14 +103,8 @@ impl<O: Out> Dispatch<'_, O> {
         };
         let (service, method) = (route.names.service(), route.names.method());
         let now = Instant::now();
-        let observed = Observed::server(
-            route.names.metrics(),
-            service,
-            method,
-            &self.peer.addr,
-            id,
-            now,
-        );
+        let metrics = route.names.metrics();
+        let observed = Observed::server(metrics, service, method, &self.peer.addr, id, now);
         let deadline =
             // A deadline too far away to represent is no deadline.
             timeout_micros.and_then(|micros| now.checked_add(Duration::from_micros(micros)));
@@ -162,7 +156,7 @@ impl<O: Out> Dispatch<'_, O> {
                 Inbox {
                     events,
                     credit: Arc::clone(&credit),
-                    received: &route.names.metrics().items_received,
+                    received: &metrics.items_received,
                 },
             );
             InboxParts {

@@ -8,7 +8,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::wire::metadata::Metadata;
+use crate::wire::metadata::{Metadata, MetadataValue};
 
 /// `metadata` with the trace context of `span` added, when it has one.
 pub(crate) fn inject(span: &Span, metadata: &Metadata) -> Option<Metadata> {
@@ -24,11 +24,18 @@ pub(crate) fn inject(span: &Span, metadata: &Metadata) -> Option<Metadata> {
     if entries.0.is_empty() {
         return None;
     }
-    let mut with = metadata.clone();
-    for (key, value) in entries.0 {
-        with = with.with(key, value);
-    }
-    Some(with)
+    // One new block, encoded once, for the call's entries and these.
+    let mut all: Vec<(String, MetadataValue)> = metadata
+        .iter()
+        .map(|(key, value)| (key.to_owned(), value.clone()))
+        .collect();
+    all.extend(
+        entries
+            .0
+            .into_iter()
+            .map(|(key, value)| (key, value.into())),
+    );
+    Some(Metadata::from_entries(all))
 }
 
 /// Makes the trace context in `metadata`, if any, the parent of `span`.

@@ -236,8 +236,8 @@ impl<E: CallError> tower::retry::Policy<RawCall, RawReply, E> for RetryCalls {
     }
 }
 
-/// The channels themselves are tower services of raw calls too (as
-/// [`CallService`] makes any carrier one).
+/// The channels themselves are tower services of raw calls too: each is
+/// its own [`CallService`] (always ready; a call goes through a clone).
 macro_rules! service_of_raw_calls {
     ($($(#[$cfg:meta])* $channel:ty),* $(,)?) => {$(
         $(#[$cfg])*
@@ -251,7 +251,7 @@ macro_rules! service_of_raw_calls {
             }
 
             fn call(&mut self, call: RawCall) -> CallFuture {
-                Box::pin(self.clone().invoke(call))
+                CallService::new(self.clone()).call(call)
             }
         }
     )*};
