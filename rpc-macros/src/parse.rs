@@ -246,7 +246,7 @@ pub fn status_value(ty: &Type) -> Option<&Type> {
 }
 
 /// `(T, E)` when `ty` is `Result<T, E>`, under any path.
-fn result_parts(ty: &Type) -> Option<(&Type, &Type)> {
+pub fn result_parts(ty: &Type) -> Option<(&Type, &Type)> {
     let Type::Path(path) = ty else {
         return None;
     };

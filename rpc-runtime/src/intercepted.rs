@@ -41,6 +41,10 @@ impl<S: Service, I: Interceptor> Service for Intercepted<S, I> {
         self.service.methods()
     }
 
+    fn descriptor(&self) -> Option<crate::describe::ServiceDescriptor> {
+        self.service.descriptor()
+    }
+
     fn call(&self, request: Request) -> ServiceFuture {
         // Checked before the call starts, with what its context says of it.
         let context = request.context();

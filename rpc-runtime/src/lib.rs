@@ -47,6 +47,7 @@ extern crate self as rpc_runtime;
 
 pub mod call;
 mod client;
+mod describe;
 mod error;
 pub mod health;
 mod identity;
@@ -55,6 +56,7 @@ mod intercepted;
 pub mod link;
 #[cfg(feature = "nats")]
 pub mod nats;
+pub mod reflection;
 mod server;
 pub mod service;
 mod session;

@@ -327,3 +327,6 @@ pub mod fuzz {
             + usize::from(super::decode_args::<(u64, u64)>(&bytes).is_ok())
     }
 }
+
+/// What generated descriptions are made of.
+pub use crate::describe::{trace, Describer, MethodShape, TraceFn, Traced, Tracing, Untraced};

@@ -25,6 +25,7 @@ pub fn generate(service: &Service) -> TokenStream {
          `select!`. The call's deadline counts from the method call."
     );
     let methods = service.methods.iter().map(|m| method(wire_name, m));
+    let descriptor = super::describe::generate(service);
     let fanout = format_ident!("{}Fanout", trait_ident);
     let fanout_doc = format!(
         "The calls of [`{client}`], each sent to every server behind `C` at once \
@@ -73,6 +74,8 @@ pub fn generate(service: &Service) -> TokenStream {
             pub fn caller() -> ::core::option::Option<Self> {
                 ::core::option::Option::map(::rpc_runtime::__private::caller_channel(), Self::new)
             }
+
+            #descriptor
         }
 
         #[allow(dead_code)]

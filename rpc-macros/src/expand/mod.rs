@@ -1,6 +1,7 @@
 //! Generation: the trait, the client and the server, each in its own module.
 
 mod client;
+mod describe;
 mod server;
 mod service_trait;
 mod spans;

@@ -12,6 +12,7 @@ pub fn generate(service: &Service) -> TokenStream {
     let trait_ident = &service.item.ident;
     let vis = &service.item.vis;
     let server = format_ident!("{}Server", trait_ident);
+    let client = format_ident!("{}Client", trait_ident);
     let wire_name = &service.wire_name;
     let struct_doc = format!(
         "Serves the [`{trait_ident}`] service with an implementation `T`.\n\n\
@@ -77,6 +78,10 @@ pub fn generate(service: &Service) -> TokenStream {
 
             fn methods(&self) -> &[&str] {
                 &[#(#method_names),*]
+            }
+
+            fn descriptor(&self) -> ::core::option::Option<::rpc_runtime::reflection::ServiceDescriptor> {
+                ::core::option::Option::Some(#client::<::rpc_runtime::Channel>::descriptor())
             }
 
             fn call(

@@ -99,6 +99,198 @@ impl CalculatorClient<::rpc_runtime::Channel> {
             Self::new,
         )
     }
+    ///The description of the `Calculator` service: its methods, their documentation and flags, and the format of every type they carry (traced now; see [`reflection`](::rpc_runtime::reflection)).
+    #[must_use]
+    pub fn descriptor() -> ::rpc_runtime::reflection::ServiceDescriptor {
+        use ::rpc_runtime::__private::{Traced as _, Untraced as _};
+        let mut service = ::rpc_runtime::__private::Describer::new("Calculator", "");
+        service
+            .method(::rpc_runtime::__private::MethodShape {
+                name: "add",
+                rust_name: "add",
+                docs: "Adds two numbers.",
+                signature: "add(a: i64, b: i64) -> i64",
+                kind: ::rpc_runtime::__private::CallKind::Unary,
+                idempotent: false,
+                refusable: false,
+                status: false,
+                args: ::std::vec![
+                    ("a", false, (& ::rpc_runtime::__private::Tracing:: < i64 > ::new())
+                    .trace_fn()), ("b", false, (& ::rpc_runtime::__private::Tracing:: <
+                    i64 > ::new()).trace_fn())
+                ],
+                stream: ::core::option::Option::None,
+                returns: (&::rpc_runtime::__private::Tracing::<i64>::new()).trace_fn(),
+                error: ::core::option::Option::None,
+            });
+        service
+            .method(::rpc_runtime::__private::MethodShape {
+                name: "divide",
+                rust_name: "divide",
+                docs: "Divides `a` by `b`; dividing by zero is an application error.",
+                signature: "divide(a: i64, b: i64) -> Result<i64, MathError>",
+                kind: ::rpc_runtime::__private::CallKind::Unary,
+                idempotent: false,
+                refusable: false,
+                status: false,
+                args: ::std::vec![
+                    ("a", false, (& ::rpc_runtime::__private::Tracing:: < i64 > ::new())
+                    .trace_fn()), ("b", false, (& ::rpc_runtime::__private::Tracing:: <
+                    i64 > ::new()).trace_fn())
+                ],
+                stream: ::core::option::Option::None,
+                returns: (&::rpc_runtime::__private::Tracing::<i64>::new()).trace_fn(),
+                error: ::core::option::Option::Some(
+                    (&::rpc_runtime::__private::Tracing::<MathError>::new()).trace_fn(),
+                ),
+            });
+        service
+            .method(::rpc_runtime::__private::MethodShape {
+                name: "ping",
+                rust_name: "ping",
+                docs: "Does nothing, remotely.",
+                signature: "ping()",
+                kind: ::rpc_runtime::__private::CallKind::Unary,
+                idempotent: false,
+                refusable: false,
+                status: false,
+                args: ::std::vec![],
+                stream: ::core::option::Option::None,
+                returns: (&::rpc_runtime::__private::Tracing::<()>::new()).trace_fn(),
+                error: ::core::option::Option::None,
+            });
+        service
+            .method(::rpc_runtime::__private::MethodShape {
+                name: "echo",
+                rust_name: "echo",
+                docs: "Returns the name and how many tags came with it.",
+                signature: "echo(name: String, tags: Vec<String>) -> (String, usize)",
+                kind: ::rpc_runtime::__private::CallKind::Unary,
+                idempotent: false,
+                refusable: false,
+                status: false,
+                args: ::std::vec![
+                    ("name", false, (& ::rpc_runtime::__private::Tracing:: < String >
+                    ::new()).trace_fn()), ("tags", false, (&
+                    ::rpc_runtime::__private::Tracing:: < Vec < String > > ::new())
+                    .trace_fn())
+                ],
+                stream: ::core::option::Option::None,
+                returns: (&::rpc_runtime::__private::Tracing::<(String, usize)>::new())
+                    .trace_fn(),
+                error: ::core::option::Option::None,
+            });
+        service
+            .method(::rpc_runtime::__private::MethodShape {
+                name: "sum",
+                rust_name: "total",
+                docs: "Renamed on the wire.",
+                signature: "total(values: Vec<i64>) -> i64",
+                kind: ::rpc_runtime::__private::CallKind::Unary,
+                idempotent: false,
+                refusable: false,
+                status: false,
+                args: ::std::vec![
+                    ("values", false, (& ::rpc_runtime::__private::Tracing:: < Vec < i64
+                    > > ::new()).trace_fn())
+                ],
+                stream: ::core::option::Option::None,
+                returns: (&::rpc_runtime::__private::Tracing::<i64>::new()).trace_fn(),
+                error: ::core::option::Option::None,
+            });
+        service
+            .method(::rpc_runtime::__private::MethodShape {
+                name: "get",
+                rust_name: "get",
+                docs: "Safe to run twice.",
+                signature: "get(key: String) -> Option<i64>",
+                kind: ::rpc_runtime::__private::CallKind::Unary,
+                idempotent: true,
+                refusable: false,
+                status: false,
+                args: ::std::vec![
+                    ("key", false, (& ::rpc_runtime::__private::Tracing:: < String >
+                    ::new()).trace_fn())
+                ],
+                stream: ::core::option::Option::None,
+                returns: (&::rpc_runtime::__private::Tracing::<Option<i64>>::new())
+                    .trace_fn(),
+                error: ::core::option::Option::None,
+            });
+        service
+            .method(::rpc_runtime::__private::MethodShape {
+                name: "log",
+                rust_name: "log",
+                docs: "Fire and forget.",
+                signature: "log(line: String)",
+                kind: ::rpc_runtime::__private::CallKind::OneWay,
+                idempotent: false,
+                refusable: false,
+                status: false,
+                args: ::std::vec![
+                    ("line", false, (& ::rpc_runtime::__private::Tracing:: < String >
+                    ::new()).trace_fn())
+                ],
+                stream: ::core::option::Option::None,
+                returns: (&::rpc_runtime::__private::Tracing::<()>::new()).trace_fn(),
+                error: ::core::option::Option::None,
+            });
+        service
+            .method(::rpc_runtime::__private::MethodShape {
+                name: "totals",
+                rust_name: "totals",
+                docs: "The running total of `values`, one item per value.",
+                signature: "totals(values: rpc_runtime::Streaming<i64>) -> rpc_runtime::Streaming<i64>",
+                kind: ::rpc_runtime::__private::CallKind::BothWays,
+                idempotent: false,
+                refusable: false,
+                status: false,
+                args: ::std::vec![],
+                stream: ::core::option::Option::Some(
+                    (&::rpc_runtime::__private::Tracing::<i64>::new()).trace_fn(),
+                ),
+                returns: (&::rpc_runtime::__private::Tracing::<i64>::new()).trace_fn(),
+                error: ::core::option::Option::None,
+            });
+        service
+            .method(::rpc_runtime::__private::MethodShape {
+                name: "sqrt",
+                rust_name: "sqrt",
+                docs: "The square root of `x`; a negative `x` fails with a status.",
+                signature: "sqrt(x: f64) -> Result<f64, Status>",
+                kind: ::rpc_runtime::__private::CallKind::Unary,
+                idempotent: false,
+                refusable: false,
+                status: true,
+                args: ::std::vec![
+                    ("x", false, (& ::rpc_runtime::__private::Tracing:: < f64 > ::new())
+                    .trace_fn())
+                ],
+                stream: ::core::option::Option::None,
+                returns: (&::rpc_runtime::__private::Tracing::<f64>::new()).trace_fn(),
+                error: ::core::option::Option::None,
+            });
+        service
+            .method(::rpc_runtime::__private::MethodShape {
+                name: "round",
+                rust_name: "round",
+                docs: "`x` rounded to `digits` places; `digits` was added later.",
+                signature: "round(x: f64, digits: u32) -> f64",
+                kind: ::rpc_runtime::__private::CallKind::Unary,
+                idempotent: false,
+                refusable: false,
+                status: false,
+                args: ::std::vec![
+                    ("x", false, (& ::rpc_runtime::__private::Tracing:: < f64 > ::new())
+                    .trace_fn()), ("digits", true, (& ::rpc_runtime::__private::Tracing::
+                    < u32 > ::new()).trace_fn())
+                ],
+                stream: ::core::option::Option::None,
+                returns: (&::rpc_runtime::__private::Tracing::<f64>::new()).trace_fn(),
+                error: ::core::option::Option::None,
+            });
+        service.finish()
+    }
 }
 #[allow(dead_code)]
 impl<C: ::rpc_runtime::Invoke> CalculatorClient<C> {
@@ -1082,6 +1274,13 @@ where
             "sqrt",
             "round",
         ]
+    }
+    fn descriptor(
+        &self,
+    ) -> ::core::option::Option<::rpc_runtime::reflection::ServiceDescriptor> {
+        ::core::option::Option::Some(
+            CalculatorClient::<::rpc_runtime::Channel>::descriptor(),
+        )
     }
     fn call(
         &self,

@@ -56,6 +56,7 @@
 //! # }
 //! ```
 
+pub use crate::wire::kind::CallKind;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -142,36 +143,6 @@ pub trait Fanout: Invoke {
 
 /// What a fanout call gives back: each endpoint's name and its result.
 pub type Replies<T> = Vec<(String, Result<T, RpcError>)>;
-
-/// What a call sends and what it expects back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CallKind {
-    /// Arguments in, one value out.
-    Unary,
-    /// Arguments in, nothing out: the caller learns only that it was sent.
-    OneWay,
-    /// Arguments in, a stream of values out.
-    ServerStream,
-    /// Arguments and a stream of values in, one value out.
-    ClientStream,
-    /// Arguments and a stream of values in, a stream of values out.
-    BothWays,
-}
-
-impl CallKind {
-    /// Whether the caller sends a stream with the arguments.
-    #[must_use]
-    pub fn sends_stream(self) -> bool {
-        matches!(self, CallKind::ClientStream | CallKind::BothWays)
-    }
-
-    /// Whether the answer is a stream.
-    #[must_use]
-    pub fn answers_stream(self) -> bool {
-        matches!(self, CallKind::ServerStream | CallKind::BothWays)
-    }
-}
 
 /// One call, encoded and ready to travel: what a generated client hands to
 /// [`Invoke::invoke`].

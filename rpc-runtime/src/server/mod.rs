@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::health::HealthReporter;
 use crate::intercept::Interceptor;
 use crate::link::LinkListener;
+use crate::reflection;
 use crate::service::Service;
 use crate::session::{Counted, Routes, Serving, DEFAULT_MAX_METADATA, DEFAULT_WRITE_TIMEOUT};
 use crate::transport::Listener;
@@ -62,6 +63,8 @@ pub struct ServerBuilder {
     services: HashMap<String, Arc<dyn Service>>,
     interceptor: Option<Arc<dyn Interceptor>>,
     duplicate: Option<String>,
+    /// Whether the reflection service is added.
+    reflection: bool,
     config: Config,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -101,6 +104,7 @@ impl Default for ServerBuilder {
             services: HashMap::new(),
             interceptor: None,
             duplicate: None,
+            reflection: true,
             config: Config {
                 max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
@@ -196,6 +200,21 @@ impl ServerBuilder {
     #[must_use]
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         self.config.write_timeout = timeout;
+        self
+    }
+
+    /// Whether the server answers the [reflection service](crate::reflection)
+    /// (default: yes), which describes the services it hosts (names,
+    /// methods, documentation and the formats of their types) so that tools
+    /// such as the `rpc` command line can call them. Turn it off for an API
+    /// that is not to be seen.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Server::builder().reflection(false);
+    /// ```
+    #[must_use]
+    pub fn reflection(mut self, on: bool) -> Self {
+        self.reflection = on;
         self
     }
 
@@ -358,6 +377,12 @@ impl ServerBuilder {
         self.services
             .entry(service.name().to_owned())
             .or_insert_with(|| Arc::new(service));
+        if self.reflection {
+            let service = reflection::Hosted::new(self.services.values()).service();
+            self.services
+                .entry(service.name().to_owned())
+                .or_insert_with(|| Arc::new(service));
+        }
         #[cfg(feature = "tower")]
         let services = ServerBuilder::layered(&self.layers, std::mem::take(&mut self.services));
         #[cfg(not(feature = "tower"))]
@@ -544,8 +569,8 @@ impl<A: Clone> Server<A> {
         self.state.serving.in_flight.load(Ordering::Relaxed)
     }
 
-    /// The wire names of the services it serves (the health service
-    /// included).
+    /// The wire names of the services it serves (the health and
+    /// reflection services included).
     #[cfg(feature = "nats")]
     pub(crate) fn service_names(&self) -> &[String] {
         self.state.serving.routes.service_names()

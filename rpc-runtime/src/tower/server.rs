@@ -104,6 +104,10 @@ impl Service for Layered {
         self.service.methods()
     }
 
+    fn descriptor(&self) -> Option<crate::describe::ServiceDescriptor> {
+        self.service.descriptor()
+    }
+
     fn call(&self, request: Request) -> ServiceFuture {
         (self.stack)(request)
     }

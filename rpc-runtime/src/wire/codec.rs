@@ -363,13 +363,16 @@ fn encode_header(header: &Message<'_>, buf: &mut BytesMut) {
 
 /// Decodes with a bincode limit proportional to the input's length.
 macro_rules! bounded_decode {
-    ($input:expr, $ty:ty) => {{
-        let input: &[u8] = $input;
+    ($input:expr, $ty:ty) => {
+        bounded_decode!(seed $input, ::std::marker::PhantomData::<$ty>)
+    };
+    (seed $input:expr, $seed:expr) => {{
+        let input = $input;
         let need = input.len().saturating_mul(16);
         macro_rules! rung {
             ($bits:literal) => {
                 bincode::serde::seed_decode_from_slice(
-                    crate::wire::depth::Limited::<$ty>::new(input.len()),
+                    crate::wire::depth::Limited::with_seed(input.len(), $seed),
                     input,
                     standard().with_limit::<{ 1usize << $bits }>(),
                 )
@@ -442,6 +445,20 @@ pub(crate) fn decode_value_at<T: DeserializeOwned + 'static>(
 #[inline]
 pub(crate) fn decode_prefix<T: DeserializeOwned>(input: &[u8]) -> Result<(T, usize), String> {
     bounded_decode!(input, T).map_err(|e: DecodeError| e.to_string())
+}
+
+/// Decodes one value with `seed`, under the same limits as every decode,
+/// using every byte: for values whose type is known only at run time.
+pub(crate) fn decode_seed<'de, S: serde::de::DeserializeSeed<'de>>(
+    seed: S,
+    input: &'de [u8],
+) -> Result<S::Value, String> {
+    let (value, used) =
+        bounded_decode!(seed input, seed).map_err(|e: DecodeError| e.to_string())?;
+    match input.len().saturating_sub(used) {
+        0 => Ok(value),
+        left => Err(trailing(left)),
+    }
 }
 
 fn trailing(left: usize) -> String {

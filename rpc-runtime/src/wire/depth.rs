@@ -13,7 +13,6 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::marker::PhantomData;
 
 use serde::de::{
     self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
@@ -28,32 +27,30 @@ pub(crate) const MAX_DEPTH: usize = 256;
 /// (newtypes, nested structs) add a few more values per byte.
 const VALUES_PER_BYTE: usize = 16;
 
-/// Decodes a `T` from `len` bytes with at most `MAX_DEPTH` levels of
-/// nesting and at most `VALUES_PER_BYTE` values per byte.
-pub(crate) struct Limited<T> {
+/// Decodes with seed `S` (a `PhantomData<T>` for a `T`) from `len` bytes,
+/// with at most `MAX_DEPTH` levels of nesting and at most
+/// `VALUES_PER_BYTE` values per byte.
+pub(crate) struct Limited<S> {
     len: usize,
-    value: PhantomData<fn() -> T>,
+    seed: S,
 }
 
-impl<T> Limited<T> {
-    pub(crate) fn new(len: usize) -> Self {
-        Limited {
-            len,
-            value: PhantomData,
-        }
+impl<S> Limited<S> {
+    pub(crate) fn with_seed(len: usize, seed: S) -> Self {
+        Limited { len, seed }
     }
 }
 
-impl<'de, T: de::Deserialize<'de>> DeserializeSeed<'de> for Limited<T> {
-    type Value = T;
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Limited<S> {
+    type Value = S::Value;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<S::Value, D::Error> {
         let fuel = Cell::new(
             self.len
                 .saturating_mul(VALUES_PER_BYTE)
                 .saturating_add(4096),
         );
-        T::deserialize(Depth {
+        self.seed.deserialize(Depth {
             inner: deserializer,
             left: MAX_DEPTH,
             fuel: &fuel,

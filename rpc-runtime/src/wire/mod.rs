@@ -8,6 +8,7 @@ pub(crate) mod depth;
 #[cfg(test)]
 mod documented;
 pub(crate) mod frame;
+pub(crate) mod kind;
 pub(crate) mod metadata;
 pub(crate) mod request;
 pub(crate) mod route;
