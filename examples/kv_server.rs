@@ -5,6 +5,14 @@
 //! cargo run --example kv_client -- 127.0.0.1:7878 put greeting hello
 //! ```
 //!
+//! It answers the reflection service too, so the `rpc` command line calls
+//! it with JSON, no client written:
+//!
+//! ```text
+//! rpc call 127.0.0.1:7878 example.KeyValue.put '["greeting","hello"]'
+//! rpc call 127.0.0.1:7878 example.KeyValue.get '{"key":"greeting"}'
+//! ```
+//!
 //! Stops gracefully on Ctrl-C: running calls finish, then it exits.
 
 #[path = "kv/service.rs"]

@@ -252,3 +252,11 @@ fn a_type_that_does_not_trace_leaves_only_its_method_undescribed() {
     );
     assert_eq!(odd.method("ok").unwrap().returns, Some(Format::U32));
 }
+
+#[test]
+fn method_ids_are_the_documented_ones() {
+    // docs/PROTOCOL.md, section 11.
+    let id = |method| rpc_runtime::method_id("rpc.reflection.v1.Reflection", method);
+    assert_eq!(id("list"), 0xce06_e3ae);
+    assert_eq!(id("describe"), 0x77bf_1873);
+}
