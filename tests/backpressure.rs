@@ -190,8 +190,10 @@ async fn a_client_whose_server_stops_reading_makes_callers_wait() {
         // Never reads again; keeps the connection open until the test ends.
         let _ = hold.await;
     });
+    // Sent as they are: compressed, the megabyte would be a few bytes.
     let channel = Channel::builder()
         .write_queue(4)
+        .compression(rpc_runtime::Compression::disabled())
         .timeout(Duration::from_millis(200))
         .connect(addr)
         .await

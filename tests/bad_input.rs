@@ -199,8 +199,8 @@ async fn a_greeting_of_another_version_gets_an_answer_then_a_close() {
     let theirs = read_frame(&mut stream).await.unwrap();
     assert_eq!(
         &theirs[..6],
-        b"RRPC\x01\x02",
-        "server greeting with version 2"
+        b"RRPC\x01\x03",
+        "server greeting with version 3"
     );
     let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
     // Goodbye (2), code 7 = version mismatch.

@@ -2,7 +2,7 @@
 //! server in its own process, the same workloads for each.
 //!
 //! ```text
-//! rpc-bench run [--smoke] [--systems ours,floor,tarpc,tonic,balanced,balanced3,nats,natsfloor,tower,layered] [--workloads latency,pipelined,conns,bulk,fanin] [--tag NAME]
+//! rpc-bench run [--smoke] [--systems ours,floor,tarpc,tonic,balanced,balanced3,nats,natsfloor,tower,layered,plain] [--workloads latency,pipelined,conns,bulk,bulktext,bulkrandom,fanin] [--tag NAME]
 //! rpc-bench table RESULTS.jsonl...
 //! rpc-bench serve SYSTEM            (internal: the server process)
 //! ```
@@ -93,7 +93,7 @@ fn serve(system: &str) -> Result<(), String> {
     rt.block_on(async {
         let any: SocketAddr = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
         let addr = match system {
-            "ours" | "floor" | "balanced" | "balanced3" | "tower" | "layered" => {
+            "ours" | "floor" | "balanced" | "balanced3" | "tower" | "layered" | "plain" => {
                 let listener = tokio::net::TcpListener::bind(any)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -101,6 +101,7 @@ fn serve(system: &str) -> Result<(), String> {
                 match system {
                     "floor" => tokio::spawn(floor::serve(listener)),
                     "layered" => tokio::spawn(ours::serve_layered(listener)),
+                    "plain" => tokio::spawn(ours::serve_plain(listener)),
                     _ => tokio::spawn(ours::serve(listener)),
                 };
                 addr
@@ -245,6 +246,7 @@ impl Client {
                 Client::Ours(ours::connect(addr).await.map_err(|e| e.to_string())?)
             }
             "tower" => Client::Tower(ours::connect_tower(addr).await.map_err(|e| e.to_string())?),
+            "plain" => Client::Ours(ours::connect_plain(addr).await.map_err(|e| e.to_string())?),
             "balanced" | "balanced3" => {
                 let mut addrs = vec![addr];
                 if system == "balanced3" {
@@ -542,9 +544,43 @@ async fn run_workload(
             )
             .await
         }
+        // 1 MiB that compresses (text) and that does not (noise): what
+        // compression gains, and what trying costs.
+        "bulktext" | "bulkrandom" => {
+            let client = Client::connect(system, addr).await?;
+            let payload = if workload == "bulktext" {
+                text(1 << 20)
+            } else {
+                noise(1 << 20)
+            };
+            callers(vec![client], 4, counts.bulk, Op::Echo(Bytes::from(payload))).await
+        }
         "fanin" => fanin(system, addr, counts).await,
         other => Err(format!("unknown workload {other:?}")),
     }
+}
+
+/// Text: a sentence over and over (compresses about 100 to 1).
+fn text(len: usize) -> Vec<u8> {
+    b"the quick brown fox jumps over the lazy dog; "
+        .iter()
+        .copied()
+        .cycle()
+        .take(len)
+        .collect()
+}
+
+/// Noise: a xorshift sequence (does not compress).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[3]
+        })
+        .collect()
 }
 
 #[derive(Clone)]

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use rpc_runtime::tower::{CallService, TowerChannel};
-use rpc_runtime::{rpc_service, Channel, Server};
+use rpc_runtime::{rpc_service, Channel, Compression, Server};
 
 /// The benchmark service.
 #[rpc_service]
@@ -30,6 +30,19 @@ pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let server = Server::builder()
         .add_service(BenchServer::new(Impl))
         .max_connections(100_000)
+        .serve(listener)?;
+    std::future::pending::<()>().await;
+    drop(server);
+    Ok(())
+}
+
+/// Serves without compression either way (system `plain`): the cost of
+/// compressing, against `ours`.
+pub async fn serve_plain(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let server = Server::builder()
+        .add_service(BenchServer::new(Impl))
+        .max_connections(100_000)
+        .compression(Compression::disabled())
         .serve(listener)?;
     std::future::pending::<()>().await;
     drop(server);
@@ -66,6 +79,18 @@ pub async fn connect_tower(
 /// One connection.
 pub async fn connect(addr: std::net::SocketAddr) -> Result<BenchClient, rpc_runtime::RpcError> {
     Ok(BenchClient::new(Channel::connect(addr).await?))
+}
+
+/// A client that neither sends nor accepts compressed frames.
+pub async fn connect_plain(
+    addr: std::net::SocketAddr,
+) -> Result<BenchClient, rpc_runtime::RpcError> {
+    Ok(BenchClient::new(
+        Channel::builder()
+            .compression(Compression::disabled())
+            .connect(addr)
+            .await?,
+    ))
 }
 
 /// A balanced channel over `addrs`, once every endpoint is ready.

@@ -84,6 +84,7 @@ pub use futures::stream::{Stream, StreamExt};
 pub use identity::PeerIdentity;
 pub use intercept::{CallInfo, Interceptor};
 pub use intercepted::Intercepted;
+pub use link::Compression;
 pub use server::{Server, ServerBuilder};
 pub use service::{Body, BodyStream, Service, ServiceFuture};
 pub use session::{CallContext, Channel};

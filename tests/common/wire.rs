@@ -6,23 +6,24 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A client greeting frame: `RRPC`, role 0 (dialer), version 2, maximum
-/// frame 16 MiB, runs no calls (0).
-pub const CLIENT_HELLO: [u8; 16] = [
-    0, 0, 0, 12, b'R', b'R', b'P', b'C', 0, 2, 0xfc, 0, 0, 0, 1, 0,
+/// A client greeting frame: `RRPC`, role 0 (dialer), version 3, maximum
+/// frame 16 MiB, runs no calls (0), accepts no compression (0).
+pub const CLIENT_HELLO: [u8; 17] = [
+    0, 0, 0, 13, b'R', b'R', b'P', b'C', 0, 3, 0xfc, 0, 0, 0, 1, 0, 0,
 ];
 
-/// A server greeting frame: `RRPC`, role 1 (listener), version 2, maximum
-/// frame 16 MiB, runs up to 1,024 calls at once (`fb 00 04`).
-pub const SERVER_HELLO: [u8; 18] = [
-    0, 0, 0, 14, b'R', b'R', b'P', b'C', 1, 2, 0xfc, 0, 0, 0, 1, 0xfb, 0, 4,
+/// A server greeting frame: `RRPC`, role 1 (listener), version 3, maximum
+/// frame 16 MiB, runs up to 1,024 calls at once (`fb 00 04`), accepts zstd
+/// (1).
+pub const SERVER_HELLO: [u8; 19] = [
+    0, 0, 0, 15, b'R', b'R', b'P', b'C', 1, 3, 0xfc, 0, 0, 0, 1, 0xfb, 0, 4, 1,
 ];
 
 /// How long the raw helpers wait for the server.
 pub const LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A client greeting's payload (without its length prefix).
-pub const HELLO: [u8; 12] = [b'R', b'R', b'P', b'C', 0, 2, 0xfc, 0, 0, 0, 1, 0];
+pub const HELLO: [u8; 13] = [b'R', b'R', b'P', b'C', 0, 3, 0xfc, 0, 0, 0, 1, 0, 0];
 
 /// A frame: the payload behind its big-endian length.
 pub fn frame(payload: &[u8]) -> Vec<u8> {

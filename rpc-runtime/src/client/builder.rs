@@ -42,6 +42,8 @@ const DEFAULT_SERVE_IN_FLIGHT: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct ChannelBuilder {
     pub(super) max_frame_length: usize,
+    /// What this side compresses and accepts.
+    pub(super) compression: crate::link::Compression,
     pub(super) connect_timeout: Duration,
     pub(super) write_queue: usize,
     pub(super) timeout: Duration,
@@ -118,6 +120,7 @@ impl Default for ChannelBuilder {
     fn default() -> Self {
         ChannelBuilder {
             max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
+            compression: crate::link::Compression::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             write_queue: DEFAULT_WRITE_QUEUE,
             timeout: CallDefaults::default().timeout,
@@ -259,6 +262,21 @@ impl ChannelBuilder {
     #[must_use]
     pub fn max_frame_length(mut self, bytes: usize) -> Self {
         self.max_frame_length = bytes.clamp(64, u32::MAX as usize);
+        self
+    }
+
+    /// How this side compresses the frames it sends (the requests and the
+    /// streams it sends) and whether it accepts compressed answers: by
+    /// default zstd for frames of 1 KiB and more, both ways, when the server
+    /// accepts it too (see [`Compression`](crate::Compression)).
+    ///
+    /// ```
+    /// use rpc_runtime::{Channel, Compression};
+    /// let builder = Channel::builder().compression(Compression::disabled());
+    /// ```
+    #[must_use]
+    pub fn compression(mut self, compression: crate::link::Compression) -> Self {
+        self.compression = compression;
         self
     }
 

@@ -263,7 +263,7 @@ impl ChannelBuilder {
         } else {
             self.serve_in_flight
         };
-        let established = greeting::dial(link, self.max_frame_length, serving)
+        let established = greeting::dial(link, self.max_frame_length, serving, self.compression)
             .await
             .map_err(|e| match e {
                 // A TLS alert after the handshake: a server that wants a

@@ -5,6 +5,7 @@ use std::io;
 
 use bytes::Bytes;
 
+use super::compress::{Compressing, Compression, Decompressing};
 use super::Link;
 use crate::wire::codec;
 use crate::wire::frame::{
@@ -14,8 +15,8 @@ use crate::wire::frame::{
 /// A connection after the greeting: the link's halves and what the peer
 /// said.
 pub(crate) struct Established<L: Link> {
-    pub reader: L::Read,
-    pub writer: L::Write,
+    pub reader: Decompressing<L::Read>,
+    pub writer: Compressing<L::Write>,
     /// The largest frame the peer accepts.
     pub peer_max_frame: usize,
     /// The most calls the peer runs at once for us.
@@ -48,13 +49,20 @@ fn io_error(e: io::Error) -> HandshakeError {
     }
 }
 
-pub(crate) fn hello(role: u8, max_frame_length: usize, max_in_flight: usize) -> Bytes {
+/// A greeting; `accepts`: the compressions this side accepts.
+pub(crate) fn hello(
+    role: u8,
+    max_frame_length: usize,
+    max_in_flight: usize,
+    accepts: u32,
+) -> Bytes {
     codec::encode_hello(&Hello {
         magic: MAGIC,
         role,
         version: PROTOCOL_VERSION,
         max_frame_length: u32::try_from(max_frame_length).unwrap_or(u32::MAX),
         max_in_flight: u32::try_from(max_in_flight).unwrap_or(u32::MAX),
+        accepts,
     })
 }
 
@@ -113,12 +121,17 @@ async fn read_hello<L: Link>(link: &mut L) -> Result<Hello, HandshakeError> {
     }
 }
 
-fn established<L: Link>(link: L, ours: usize, peer: &Hello) -> Established<L> {
+fn established<L: Link>(
+    link: L,
+    ours: usize,
+    peer: &Hello,
+    compression: Compression,
+) -> Established<L> {
     let theirs = peer.max_frame_length as usize;
     let (reader, writer) = link.split(ours, theirs);
     Established {
-        reader,
-        writer,
+        reader: Decompressing::new(reader, compression, ours),
+        writer: Compressing::new(writer, compression, peer.accepts),
         peer_max_frame: theirs,
         peer_max_in_flight: peer.max_in_flight as usize,
     }
@@ -129,10 +142,16 @@ pub(crate) async fn dial<L: Link>(
     mut link: L,
     max_frame_length: usize,
     max_in_flight: usize,
+    compression: Compression,
 ) -> Result<Established<L>, HandshakeError> {
     link
         // 0 unless this side serves services for the listener to call.
-        .send(hello(ROLE_DIALER, max_frame_length, max_in_flight))
+        .send(hello(
+            ROLE_DIALER,
+            max_frame_length,
+            max_in_flight,
+            compression.accepts(),
+        ))
         .await
         .map_err(io_error)?;
     let theirs = read_hello(&mut link).await?;
@@ -146,7 +165,7 @@ pub(crate) async fn dial<L: Link>(
             remote: theirs.version,
         });
     }
-    Ok(established(link, max_frame_length, &theirs))
+    Ok(established(link, max_frame_length, &theirs, compression))
 }
 
 /// Waits for a dialer's greeting and answers it.
@@ -157,6 +176,7 @@ pub(crate) async fn accept<L: Link>(
     mut link: L,
     max_frame_length: usize,
     max_in_flight: usize,
+    compression: Compression,
 ) -> Result<Established<L>, HandshakeError> {
     let theirs = read_hello(&mut link).await?;
     if theirs.role != ROLE_DIALER {
@@ -165,9 +185,14 @@ pub(crate) async fn accept<L: Link>(
             theirs.role
         )));
     }
-    link.send(hello(ROLE_LISTENER, max_frame_length, max_in_flight))
-        .await
-        .map_err(io_error)?;
+    link.send(hello(
+        ROLE_LISTENER,
+        max_frame_length,
+        max_in_flight,
+        compression.accepts(),
+    ))
+    .await
+    .map_err(io_error)?;
     if theirs.version != PROTOCOL_VERSION {
         let message = format!(
             "unsupported protocol version {}; this server speaks version {PROTOCOL_VERSION}",
@@ -184,7 +209,7 @@ pub(crate) async fn accept<L: Link>(
             remote: theirs.version,
         });
     }
-    Ok(established(link, max_frame_length, &theirs))
+    Ok(established(link, max_frame_length, &theirs, compression))
 }
 
 /// Refuses a dialer: reads its greeting (so closing does not reset the

@@ -19,6 +19,7 @@
 //! a writing half that the session uses from then on.
 
 mod bytes;
+pub(crate) mod compress;
 pub(crate) mod greeting;
 pub mod memory;
 mod writer;
@@ -29,6 +30,7 @@ use std::io;
 use futures::{Sink, Stream};
 
 pub use self::bytes::{ByteLink, ByteReader};
+pub use self::compress::{Compressing, Compression, Decompressing};
 pub use self::writer::FrameWriter;
 
 /// A connection that carries whole frames (each a `Bytes` payload).

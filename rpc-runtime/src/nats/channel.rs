@@ -19,6 +19,7 @@ use crate::call::{Fanout, Invoke, RawCall, RawReply};
 use crate::client::calls;
 use crate::error::RpcError;
 use crate::link::greeting;
+use crate::link::Compression;
 use crate::session::{
     self, current_of, CallDefaults, Channel, Connection, Picked, Redial, Routes, SessionConfig,
     Target, Waiting,
@@ -437,7 +438,7 @@ impl Opener {
             liveness: inner.liveness,
         });
         tokio::spawn(publisher);
-        let established = greeting::dial(link, max_payload, 0)
+        let established = greeting::dial(link, max_payload, 0, Compression::disabled())
             .await
             .map_err(|e| RpcError::connection_lost(format!("opening a NATS link failed: {e:?}")))?;
         let config = SessionConfig {

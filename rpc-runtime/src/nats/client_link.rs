@@ -409,10 +409,12 @@ impl Link for ClientLink {
             return Ok(None);
         }
         self.greeted = true;
+        // Frames over NATS are not compressed: the greeting accepts none.
         Ok(Some(hello(
             ROLE_LISTENER,
             self.max_payload,
             self.max_in_flight,
+            0,
         )))
     }
 

@@ -167,7 +167,8 @@ impl Link for ServerLink {
     async fn recv(&mut self, _limit: usize) -> io::Result<Option<Bytes>> {
         if !self.greeted {
             self.greeted = true;
-            return Ok(Some(hello(ROLE_DIALER, self.max_payload, 0)));
+            // Frames over NATS are not compressed: the greeting accepts none.
+            return Ok(Some(hello(ROLE_DIALER, self.max_payload, 0, 0)));
         }
         Ok(self.frames.recv().await)
     }

@@ -55,7 +55,7 @@ pub(super) async fn serve_connection<L: Link>(
 ) {
     let config = state.config;
     let greeting = tokio::select! {
-        r = tokio::time::timeout(config.handshake_timeout, greeting::accept(link, config.max_frame_length, config.max_in_flight)) => r,
+        r = tokio::time::timeout(config.handshake_timeout, greeting::accept(link, config.max_frame_length, config.max_in_flight, config.compression)) => r,
         () = state.serving.kill.cancelled() => return,
         () = state.shutdown.cancelled() => return,
     };

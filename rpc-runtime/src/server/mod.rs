@@ -87,6 +87,7 @@ struct Config {
     shutdown_grace: Duration,
     max_connections_per_peer: Option<usize>,
     max_calls_per_second_per_peer: Option<u32>,
+    compression: crate::link::Compression,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -116,6 +117,7 @@ impl Default for ServerBuilder {
                 write_timeout: DEFAULT_WRITE_TIMEOUT,
                 max_connections_per_peer: None,
                 max_calls_per_second_per_peer: None,
+                compression: crate::link::Compression::default(),
             },
             #[cfg(feature = "tls")]
             tls: None,
@@ -200,6 +202,21 @@ impl ServerBuilder {
     #[must_use]
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
         self.config.write_timeout = timeout;
+        self
+    }
+
+    /// How the server compresses the frames it sends (answers and the
+    /// streams it sends) and whether it accepts compressed requests: by
+    /// default zstd for frames of 1 KiB and more, both ways, with clients
+    /// that accept it too (see [`Compression`](crate::Compression)).
+    ///
+    /// ```
+    /// use rpc_runtime::{Compression, Server};
+    /// let builder = Server::builder().compression(Compression::default().threshold(64 * 1024));
+    /// ```
+    #[must_use]
+    pub fn compression(mut self, compression: crate::link::Compression) -> Self {
+        self.config.compression = compression;
         self
     }
 

@@ -63,9 +63,27 @@ pub(crate) fn encode_hello(hello: &Hello) -> Bytes {
     buf.freeze()
 }
 
-/// Decodes a greeting frame payload.
+/// Decodes a greeting frame payload. A greeting of version 2, which ends
+/// before `accepts`, decodes too (accepting nothing), so that its sender
+/// is told which version this side speaks rather than that it is not
+/// speaking the protocol.
 pub(crate) fn decode_hello(payload: &[u8]) -> Result<Hello, String> {
-    decode_exact(payload)
+    let ((magic, role, version, max_frame_length, max_in_flight), used) =
+        decode_prefix::<([u8; 4], u8, u32, u32, u32)>(payload)?;
+    let rest = payload.get(used..).unwrap_or_default();
+    let accepts = if rest.is_empty() && version < 3 {
+        0
+    } else {
+        decode_exact::<u32>(rest)?
+    };
+    Ok(Hello {
+        magic,
+        role,
+        version,
+        max_frame_length,
+        max_in_flight,
+        accepts,
+    })
 }
 
 /// Room for the largest request header: variant (up to 5 bytes), id (9),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) const MAGIC: [u8; 4] = *b"RRPC";
 
 /// The protocol version this crate speaks.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Default maximum frame payload, both directions: 16 MiB.
 pub(crate) const DEFAULT_MAX_FRAME_LENGTH: usize = 16 * 1024 * 1024;
@@ -43,7 +43,20 @@ pub(crate) struct Hello {
     /// outstanding, so the sender never has to stop reading (and can always
     /// see pings and cancels).
     pub max_in_flight: u32,
+    /// The compressions the sender accepts in the frames it receives: a
+    /// bit per codec ([`ACCEPT_ZSTD`]).
+    pub accepts: u32,
 }
+
+/// A greeting's `accepts` bit: zstd-compressed frames.
+pub(crate) const ACCEPT_ZSTD: u32 = 1;
+
+/// The first byte of a frame whose payload is compressed with zstd: what
+/// follows is one zstd frame holding the whole payload (header and body)
+/// of the frame it stands for. No message starts with it (message variant
+/// indexes end at 9).
+#[cfg(feature = "zstd")]
+pub(crate) const ZSTD_FRAME: u8 = 10;
 
 /// Every frame after the greeting starts with one of these.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
