@@ -674,5 +674,85 @@ fn over_tls() {
         .args(["call", &s.addr, "test.Shapes.zero"])
         .assert()
         .code(1);
+
+    // Mutual TLS: a server that wants a client certificate from the CA.
+    let client_key = KeyPair::generate().unwrap();
+    let mut client_params = CertificateParams::new(vec!["client.test".to_owned()]).unwrap();
+    client_params
+        .distinguished_name
+        .push(DnType::CommonName, "cli");
+    let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
+    let client_cert_path = write("client.pem", &client_cert.pem());
+    let client_key_path = write("client.key", &client_key.serialize_pem());
+    let mutual = tls::server_config(
+        tls::load_certs(&cert_path).unwrap(),
+        tls::load_private_key(&key_path).unwrap(),
+        Some(tls::load_certs(&ca_path).unwrap()),
+    )
+    .unwrap();
+    let m = serve(|b| b.tls(mutual));
+    let base = ["--ca", ca_arg, "--server-name", "localhost"];
+    rpc()
+        .args(base)
+        .args(["call", &m.addr, "test.Shapes.zero"])
+        .assert()
+        .code(1);
+    rpc()
+        .args(base)
+        .args(["--cert", client_cert_path.to_str().unwrap()])
+        .args(["--key", client_key_path.to_str().unwrap()])
+        .args(["call", &m.addr, "test.Shapes.zero"])
+        .assert()
+        .success()
+        .stdout("7\n");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The README's two-terminal demo, against the `kv_server` example's own
+/// service.
+#[path = "../../examples/kv/service.rs"]
+#[allow(dead_code)]
+mod kv;
+
+#[test]
+fn the_readme_demo_against_the_key_value_service() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(async {
+        Server::builder()
+            .add_service(kv::KeyValueServer::new(kv::Store::default()))
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap()
+    });
+    let addr = server.local_addr().to_string();
+    let list = rpc().args(["list", &addr]).output().unwrap();
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        list.starts_with("example.KeyValue\n  put(key: String, value: String) -> Option<String>  Stores `value` under `key`"),
+        "{list}"
+    );
+    rpc()
+        .args([
+            "call",
+            &addr,
+            "example.KeyValue.put",
+            r#"["greeting","hello"]"#,
+        ])
+        .assert()
+        .success()
+        .stdout("null\n");
+    rpc()
+        .args([
+            "call",
+            &addr,
+            "example.KeyValue.get",
+            r#"{"key":"greeting"}"#,
+        ])
+        .assert()
+        .success()
+        .stdout("\"hello\"\n");
 }

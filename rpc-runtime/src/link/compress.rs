@@ -276,7 +276,7 @@ impl<R: FrameRead> FrameRead for Decompressing<R> {
 mod zstd_codec {
     use std::io;
 
-    use bytes::Bytes;
+    use bytes::{Bytes, BytesMut};
 
     use crate::wire::frame::ZSTD_FRAME;
 
@@ -298,6 +298,10 @@ mod zstd_codec {
         /// How many to skip after the next one that does not shrink.
         backoff: u32,
         sample: Vec<u8>,
+        /// Where frames are compressed: one allocation, taken back for the
+        /// next frame once the last one is written (fresh memory for each
+        /// frame costs more in page faults than compressing it).
+        out: BytesMut,
     }
 
     impl Encoder {
@@ -309,6 +313,7 @@ mod zstd_codec {
                     skip: 0,
                     backoff: 1,
                     sample: Vec::new(),
+                    out: BytesMut::new(),
                 }),
                 Err(error) => {
                     tracing::warn!(%error, "zstd cannot compress at this level; sending frames as they are");
@@ -341,18 +346,21 @@ mod zstd_codec {
                     return None;
                 }
             }
-            let mut out = vec![0u8; 1 + zstd::zstd_safe::compress_bound(frame.len())];
-            let compressed = out
+            self.out.clear();
+            self.out
+                .resize(1 + zstd::zstd_safe::compress_bound(frame.len()), 0);
+            let compressed = self
+                .out
                 .get_mut(1..)
                 .and_then(|room| self.compressor.compress_to_buffer(frame, room).ok());
             match compressed {
                 Some(n) if worth(frame.len(), 1 + n) => {
-                    out.truncate(1 + n);
-                    if let Some(first) = out.first_mut() {
+                    self.out.truncate(1 + n);
+                    if let Some(first) = self.out.first_mut() {
                         *first = ZSTD_FRAME;
                     }
                     self.backoff = 1;
-                    Some(Bytes::from(out))
+                    Some(self.out.split().freeze())
                 }
                 _ => {
                     self.missed();
@@ -370,6 +378,9 @@ mod zstd_codec {
     pub(super) struct Decoder {
         decompressor: zstd::bulk::Decompressor<'static>,
         limit: usize,
+        /// Where frames are decompressed, taken back once the last frame
+        /// is dropped (as the byte link's read buffer is).
+        out: BytesMut,
     }
 
     impl Decoder {
@@ -379,6 +390,7 @@ mod zstd_codec {
                 .map(|decompressor| Decoder {
                     decompressor,
                     limit,
+                    out: BytesMut::new(),
                 })
         }
 
@@ -405,20 +417,21 @@ mod zstd_codec {
                     ),
                 ));
             }
-            let mut out = Vec::with_capacity(size);
-            self.decompressor
-                .decompress_to_buffer(data, &mut out)
+            self.out.clear();
+            self.out.resize(size, 0);
+            let written = self
+                .decompressor
+                .decompress_to_buffer(data, &mut self.out[..])
                 .map_err(|e| bad(format!("a compressed frame does not decompress: {e}")))?;
-            if out.len() != size {
+            if written != size {
                 return Err(bad(format!(
-                    "a compressed frame declares {size} bytes and holds {}",
-                    out.len()
+                    "a compressed frame declares {size} bytes and holds {written}"
                 )));
             }
-            if out.first() == Some(&ZSTD_FRAME) {
+            if self.out.first() == Some(&ZSTD_FRAME) {
                 return Err(bad("a compressed frame holds another".to_owned()));
             }
-            Ok(Bytes::from(out))
+            Ok(self.out.split().freeze())
         }
     }
 
