@@ -120,8 +120,11 @@ impl Slow for SlowImpl {
 }
 
 async fn slow_server() -> Server {
+    // Answers go as they are: compressed, a blob of one repeated byte would
+    // not take the slow link's time to arrive.
     Server::builder()
         .add_service(SlowServer::new(SlowImpl))
+        .compression(rpc_runtime::Compression::disabled())
         .bind("127.0.0.1:0")
         .await
         .unwrap()

@@ -76,8 +76,9 @@ async fn nats_tooling_discovers_the_services_and_their_endpoints() {
     }
     let tool = connect(&nats).await;
 
-    // Two servers, each with the test's service and the health service.
-    let pings = gather(&tool, "$SRV.PING", 4).await;
+    // Two servers, each with the test's service and the health and
+    // reflection services.
+    let pings = gather(&tool, "$SRV.PING", 6).await;
     let mut seen: Vec<(String, String)> = pings
         .iter()
         .map(|ping| {
@@ -93,6 +94,14 @@ async fn nats_tooling_discovers_the_services_and_their_endpoints() {
             ("Replica".to_owned(), "replica-1".to_owned()),
             ("rpc_health_v1_Health".to_owned(), "replica-0".to_owned()),
             ("rpc_health_v1_Health".to_owned(), "replica-1".to_owned()),
+            (
+                "rpc_reflection_v1_Reflection".to_owned(),
+                "replica-0".to_owned()
+            ),
+            (
+                "rpc_reflection_v1_Reflection".to_owned(),
+                "replica-1".to_owned()
+            ),
         ]
     );
 

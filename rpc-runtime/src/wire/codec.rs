@@ -63,18 +63,21 @@ pub(crate) fn encode_hello(hello: &Hello) -> Bytes {
     buf.freeze()
 }
 
-/// Decodes a greeting frame payload. A greeting of version 2, which ends
-/// before `accepts`, decodes too (accepting nothing), so that its sender
-/// is told which version this side speaks rather than that it is not
-/// speaking the protocol.
+/// Decodes a greeting frame payload. A greeting of another version
+/// decodes as far as `max_in_flight` (accepting nothing), whatever
+/// follows: version 2 ended there, and a later one may hold more, and
+/// its sender is to be told which version this side speaks rather than
+/// that it is not speaking the protocol.
 pub(crate) fn decode_hello(payload: &[u8]) -> Result<Hello, String> {
     let ((magic, role, version, max_frame_length, max_in_flight), used) =
         decode_prefix::<([u8; 4], u8, u32, u32, u32)>(payload)?;
     let rest = payload.get(used..).unwrap_or_default();
-    let accepts = if rest.is_empty() && version < 3 {
-        0
-    } else {
+    // Another version's greeting may end earlier or hold more: only its
+    // version matters, to say so.
+    let accepts = if version == super::frame::PROTOCOL_VERSION {
         decode_exact::<u32>(rest)?
+    } else {
+        0
     };
     Ok(Hello {
         magic,
