@@ -260,3 +260,41 @@ fn method_ids_are_the_documented_ones() {
     assert_eq!(id("list"), 0xce06_e3ae);
     assert_eq!(id("describe"), 0x77bf_1873);
 }
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Inner {
+    X,
+    Y(u8),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Outer {
+    A,
+    B(Inner),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Holder {
+    pub outer: Outer,
+}
+
+#[rpc_service]
+pub trait Nested {
+    async fn hold(&self, h: Holder) -> u8;
+}
+
+#[test]
+fn an_enum_met_only_in_a_later_variant_of_a_nested_enum_is_not_described_wrongly() {
+    // serde-reflection learns such an enum's variants by name but not their
+    // indexes: the method is left undescribed, never given wrong indexes.
+    let nested = NestedClient::descriptor();
+    let hold = nested.method("hold").unwrap();
+    assert!(
+        hold.problem
+            .as_deref()
+            .is_some_and(|p| p.contains("variant indexes of enum `Inner`")),
+        "{hold:?}"
+    );
+    assert_eq!(hold.args[0].format, None);
+    assert!(nested.types.is_empty());
+}

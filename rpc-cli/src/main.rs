@@ -13,7 +13,8 @@
 //! application error, printed as JSON on stderr, or the runtime's error);
 //! 2 when the command cannot be made into a call (bad JSON, a value that
 //! does not fit the argument's type, an unknown method), before anything
-//! is sent.
+//! is sent; or a line of a client stream that does not fit (the call has
+//! then begun, and fails with the stream).
 
 mod call;
 mod connect;
@@ -154,7 +155,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // A read of stdin (a client stream the call no longer takes) may still
+    // be blocked: do not wait for it.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => code,
         Err(Failure::Usage(message)) => {
             eprintln!("rpc: {message}");

@@ -13,7 +13,7 @@
 //! secret turns it off.
 //!
 //! Under the wire name `rpc.reflection.v1.Reflection`; the description is a
-//! JSON document, specified in `docs/PROTOCOL.md` (section 7).
+//! JSON document, specified in `docs/PROTOCOL.md` (section 11).
 //!
 //! ```
 //! use rpc_runtime::reflection::{ReflectionClient, ServiceDescriptor};

@@ -12,7 +12,7 @@
 use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
-use serde_reflection::{Format, Registry, Tracer, TracerConfig};
+use serde_reflection::{ContainerFormat, Format, Registry, Tracer, TracerConfig};
 
 use super::descriptor::{ArgDescriptor, MethodDescriptor, ServiceDescriptor};
 use crate::wire::kind::CallKind;
@@ -82,6 +82,9 @@ impl<T: ?Sized> Untraced for &Tracing<T> {
 /// met inside other types; a type needs one more than its deepest chain of
 /// enums nested in enums.
 const MAX_ROUNDS: usize = 64;
+
+/// The most times tracing starts again with enums it found late.
+const MAX_ATTEMPTS: usize = 16;
 
 /// One method, as the macro describes it.
 #[derive(Debug)]
@@ -160,24 +163,53 @@ impl Describer {
 /// named types it holds.
 fn trace_alone(job: TraceFn) -> Result<(Format, Registry), String> {
     // A first pass only to learn the names of the enums, whose
-    // completeness the rounds below ask after by name.
+    // completeness the rounds below ask after by name. An enum met only
+    // in a variant the first pass did not take shows up as missing
+    // variants at the end: the tracing starts again knowing its name.
     let mut scout = Tracer::new(config());
     job(&mut scout).map_err(|e| e.to_string())?;
-    let names: Vec<String> = scout.registry_unchecked().into_keys().collect();
-    let mut tracer = Tracer::new(config());
-    let mut format = job(&mut tracer).map_err(|e| e.to_string())?;
-    for _ in 1..MAX_ROUNDS {
-        let incomplete = names
-            .iter()
-            .filter(|name| tracer.check_incomplete_enum(name).is_some())
-            .count();
-        if incomplete == 0 {
-            break;
+    let mut names: Vec<String> = scout.registry_unchecked().into_keys().collect();
+    for _ in 0..MAX_ATTEMPTS {
+        let mut tracer = Tracer::new(config());
+        let mut format = job(&mut tracer).map_err(|e| e.to_string())?;
+        for _ in 1..MAX_ROUNDS {
+            let incomplete = names
+                .iter()
+                .filter(|name| tracer.check_incomplete_enum(name).is_some())
+                .count();
+            if incomplete == 0 {
+                break;
+            }
+            format = job(&mut tracer).map_err(|e| e.to_string())?;
         }
-        format = job(&mut tracer).map_err(|e| e.to_string())?;
+        match tracer.registry() {
+            Ok(types) => {
+                // An enum whose variants were found by name but never
+                // visited by index (one met only inside a later variant of
+                // another) holds provisional indexes: not describable.
+                if let Some(name) = types.iter().find_map(|(name, container)| match container {
+                    ContainerFormat::Enum(variants)
+                        if !variants.keys().copied().eq(0..variants.len() as u32) =>
+                    {
+                        Some(name)
+                    }
+                    _ => None,
+                }) {
+                    return Err(format!(
+                        "the variant indexes of enum `{name}` could not be traced (it is met only inside a later variant of another enum)"
+                    ));
+                }
+                return Ok((format, types));
+            }
+            Err(serde_reflection::Error::MissingVariants(missing))
+                if missing.iter().any(|name| !names.contains(name)) =>
+            {
+                names.extend(missing);
+            }
+            Err(error) => return Err(error.to_string()),
+        }
     }
-    let types = tracer.registry().map_err(|e| e.to_string())?;
-    Ok((format, types))
+    Err("its enums nest too deep to trace".to_owned())
 }
 
 /// Adds `found` to `types`; fails, adding nothing, when a name in both has
