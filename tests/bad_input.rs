@@ -377,16 +377,22 @@ async fn a_client_that_never_reads_is_disconnected_after_the_write_timeout() {
     for _ in 0..500 {
         batch.extend_from_slice(&request(1, "add", &[4, 6]));
     }
-    // Write until the server stops reading, or closes: the kernel's send
-    // buffer takes megabytes of answers first.
+    // Write until the server closes: the kernel's buffers take megabytes of
+    // requests and answers first. A write that waits is no sign of the close
+    // (a busy server may only be slow to read), so the client keeps writing
+    // whole batches until the connection fails.
     let mut written = 0usize;
-    loop {
-        match tokio::time::timeout(Duration::from_secs(1), stream.write_all(&batch)).await {
-            Ok(Ok(())) => written += batch.len(),
-            Ok(Err(_)) | Err(_) => break,
+    let closed = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if stream.write_all(&batch).await.is_err() {
+                return written;
+            }
+            written += batch.len();
+            assert!(written < 256 << 20, "the server never stopped reading");
         }
-        assert!(written < 256 << 20, "the server never stopped reading");
-    }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection stayed open");
     until_connections(&server, 1).await;
     still_serving(&honest, 4).await;
     server.shutdown().await;
