@@ -209,10 +209,12 @@ impl<R> Decompressing<R> {
 impl<W: FrameWrite> Sink<Bytes> for Compressing<W> {
     type Error = io::Error;
 
+    #[inline]
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_ready(cx)
     }
 
+    #[inline]
     fn start_send(mut self: Pin<&mut Self>, frame: Bytes) -> io::Result<()> {
         let frame = if self.might_compress(frame.len()) {
             self.outgoing(frame)
@@ -222,10 +224,12 @@ impl<W: FrameWrite> Sink<Bytes> for Compressing<W> {
         Pin::new(&mut self.inner).start_send(frame)
     }
 
+    #[inline]
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
+    #[inline]
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_close(cx)
     }
@@ -246,6 +250,7 @@ impl<W: FrameWrite> FrameWrite for Compressing<W> {
 impl<R: FrameRead> Stream for Decompressing<R> {
     type Item = io::Result<Bytes>;
 
+    #[inline]
     fn poll_next(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

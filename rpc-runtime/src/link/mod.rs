@@ -33,6 +33,11 @@ pub use self::bytes::{ByteLink, ByteReader};
 pub use self::compress::{Compressing, Compression, Decompressing};
 pub use self::writer::FrameWriter;
 
+/// Frames shorter than this are copied into a byte link's write buffer
+/// (see [`FrameWrite::start_send_copy`]); longer ones are written from
+/// their own memory.
+pub(crate) const COPIED_BELOW: usize = writer::LARGE_FRAME;
+
 /// A connection that carries whole frames (each a `Bytes` payload).
 pub trait Link: Send + 'static {
     /// The reading half, after the greeting.

@@ -15,7 +15,7 @@ use crate::telemetry::{self, Transport};
 /// A frame at least this long is not copied into the write buffer: it is
 /// handed to the operating system from its own memory, in the same
 /// (vectored) write as the small frames around it.
-const LARGE_FRAME: usize = 16 * 1024;
+pub(crate) const LARGE_FRAME: usize = 16 * 1024;
 
 /// `poll_ready` writes what is queued before it takes more once this much
 /// is: the sender's memory for one connection stays bounded by about this

@@ -7,7 +7,7 @@ use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::SinkExt;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::{AbortHandle, JoinSet};
@@ -40,11 +40,26 @@ pub(super) enum Next {
 pub(super) trait Out: Send {
     /// Adds a frame; waits while the way out is full.
     fn feed(&mut self, frame: Bytes) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// [`feed`](Self::feed), with a frame just encoded that nobody shares.
+    fn feed_encoded(&mut self, frame: BytesMut) -> impl Future<Output = io::Result<()>> + Send {
+        self.feed(frame.freeze())
+    }
 }
 
 impl<W: FrameWrite> Out for W {
     fn feed(&mut self, frame: Bytes) -> impl Future<Output = io::Result<()>> + Send {
         SinkExt::feed(self, frame)
+    }
+
+    /// A small frame is copied into the writer's buffer from where it was
+    /// encoded: made shareable first, it would cost an allocation.
+    async fn feed_encoded(&mut self, frame: BytesMut) -> io::Result<()> {
+        if frame.len() >= crate::link::COPIED_BELOW {
+            return SinkExt::feed(self, frame.freeze()).await;
+        }
+        futures::future::poll_fn(|cx| self.poll_ready_unpin(cx)).await?;
+        std::pin::Pin::new(self).start_send_copy(&frame)
     }
 }
 
@@ -429,7 +444,11 @@ impl<'a, O: Out> Dispatch<'a, O> {
             reply,
             self.state.max_metadata,
         );
-        self.send(frame).await;
+        if self.write_failed.is_some() {
+            return;
+        }
+        let fed = timed(Out::feed_encoded(&mut self.writer, frame), self.state).await;
+        self.fed(fed);
     }
 
     /// At the end of a shutdown's grace period, before the connection
@@ -468,24 +487,12 @@ impl<'a, O: Out> Dispatch<'a, O> {
         if self.write_failed.is_some() {
             return;
         }
-        let feed = Out::feed(&mut self.writer, frame);
-        tokio::pin!(feed);
-        // Nearly always there is room in the buffer; only a write that has
-        // to wait for the peer to read is timed.
-        let fed = match futures::FutureExt::now_or_never(&mut feed) {
-            Some(fed) => fed,
-            None => {
-                let limit = self.state.write_timeout;
-                tokio::select! {
-                    fed = &mut feed => fed,
-                    () = tokio::time::sleep(limit) => Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("the peer read nothing for {limit:?} while answers waited"),
-                    )),
-                    () = self.state.kill.cancelled() => Err(io::Error::other("the server was stopped")),
-                }
-            }
-        };
+        let fed = timed(Out::feed(&mut self.writer, frame), self.state).await;
+        self.fed(fed);
+    }
+
+    /// Notes how handing a frame to the writer went.
+    fn fed(&mut self, fed: io::Result<()>) {
         match fed {
             Ok(()) => self.unflushed = true,
             Err(e) => self.write_failed = Some(e),
@@ -603,9 +610,9 @@ pub(super) fn encode_answer(
     limit: usize,
     reply: Option<&Mutex<Metadata>>,
     max_metadata: usize,
-) -> Bytes {
+) -> BytesMut {
     match reply {
-        None => codec::encode_response(id, result, limit),
+        None => codec::response_frame(id, result, limit),
         Some(reply) => {
             let metadata = reply
                 .lock()
@@ -613,5 +620,23 @@ pub(super) fn encode_answer(
                 .clone();
             codec::encode_response_with(id, result, limit, &metadata, max_metadata)
         }
+    }
+}
+
+/// `feed`, within `state`'s write timeout. Nearly always there is room in
+/// the buffer; only a write that has to wait for the peer to read is timed.
+async fn timed(feed: impl Future<Output = io::Result<()>>, state: &Serving) -> io::Result<()> {
+    tokio::pin!(feed);
+    if let Some(fed) = futures::FutureExt::now_or_never(&mut feed) {
+        return fed;
+    }
+    let limit = state.write_timeout;
+    tokio::select! {
+        fed = &mut feed => fed,
+        () = tokio::time::sleep(limit) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the peer read nothing for {limit:?} while answers waited"),
+        )),
+        () = state.kill.cancelled() => Err(io::Error::other("the server was stopped")),
     }
 }

@@ -125,7 +125,7 @@ impl<O: Out> Dispatch<'_, O> {
                     let frame =
                         encode_answer(id, result, peer_max_frame, reply.as_deref(), max_metadata);
                     // Fails only when the connection is gone.
-                    let _ = responses.send(frame).await;
+                    let _ = responses.send(frame.freeze()).await;
                 } else if let Err(error) = result {
                     tracing::info!(id, %error, "a one-way call failed");
                 }

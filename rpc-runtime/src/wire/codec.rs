@@ -112,10 +112,6 @@ pub(crate) fn place_header(
     Some(n)
 }
 
-fn with_header(header: &Message<'_>, body: &[u8]) -> Bytes {
-    with_header_at(header, body).0.freeze()
-}
-
 /// A frame of `header` and `body`, and where its body starts.
 pub(crate) fn with_header_at(header: &Message<'_>, body: &[u8]) -> (BytesMut, usize) {
     let mut buf = BytesMut::with_capacity(REQUEST_SLACK + body.len());
@@ -134,15 +130,15 @@ pub(crate) fn encode_control(message: &Message<'_>) -> Bytes {
 
 /// A frame of `header` and an encoded value, in place when the value left
 /// room for the header; `None` for a stream, which is no single value.
-fn body_frame(header: &Message<'_>, repr: BodyRepr) -> Option<Bytes> {
+fn body_frame(header: &Message<'_>, repr: BodyRepr) -> Option<BytesMut> {
     Some(match repr {
         BodyRepr::Headroom { mut buf, headroom } => {
             match place_header(&mut buf, headroom, header) {
-                Some(_) => buf.freeze(),
-                None => with_header(header, buf.get(headroom..).unwrap_or_default()),
+                Some(_) => buf,
+                None => with_header_at(header, buf.get(headroom..).unwrap_or_default()).0,
             }
         }
-        BodyRepr::Plain(body) => with_header(header, &body),
+        BodyRepr::Plain(body) => with_header_at(header, &body).0,
         BodyRepr::Stream(_) => return None,
     })
 }
@@ -181,6 +177,11 @@ pub(crate) fn encode_refusal(
     details: &[u8],
     limit: usize,
 ) -> Bytes {
+    refusal_frame(id, code, message, details, limit).freeze()
+}
+
+/// [`encode_refusal`], not yet frozen.
+fn refusal_frame(id: u64, code: u32, message: &str, details: &[u8], limit: usize) -> BytesMut {
     let room = limit.saturating_sub(RESPONSE_SLACK + 10);
     let mut end = message.len().min(room);
     while !message.is_char_boundary(end) {
@@ -202,13 +203,19 @@ pub(crate) fn encode_refusal(
     let mut buf = BytesMut::with_capacity(RESPONSE_SLACK + end + details.len());
     encode_header(&header, &mut buf);
     buf.extend_from_slice(details);
-    buf.freeze()
+    buf
 }
 
 /// Encodes a response frame payload, in place when the body left room. An
 /// answer larger than the caller's `limit` is replaced by a
 /// `FRAME_TOO_LARGE` error for that call.
 pub(crate) fn encode_response(id: u64, result: Result<Body, RpcError>, limit: usize) -> Bytes {
+    response_frame(id, result, limit).freeze()
+}
+
+/// [`encode_response`], not yet frozen: a small frame that a writer copies
+/// into its buffer is never made shareable (which costs an allocation).
+pub(crate) fn response_frame(id: u64, result: Result<Body, RpcError>, limit: usize) -> BytesMut {
     let ok = Message::Response {
         id,
         status: Status::Ok,
@@ -216,10 +223,10 @@ pub(crate) fn encode_response(id: u64, result: Result<Body, RpcError>, limit: us
     let frame = match result {
         // The dispatcher drives streams itself; one reaching here ends the
         // stream with nothing more (an empty body).
-        Ok(Body(repr)) => body_frame(&ok, repr).unwrap_or_else(|| with_header(&ok, &[])),
+        Ok(Body(repr)) => body_frame(&ok, repr).unwrap_or_else(|| with_header_at(&ok, &[]).0),
         Err(error) => {
             let (code, message) = error_to_wire(&error);
-            return encode_refusal(id, code, &message, error_details(&error), limit);
+            return refusal_frame(id, code, &message, error_details(&error), limit);
         }
     };
     if frame.len() > limit {
@@ -228,7 +235,7 @@ pub(crate) fn encode_response(id: u64, result: Result<Body, RpcError>, limit: us
             size: frame.len() as u64,
             limit: limit as u64,
         };
-        return encode_response(id, Err(error), limit);
+        return response_frame(id, Err(error), limit);
     }
     frame
 }
@@ -243,7 +250,7 @@ pub(crate) fn encode_response_with(
     limit: usize,
     metadata: &Metadata,
     max_metadata: usize,
-) -> Bytes {
+) -> BytesMut {
     let block: &[u8] = match metadata.encoded() {
         [] => &[0],
         block => block,
@@ -280,7 +287,7 @@ pub(crate) fn encode_response_with(
                 };
                 return encode_response_with(id, Err(error), limit, &Metadata::new(), max_metadata);
             }
-            buf.freeze()
+            buf
         }
         Err(error) => {
             let (code, message) = error_to_wire(&error);
@@ -290,7 +297,7 @@ pub(crate) fn encode_response_with(
             if details.len() + RESPONSE_SLACK + 10 > limit {
                 details.truncate(block.len());
             }
-            encode_refusal(id, code, &message, &details, limit)
+            refusal_frame(id, code, &message, &details, limit)
         }
     }
 }
@@ -319,10 +326,12 @@ pub(crate) fn split_reply_metadata(
 /// caller's `limit` fails (and with it, the stream).
 pub(crate) fn encode_item(id: u64, body: Body, limit: usize) -> Result<Bytes, RpcError> {
     let header = Message::Item { id };
-    let frame = body_frame(&header, body.0).ok_or_else(|| RpcError::Encode {
-        what: "stream item",
-        message: "an item of a stream cannot itself be a stream".to_owned(),
-    })?;
+    let frame = body_frame(&header, body.0)
+        .ok_or_else(|| RpcError::Encode {
+            what: "stream item",
+            message: "an item of a stream cannot itself be a stream".to_owned(),
+        })?
+        .freeze();
     if frame.len() > limit {
         return Err(RpcError::FrameTooLarge {
             what: "stream item",
