@@ -261,7 +261,7 @@ async fn answer(
             }
             match &method.error {
                 None => {
-                    print_line(&decode::decode(&returns, types, &bytes).map_err(bad)?);
+                    print_line(&decode::decode(&returns, types, &bytes).map_err(bad)?)?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(error) => {
@@ -275,7 +275,7 @@ async fn answer(
                         Value::Object(mut object) => {
                             match (object.remove("Ok"), object.remove("Err")) {
                                 (Some(value), _) => {
-                                    print_line(&value);
+                                    print_line(&value)?;
                                     Ok(ExitCode::SUCCESS)
                                 }
                                 (_, Some(error)) => Err(Failure::Application(error)),
@@ -289,7 +289,7 @@ async fn answer(
         }
         RawReply::Stream(mut items) => {
             while let Some(item) = items.next().await {
-                print_line(&decode::decode(&returns, types, &item?).map_err(bad)?);
+                print_line(&decode::decode(&returns, types, &item?).map_err(bad)?)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -320,9 +320,10 @@ fn result_format(value: &Format, error: &Format) -> ContainerFormat {
 }
 
 /// One JSON value on a line of stdout, flushed (a stream's items show as
-/// they arrive).
-fn print_line(value: &Value) {
+/// they arrive). Fails when stdout is closed, which ends a stream.
+fn print_line(value: &Value) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
-    let _ = out.flush();
+    writeln!(out, "{value}")
+        .and_then(|()| out.flush())
+        .map_err(Failure::Output)
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rpc_runtime::nats::NatsChannel;
-use rpc_runtime::{tls, Channel, RpcError};
+use rpc_runtime::{tls, Channel, ChannelBuilder, RpcError};
 
 /// How to reach the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,54 +58,98 @@ pub enum Carrier {
     Nats(NatsChannel),
 }
 
-/// Connects to `address`.
+/// Where to connect, with every option checked and every file read: a
+/// mistake found here is the command's, found before anything is sent.
+pub struct Plan {
+    target: Target,
+}
+
+enum Target {
+    Tcp(String, ChannelBuilder),
+    Unix(PathBuf, ChannelBuilder),
+    Nats(String),
+}
+
+/// Checks the options for `address` and reads the TLS files they name.
+pub fn plan(address: &Address, timeout: Duration, tls: &Tls) -> Result<Plan, String> {
+    let builder = || Channel::builder().timeout(timeout).connect_timeout(timeout);
+    let target = match address {
+        Address::Tcp(addr) => Target::Tcp(addr.clone(), with_tls(builder(), addr, tls)?),
+        Address::Unix(path) => {
+            refuse_tls(tls, "a Unix socket")?;
+            Target::Unix(path.clone(), builder())
+        }
+        Address::Nats(server) => {
+            refuse_tls(
+                tls,
+                "a NATS address (the NATS connection's own TLS is not configured here)",
+            )?;
+            Target::Nats(server.clone())
+        }
+    };
+    Ok(Plan { target })
+}
+
+/// TLS options are for TCP addresses only: given for another, they would
+/// be silently unused.
+fn refuse_tls(tls: &Tls, what: &str) -> Result<(), String> {
+    if tls.ca.is_some() || tls.cert.is_some() || tls.key.is_some() || tls.server_name.is_some() {
+        return Err(format!(
+            "--ca, --cert, --key and --server-name apply to host:port addresses, not to {what}"
+        ));
+    }
+    Ok(())
+}
+
+/// `builder`, with TLS if `tls` asks for it, to `addr`.
+fn with_tls(builder: ChannelBuilder, addr: &str, tls: &Tls) -> Result<ChannelBuilder, String> {
+    let Some(ca) = &tls.ca else {
+        if tls.cert.is_some() || tls.key.is_some() || tls.server_name.is_some() {
+            return Err("TLS needs --ca, the roots the server's certificate chains to".to_owned());
+        }
+        return Ok(builder);
+    };
+    let failed = |e: RpcError| e.to_string();
+    let roots = tls::load_certs(ca).map_err(|e| format!("--ca {}: {e}", ca.display()))?;
+    let identity = match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => Some((
+            tls::load_certs(cert).map_err(|e| format!("--cert {}: {e}", cert.display()))?,
+            tls::load_private_key(key).map_err(|e| format!("--key {}: {e}", key.display()))?,
+        )),
+        (None, None) => None,
+        _ => return Err("--cert and --key go together".to_owned()),
+    };
+    let config = tls::client_config(roots, identity).map_err(failed)?;
+    let name = match &tls.server_name {
+        Some(name) => name.as_str(),
+        None => host(addr),
+    };
+    builder.tls(config, name).map_err(failed)
+}
+
+/// The host of `host:port`, without the brackets of an IPv6 address.
+fn host(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    host.strip_prefix('[')
+        .and_then(|host| host.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// Connects as `plan` says.
 pub async fn connect(
-    address: &Address,
+    plan: Plan,
     timeout: Duration,
-    tls: &Tls,
     nats_prefix: Option<&str>,
 ) -> Result<Carrier, String> {
     let failed = |e: RpcError| e.to_string();
-    match address {
-        Address::Tcp(addr) => {
-            let mut builder = Channel::builder().timeout(timeout).connect_timeout(timeout);
-            if let Some(ca) = &tls.ca {
-                let roots =
-                    tls::load_certs(ca).map_err(|e| format!("--ca {}: {e}", ca.display()))?;
-                let identity = match (&tls.cert, &tls.key) {
-                    (Some(cert), Some(key)) => Some((
-                        tls::load_certs(cert)
-                            .map_err(|e| format!("--cert {}: {e}", cert.display()))?,
-                        tls::load_private_key(key)
-                            .map_err(|e| format!("--key {}: {e}", key.display()))?,
-                    )),
-                    (None, None) => None,
-                    _ => return Err("--cert and --key go together".to_owned()),
-                };
-                let config = tls::client_config(roots, identity).map_err(failed)?;
-                let host = addr
-                    .rsplit_once(':')
-                    .map_or(addr.as_str(), |(host, _)| host);
-                let name = tls.server_name.as_deref().unwrap_or(host);
-                builder = builder.tls(config, name).map_err(failed)?;
-            } else if tls.cert.is_some() || tls.key.is_some() || tls.server_name.is_some() {
-                return Err(
-                    "TLS needs --ca, the roots the server's certificate chains to".to_owned(),
-                );
-            }
-            Ok(Carrier::Channel(
-                builder.connect(addr.as_str()).await.map_err(failed)?,
-            ))
-        }
-        Address::Unix(path) => Ok(Carrier::Channel(
-            Channel::builder()
-                .timeout(timeout)
-                .connect_timeout(timeout)
-                .connect_unix(path)
-                .await
-                .map_err(failed)?,
+    match plan.target {
+        Target::Tcp(addr, builder) => Ok(Carrier::Channel(
+            builder.connect(addr.as_str()).await.map_err(failed)?,
         )),
-        Address::Nats(server) => {
+        Target::Unix(path, builder) => Ok(Carrier::Channel(
+            builder.connect_unix(path).await.map_err(failed)?,
+        )),
+        Target::Nats(server) => {
             let client = tokio::time::timeout(timeout, async_nats::connect(server.as_str()))
                 .await
                 .map_err(|_| {
@@ -144,7 +188,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use std::time::Duration;
 
-    use super::{duration, Address};
+    use super::{duration, host, plan, Address, Tls};
 
     #[test]
     fn addresses() {
@@ -167,6 +211,29 @@ mod tests {
         assert!(Address::parse("127.0.0.1").is_err());
         assert!(Address::parse(":80").is_err());
         assert!(Address::parse("nats://").is_err());
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host("example.com:443"), "example.com");
+        assert_eq!(host("127.0.0.1:1"), "127.0.0.1");
+        assert_eq!(host("[::1]:7878"), "::1");
+    }
+
+    #[test]
+    fn tls_options_only_for_tcp() {
+        let tls = Tls {
+            server_name: Some("example.com".into()),
+            ..Tls::default()
+        };
+        let second = Duration::from_secs(1);
+        for address in ["unix:/tmp/s", "nats://127.0.0.1:4222", "127.0.0.1:1"] {
+            let address = Address::parse(address).unwrap();
+            let refused = plan(&address, second, &tls).err().unwrap();
+            assert!(refused.contains("--ca"), "{refused}");
+        }
+        let address = Address::parse("unix:/tmp/s").unwrap();
+        assert!(plan(&address, second, &Tls::default()).is_ok());
     }
 
     #[test]

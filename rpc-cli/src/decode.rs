@@ -138,7 +138,10 @@ impl<'de> Visitor<'de> for Json<'_> {
         ))
     }
     fn visit_f32<E: serde::de::Error>(self, v: f32) -> Result<Value, E> {
-        Ok(float(f64::from(v)))
+        // Through the f32's shortest decimal: widened as it is, `0.1_f32`
+        // would print as 0.10000000149011612.
+        let shortest = v.to_string().parse().unwrap_or(f64::from(v));
+        Ok(float(shortest))
     }
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
         Ok(float(v))

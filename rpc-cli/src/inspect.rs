@@ -20,11 +20,11 @@ pub async fn list<C: Invoke + Clone>(channel: &C, json: bool) -> Result<ExitCode
         services.push(descriptor(channel, name).await?);
     }
     if json {
-        println!("{}", pretty(&services));
+        out!("{}", pretty(&services));
         return Ok(ExitCode::SUCCESS);
     }
     for service in &services {
-        println!("{}", service.name);
+        out!("{}", service.name);
         let width = service
             .methods
             .iter()
@@ -33,8 +33,8 @@ pub async fn list<C: Invoke + Clone>(channel: &C, json: bool) -> Result<ExitCode
             .unwrap_or(0);
         for method in &service.methods {
             match summary(&method.docs) {
-                Some(first) => println!("  {:width$}  {first}", method.signature),
-                None => println!("  {}", method.signature),
+                Some(first) => out!("  {:width$}  {first}", method.signature),
+                None => out!("  {}", method.signature),
             }
         }
     }
@@ -66,26 +66,26 @@ pub async fn describe<C: Invoke + Clone>(
     };
     if json {
         match method {
-            Some(_) => println!("{}", pretty(&methods)),
-            None => println!("{}", pretty(&service)),
+            Some(_) => out!("{}", pretty(&methods)),
+            None => out!("{}", pretty(&service)),
         }
         return Ok(ExitCode::SUCCESS);
     }
-    println!("service {}", service.name);
+    out!("service {}", service.name);
     for line in service.docs.lines() {
-        println!("  {line}");
+        out!("  {line}");
     }
     for method in &methods {
-        println!();
+        out!();
         for line in method.docs.lines() {
-            println!("  /// {line}");
+            out!("  /// {line}");
         }
-        println!("  {}{}", method.signature, flags(method));
+        out!("  {}{}", method.signature, flags(method));
         if method.name != method.rust_name {
-            println!("      (`{}` on the wire)", method.name);
+            out!("      (`{}` on the wire)", method.name);
         }
         if let Some(problem) = &method.problem {
-            println!("      cannot be called from here: {problem}");
+            out!("      cannot be called from here: {problem}");
         }
     }
     let formats = methods.iter().flat_map(|m| {
@@ -98,11 +98,11 @@ pub async fn describe<C: Invoke + Clone>(
     });
     let used = render::used(formats, &service.types);
     if !used.is_empty() {
-        println!();
-        println!("types");
+        out!();
+        out!("types");
         for name in &used {
             if let Some(container) = service.types.get(name) {
-                println!("  {}", render::definition(name, container));
+                out!("  {}", render::definition(name, container));
             }
         }
     }
@@ -172,6 +172,6 @@ pub async fn health<C: Invoke>(channel: C, service: String) -> Result<ExitCode, 
         ServingStatus::NotServing => ("NOT_SERVING", ExitCode::from(1)),
         ServingStatus::ServiceUnknown => ("SERVICE_UNKNOWN", ExitCode::from(1)),
     };
-    println!("{word}");
+    out!("{word}");
     Ok(code)
 }

@@ -14,7 +14,18 @@
 //! 2 when the command cannot be made into a call (bad JSON, a value that
 //! does not fit the argument's type, an unknown method), before anything
 //! is sent; or a line of a client stream that does not fit (the call has
-//! then begun, and fails with the stream).
+//! then begun, and fails with the stream). When stdout is closed before
+//! the output ends (`rpc call … | head`), the call is given up and the
+//! status is 0, as for a reader that had what it wanted.
+
+/// `println!` that fails the command, instead of panicking, when stdout
+/// cannot be written.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        writeln!(::std::io::stdout().lock(), $($arg)*).map_err($crate::Failure::Output)?
+    }};
+}
 
 mod call;
 mod connect;
@@ -128,6 +139,9 @@ pub enum Failure {
     Remote(String),
     /// The application answered with its error, printed as JSON. Status 1.
     Application(serde_json::Value),
+    /// Stdout could not be written: status 0 if its reader closed it (it
+    /// had what it wanted), 1 otherwise.
+    Output(std::io::Error),
 }
 
 impl From<RpcError> for Failure {
@@ -173,6 +187,11 @@ fn main() -> ExitCode {
             eprintln!("{error}");
             ExitCode::from(1)
         }
+        Err(Failure::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Failure::Output(e)) => {
+            eprintln!("rpc: cannot write the output: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -190,14 +209,11 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         key: options.key.clone(),
         server_name: options.server_name.clone(),
     };
-    let carrier = connect::connect(
-        &address,
-        options.timeout,
-        &tls,
-        options.nats_prefix.as_deref(),
-    )
-    .await
-    .map_err(Failure::Remote)?;
+    // Every option is checked before anything is sent (status 2).
+    let plan = connect::plan(&address, options.timeout, &tls).map_err(Failure::Usage)?;
+    let carrier = connect::connect(plan, options.timeout, options.nats_prefix.as_deref())
+        .await
+        .map_err(Failure::Remote)?;
     match carrier {
         Carrier::Channel(channel) => command(channel, cli.command, &options).await,
         Carrier::Nats(channel) => command(channel, cli.command, &options).await,

@@ -60,7 +60,7 @@ pub trait Shapes {
         j: char,
         k: String,
         l: f32,
-    ) -> String;
+    ) -> (String, f32);
     async fn big(&self, x: u128, y: i128) -> (u128, i128);
     async fn structs(&self, p: Point, shape: Shape) -> Shape;
     async fn option(&self, v: Option<Vec<(u8, String)>>) -> Option<usize>;
@@ -117,8 +117,11 @@ impl Shapes for Arc<Impl> {
         j: char,
         k: String,
         l: f32,
-    ) -> String {
-        format!("{a} {b} {c} {d} {e} {f} {g} {h} {i} {j} {k} {l}")
+    ) -> (String, f32) {
+        (
+            format!("{a} {b} {c} {d} {e} {f} {g} {h} {i} {j} {k} {l}"),
+            l,
+        )
     }
     async fn big(&self, x: u128, y: i128) -> (u128, i128) {
         (x + 1, y - 1)
@@ -307,8 +310,9 @@ fn every_type_shape_round_trips_through_json() {
         ("zero", "", "7"),
         (
             "many",
-            r#"[1, 2, 3, 4, -5, -6, -7, -8, true, "x", "k", 1.5]"#,
-            r#""1 2 3 4 -5 -6 -7 -8 true x k 1.5""#,
+            r#"[1, 2, 3, 4, -5, -6, -7, -8, true, "x", "k", 0.1]"#,
+            // An f32 prints as its own shortest decimal, not its widening.
+            r#"["1 2 3 4 -5 -6 -7 -8 true x k 0.1",0.1]"#,
         ),
         (
             "big",
@@ -586,7 +590,50 @@ fn a_server_without_reflection_or_a_wrong_address() {
     // Health still answers.
     rpc().args(["health", &s.addr]).assert().success();
     rpc().args(["list", "127.0.0.1"]).assert().code(2);
+    // TLS options where they cannot apply are refused, not ignored.
+    for address in ["unix:/nonexistent", "nats://127.0.0.1:1"] {
+        let output = rpc()
+            .args(["list", address, "--server-name", "example.com"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{address}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("apply to host:port addresses"),
+            "{address}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     drop(s);
+}
+
+/// A reader that stops reading (`rpc call … | head -1`) ends the call:
+/// the stream is given up and the status is 0, with no panic.
+#[test]
+fn a_closed_stdout_ends_a_stream() {
+    use std::io::BufRead;
+    let s = serve(|b| b);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rpc"))
+        .args(["call", &s.addr, "test.Shapes.count", "[4000000000]"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    assert_eq!(first, "1\n");
+    drop(lines);
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = waited
+        .recv_timeout(Duration::from_secs(30))
+        .expect("rpc kept streaming into a closed pipe")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
