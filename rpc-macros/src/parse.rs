@@ -54,6 +54,34 @@ pub struct Method {
     pub refusal: Option<Refusal>,
 }
 
+/// What a call sends and answers with: the runtime's `CallKind`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// One value each way.
+    Unary,
+    /// One value, no answer.
+    OneWay,
+    /// One value, a stream back.
+    ServerStream,
+    /// A stream, one value back.
+    ClientStream,
+    /// A stream each way.
+    BothWays,
+}
+
+impl Kind {
+    /// The name of the runtime's `CallKind` variant.
+    pub fn variant(self) -> &'static str {
+        match self {
+            Kind::Unary => "Unary",
+            Kind::OneWay => "OneWay",
+            Kind::ServerStream => "ServerStream",
+            Kind::ClientStream => "ClientStream",
+            Kind::BothWays => "BothWays",
+        }
+    }
+}
+
 /// How a server refuses a stream.
 pub enum Refusal {
     /// `Result<Streaming<T>, Status>`.
@@ -63,6 +91,17 @@ pub enum Refusal {
 }
 
 impl Method {
+    /// What the method's calls send and answer with.
+    pub fn kind(&self) -> Kind {
+        match (self.stream_arg().is_some(), self.stream_item.is_some()) {
+            (true, true) => Kind::BothWays,
+            (true, false) => Kind::ClientStream,
+            (false, true) => Kind::ServerStream,
+            (false, false) if self.oneway.is_some() => Kind::OneWay,
+            (false, false) => Kind::Unary,
+        }
+    }
+
     /// The position of the (first) `Streaming<T>` argument: the stream the
     /// caller sends.
     pub fn stream_arg(&self) -> Option<usize> {

@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::{Ident, Type};
 
 use super::{spans, CLIPPY_MAX_PARAMS};
-use crate::parse::{streaming_item, Arg, Method, Refusal, Service};
+use crate::parse::{streaming_item, Arg, Kind, Method, Refusal, Service};
 
 /// The client struct, its constructors and one method per trait method.
 pub fn generate(service: &Service) -> TokenStream {
@@ -214,18 +214,14 @@ fn fanout_method(service_name: &str, method: &Method) -> Option<TokenStream> {
     let args: Vec<&Arg> = method.args.iter().collect();
     let (args_item, args) = encoded_args(&args);
     let options = options(method);
-    let (kind, finish, output, (first, last)) = if method.oneway.is_some() {
+    let (finish, output, (first, last)) = if method.oneway.is_some() {
         let spans = (Span::call_site(), Span::call_site());
-        (quote!(OneWay), "fanout_oneway", quote!(()), spans)
+        ("fanout_oneway", quote!(()), spans)
     } else {
         let output = method.reply_type();
-        (
-            quote!(Unary),
-            "fanout_unary",
-            quote!(#output),
-            spans::ends(output),
-        )
+        ("fanout_unary", quote!(#output), spans::ends(output))
     };
+    let kind = Ident::new(method.kind().variant(), Span::call_site());
     let finish = Ident::new(finish, last);
     let allow_many_args = allow_many_args(method);
     let slot = slot();
@@ -309,12 +305,12 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
         Some(Refusal::Status) => "refusable_status",
         None => "streaming",
     };
-    let (kind, finish) = match (sent.is_some(), method.stream_item.is_some()) {
-        (true, true) => ("BothWays", streaming),
-        (true, false) => ("ClientStream", "value"),
-        (false, true) => ("ServerStream", streaming),
-        (false, false) if method.oneway.is_some() => ("OneWay", "oneway"),
-        (false, false) => ("Unary", "unary"),
+    let kind = method.kind();
+    let finish = match kind {
+        Kind::BothWays | Kind::ServerStream => streaming,
+        Kind::ClientStream => "value",
+        Kind::OneWay => "oneway",
+        Kind::Unary => "unary",
     };
     let options = options(method);
     // Where rustc reports the call itself: a bound of the call's own that no
@@ -338,7 +334,7 @@ fn method(service_name: &str, method: &Method) -> TokenStream {
         quote!(, #sent)
     });
     let finish = Ident::new(finish, last);
-    let kind = Ident::new(kind, Span::call_site());
+    let kind = Ident::new(kind.variant(), Span::call_site());
     // With a sent stream, the call that encodes it is where rustc reports
     // its items not being `Serialize`: at the items' type.
     let slot = slot();

@@ -43,14 +43,7 @@ fn method(method: &Method) -> TokenStream {
     let sent = stream_arg
         .and_then(|i| method.args.get(i))
         .map(|arg| streaming_item(&arg.ty).unwrap_or(&arg.ty));
-    let kind = match (sent.is_some(), method.stream_item.is_some()) {
-        (true, true) => "BothWays",
-        (true, false) => "ClientStream",
-        (false, true) => "ServerStream",
-        (false, false) if method.oneway.is_some() => "OneWay",
-        (false, false) => "Unary",
-    };
-    let kind = syn::Ident::new(kind, Span::call_site());
+    let kind = syn::Ident::new(method.kind().variant(), Span::call_site());
     let args = method
         .args
         .iter()
