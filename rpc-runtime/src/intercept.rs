@@ -29,7 +29,7 @@ pub struct CallInfo<'a> {
 ///
 /// Install one for a whole server with
 /// [`ServerBuilder::intercept`](crate::ServerBuilder::intercept), or for one
-/// service with [`Intercepted`]; both run (the server's first). Any
+/// service with [`Intercepted`](crate::Intercepted); both run (the server's first). Any
 /// `Fn(&CallInfo) -> Result<(), RpcError>` is an interceptor.
 ///
 /// ```

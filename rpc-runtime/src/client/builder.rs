@@ -26,7 +26,7 @@ const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// Default number of calls from the server a serving client runs at once.
 const DEFAULT_SERVE_IN_FLIGHT: usize = 1024;
 
-/// Settings for a [`Channel`].
+/// Settings for a [`Channel`](crate::Channel).
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), rpc_runtime::RpcError> {
@@ -253,7 +253,7 @@ impl ChannelBuilder {
 
     /// The largest response frame this client accepts, in bytes (default
     /// 16 MiB). The server learns it in the greeting and fails a call whose
-    /// answer would be larger with [`RpcError::ResponseTooLarge`] instead of
+    /// answer would be larger with [`RpcError::ResponseTooLarge`](crate::RpcError::ResponseTooLarge) instead of
     /// sending it. Values above `u32::MAX` are capped to it.
     ///
     /// ```
@@ -320,7 +320,7 @@ impl ChannelBuilder {
     /// After this long without hearing from the server while calls are
     /// pending, send a ping (default 30 s); `None` turns keepalive off. A dead
     /// server (a host that vanished without closing the connection) is then
-    /// noticed, and pending calls fail with [`RpcError::ConnectionLost`],
+    /// noticed, and pending calls fail with [`RpcError::ConnectionLost`](crate::RpcError::ConnectionLost),
     /// even when their deadlines are far away.
     ///
     /// ```

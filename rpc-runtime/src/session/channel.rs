@@ -32,7 +32,7 @@ use super::Connection;
 /// ```
 ///
 /// **Failures.** Every call has a deadline (default 30 s, see
-/// [`ChannelBuilder::timeout`]) and fails with [`RpcError::DeadlineExceeded`]
+/// [`ChannelBuilder::timeout`](crate::ChannelBuilder::timeout)) and fails with [`RpcError::DeadlineExceeded`]
 /// when it passes; dropping a call's future cancels it on the server. When the
 /// connection breaks, every pending call fails at once with
 /// [`RpcError::ConnectionLost`]: it is never sent again by itself, because
