@@ -245,6 +245,12 @@ impl<W: FrameWrite> FrameWrite for Compressing<W> {
             Pin::new(&mut self.inner).start_send_copy(frame)
         }
     }
+
+    #[inline]
+    fn copies(&self, len: usize) -> bool {
+        // A frame to compress is compressed into a buffer of its own.
+        !self.might_compress(len) && self.inner.copies(len)
+    }
 }
 
 impl<R: FrameRead> Stream for Decompressing<R> {

@@ -33,11 +33,6 @@ pub use self::bytes::{ByteLink, ByteReader};
 pub use self::compress::{Compressing, Compression, Decompressing};
 pub use self::writer::FrameWriter;
 
-/// Frames shorter than this are copied into a byte link's write buffer
-/// (see [`FrameWrite::start_send_copy`]); longer ones are written from
-/// their own memory.
-pub(crate) const COPIED_BELOW: usize = writer::LARGE_FRAME;
-
 /// A connection that carries whole frames (each a `Bytes` payload).
 pub trait Link: Send + 'static {
     /// The reading half, after the greeting.
@@ -86,8 +81,9 @@ pub trait FrameRead: Stream<Item = io::Result<::bytes::Bytes>> + Send + Unpin + 
 /// was fed to the transport; `poll_close` flushes and ends the link.
 ///
 /// A sink of frames becomes one with an empty `impl FrameWrite for X {}`;
-/// [`start_send_copy`](FrameWrite::start_send_copy) is there for writers
-/// that copy small frames into a buffer of their own anyway.
+/// [`start_send_copy`](FrameWrite::start_send_copy) and
+/// [`copies`](FrameWrite::copies) are there for writers that copy small
+/// frames into a buffer of their own anyway.
 pub trait FrameWrite: Sink<::bytes::Bytes, Error = io::Error> + Send + Unpin + 'static {
     /// Like `start_send` (after `poll_ready`), with a frame the caller
     /// keeps: the writer takes a copy. By default, a copy as `Bytes`; a
@@ -97,6 +93,16 @@ pub trait FrameWrite: Sink<::bytes::Bytes, Error = io::Error> + Send + Unpin + '
     /// As `start_send`.
     fn start_send_copy(self: std::pin::Pin<&mut Self>, frame: &[u8]) -> io::Result<()> {
         self.start_send(::bytes::Bytes::copy_from_slice(frame))
+    }
+
+    /// Whether [`start_send_copy`](Self::start_send_copy) takes a frame
+    /// of `len` bytes without allocating (it copies it into a buffer of
+    /// its own). A frame just encoded is then handed over as it is,
+    /// rather than made shareable first, which costs an allocation. By
+    /// default, `false`.
+    fn copies(&self, len: usize) -> bool {
+        let _ = len;
+        false
     }
 }
 

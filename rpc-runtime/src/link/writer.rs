@@ -15,7 +15,7 @@ use crate::telemetry::{self, Transport};
 /// A frame at least this long is not copied into the write buffer: it is
 /// handed to the operating system from its own memory, in the same
 /// (vectored) write as the small frames around it.
-pub(crate) const LARGE_FRAME: usize = 16 * 1024;
+const LARGE_FRAME: usize = 16 * 1024;
 
 /// `poll_ready` writes what is queued before it takes more once this much
 /// is: the sender's memory for one connection stays bounded by about this
@@ -173,6 +173,11 @@ impl<W: AsyncWrite + Send + Unpin + 'static> super::FrameWrite for FrameWriter<W
             return Pin::new(this).start_send(Bytes::copy_from_slice(frame));
         }
         this.push_small(frame)
+    }
+
+    #[inline]
+    fn copies(&self, len: usize) -> bool {
+        len < LARGE_FRAME
     }
 }
 

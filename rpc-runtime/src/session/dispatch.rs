@@ -53,9 +53,9 @@ impl<W: FrameWrite> Out for W {
     }
 
     /// A small frame is copied into the writer's buffer from where it was
-    /// encoded: made shareable first, it would cost an allocation.
+    /// encoded, when the writer copies it anyway.
     async fn feed_encoded(&mut self, frame: BytesMut) -> io::Result<()> {
-        if frame.len() >= crate::link::COPIED_BELOW {
+        if !self.copies(frame.len()) {
             return SinkExt::feed(self, frame.freeze()).await;
         }
         futures::future::poll_fn(|cx| self.poll_ready_unpin(cx)).await?;
