@@ -2,7 +2,6 @@
 //! call, and its answer printed as JSON.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -319,11 +318,9 @@ fn result_format(value: &Format, error: &Format) -> ContainerFormat {
     ]))
 }
 
-/// One JSON value on a line of stdout, flushed (a stream's items show as
-/// they arrive). Fails when stdout is closed, which ends a stream.
+/// One JSON value on a line of stdout (line-buffered: a stream's items
+/// show as they arrive). Fails when stdout is closed, which ends a stream.
 fn print_line(value: &Value) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{value}")
-        .and_then(|()| out.flush())
-        .map_err(Failure::Output)
+    out!("{value}");
+    Ok(())
 }

@@ -52,6 +52,13 @@ pub struct Tls {
     pub server_name: Option<String>,
 }
 
+impl Tls {
+    /// Whether any TLS option was given.
+    fn is_set(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some() || self.server_name.is_some()
+    }
+}
+
 /// A connection to a server, of either kind.
 pub enum Carrier {
     Channel(Channel),
@@ -93,7 +100,7 @@ pub fn plan(address: &Address, timeout: Duration, tls: &Tls) -> Result<Plan, Str
 /// TLS options are for TCP addresses only: given for another, they would
 /// be silently unused.
 fn refuse_tls(tls: &Tls, what: &str) -> Result<(), String> {
-    if tls.ca.is_some() || tls.cert.is_some() || tls.key.is_some() || tls.server_name.is_some() {
+    if tls.is_set() {
         return Err(format!(
             "--ca, --cert, --key and --server-name apply to host:port addresses, not to {what}"
         ));
@@ -104,7 +111,7 @@ fn refuse_tls(tls: &Tls, what: &str) -> Result<(), String> {
 /// `builder`, with TLS if `tls` asks for it, to `addr`.
 fn with_tls(builder: ChannelBuilder, addr: &str, tls: &Tls) -> Result<ChannelBuilder, String> {
     let Some(ca) = &tls.ca else {
-        if tls.cert.is_some() || tls.key.is_some() || tls.server_name.is_some() {
+        if tls.is_set() {
             return Err("TLS needs --ca, the roots the server's certificate chains to".to_owned());
         }
         return Ok(builder);
