@@ -177,16 +177,18 @@ async fn a_connection_with_a_running_call_is_not_idle() {
 /// (here, until their deadline) instead of queueing without limit.
 #[tokio::test]
 async fn a_client_whose_server_stops_reading_makes_callers_wait() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (release, hold) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
-        let mut hello = [0u8; common::wire::CLIENT_HELLO.len()];
-        stream.read_exact(&mut hello).await.unwrap();
-        stream.write_all(&common::wire::SERVER_HELLO).await.unwrap();
+        common::wire::read_frame(&mut stream).await.unwrap();
+        stream
+            .write_all(&common::wire::SERVER_HELLO_RANGED)
+            .await
+            .unwrap();
         // Never reads again; keeps the connection open until the test ends.
         let _ = hold.await;
     });

@@ -192,18 +192,32 @@ async fn an_undecodable_header_closes_only_that_connection() {
 #[tokio::test]
 async fn a_greeting_of_another_version_gets_an_answer_then_a_close() {
     let server = calculator_server().await;
+    // A dialer of versions 9 to 10: the ranged greeting of section 4.1
+    // (its limit and window as in HELLO, then oldest 9, no extensions).
     let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
-    let mut hello = HELLO;
-    hello[5] = 9; // version 9
+    let hello = [b'R', b'R', b'P', b'C', 0, 10, 0xfc, 0, 0, 0, 1, 0, 9, 0];
     stream.write_all(&frame(&hello)).await.unwrap();
     let theirs = read_frame(&mut stream).await.unwrap();
+    // Role 1, version 4 (its newest), limit 16 MiB, window 1,024, oldest
+    // 3, and the extension zstd.
     assert_eq!(
-        &theirs[..6],
-        b"RRPC\x01\x03",
-        "server greeting with version 3"
+        theirs, b"RRPC\x01\x04\xfc\x00\x00\x00\x01\xfb\x00\x04\x03\x01\x01",
+        "the server's ranged greeting"
     );
     let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
-    // Goodbye (2), code 7 = version mismatch.
+    // Goodbye (2), code 7 = version mismatch, naming the versions.
+    assert_eq!(&goodbye[..2], &[2, 7], "{goodbye:?}");
+    let text = String::from_utf8_lossy(&goodbye);
+    assert!(text.contains("speaks versions 3 to 4"), "{text}");
+
+    // A dialer of version 2 gets a greeting in its own layout: five fields
+    // and nothing more (its decoder fails on anything more), then goodbye 7.
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let old = [b'R', b'R', b'P', b'C', 0, 2, 0xfc, 0, 0, 0, 1, 0];
+    stream.write_all(&frame(&old)).await.unwrap();
+    let theirs = read_frame(&mut stream).await.unwrap();
+    assert_eq!(theirs, b"RRPC\x01\x04\xfc\x00\x00\x00\x01\xfb\x00\x04");
+    let goodbye = expect_close(&mut stream).await.expect("a goodbye frame");
     assert_eq!(&goodbye[..2], &[2, 7], "{goodbye:?}");
     server.shutdown().await;
 }

@@ -41,6 +41,15 @@ async fn check_reports_the_server_its_services_and_unknown_ones() {
         health.check("Nope".into()).await.unwrap(),
         ServingStatus::ServiceUnknown
     );
+    // The health and reflection services are hosted too, and reflection
+    // lists them: they are reported like the others.
+    for hosted in ["rpc.health.v1.Health", "rpc.reflection.v1.Reflection"] {
+        assert_eq!(
+            health.check(hosted.into()).await.unwrap(),
+            ServingStatus::Serving,
+            "{hosted}"
+        );
+    }
     server.health().set("Calculator", ServingStatus::NotServing);
     assert_eq!(
         health.check("Calculator".into()).await.unwrap(),

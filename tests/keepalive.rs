@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 /// Every outcome here must arrive within this.
 const LIMIT: Duration = Duration::from_secs(2);
 
-use common::wire::SERVER_HELLO;
+use common::wire::SERVER_HELLO_RANGED as SERVER_HELLO;
 
 /// Variant indexes of the messages (docs/PROTOCOL.md, section 5).
 const REQUEST: u8 = 0;

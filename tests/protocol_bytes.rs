@@ -38,6 +38,8 @@ fn the_examples_are_well_formed_frames() {
     for name in [
         "client-hello",
         "server-hello",
+        "v3-client-hello",
+        "v3-server-hello",
         "request",
         "response",
         "cancel",
@@ -146,6 +148,63 @@ async fn a_server_answers_the_documented_bytes() {
         [0, 0, 0, 5, 1, 7, 0, 1, 0]
     );
     server.shutdown().await;
+}
+
+/// A client of version 3 (the oldest still spoken) is answered in its own
+/// layout, and the calls that follow are the same bytes as in version 4.
+#[tokio::test]
+async fn a_version_3_client_gets_the_documented_bytes() {
+    let server = calculator_server().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream.write_all(&example("v3-client-hello")).await.unwrap();
+    let server_hello = example("v3-server-hello");
+    assert_eq!(
+        read_exactly(&mut stream, server_hello.len()).await,
+        server_hello
+    );
+    stream.write_all(&example("request")).await.unwrap();
+    let response = example("response");
+    assert_eq!(read_exactly(&mut stream, response.len()).await, response);
+    server.shutdown().await;
+}
+
+/// A client meeting a server of version 3, which answers a ranged
+/// greeting with its own greeting and goodbye 7 and closes, dials again
+/// and greets in version 3's layout (section 4.2).
+#[tokio::test]
+async fn a_client_greets_a_version_3_server_in_its_layout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = tokio::spawn(async move {
+        // The first connection: a ranged greeting, refused as version 3 did.
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let ranged = example("client-hello");
+        assert_eq!(read_exactly(&mut stream, ranged.len()).await, ranged);
+        stream.write_all(&example("v3-server-hello")).await.unwrap();
+        let mut goodbye = vec![0, 0, 0, 0, 2, 7];
+        goodbye.extend_from_slice(b"\x0cunsupported");
+        let len = u32::try_from(goodbye.len() - 4).unwrap().to_be_bytes();
+        goodbye[..4].copy_from_slice(&len);
+        stream.write_all(&goodbye).await.unwrap();
+        drop(stream);
+        // The second: version 3's own greeting, then calls as usual.
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let hello = example("v3-client-hello");
+        assert_eq!(read_exactly(&mut stream, hello.len()).await, hello);
+        stream.write_all(&example("v3-server-hello")).await.unwrap();
+        let request = example("request");
+        assert_eq!(read_exactly(&mut stream, request.len()).await, request);
+        stream.write_all(&example("response")).await.unwrap();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest).await;
+    });
+    let client = CalculatorClient::connect(addr).await.unwrap();
+    assert_eq!(client.add(2, 3).await.unwrap(), 5);
+    drop(client);
+    tokio::time::timeout(std::time::Duration::from_secs(5), fake)
+        .await
+        .expect("the client kept the connection open after it was dropped")
+        .unwrap();
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use common::wire::{
     expect_close, frame, greeted, read_frame, request_to, request_with, HELLO, LIMIT,
 };
 use rpc_runtime::{rpc_service, Channel, Server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -83,10 +83,9 @@ async fn a_client_answers_a_frame_in_the_same_segment_as_the_servers_greeting() 
     let addr = listener.local_addr().unwrap();
     let fake = tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
-        let mut hello = [0u8; common::wire::CLIENT_HELLO.len()];
-        stream.read_exact(&mut hello).await.unwrap();
+        read_frame(&mut stream).await.unwrap();
         // The greeting and a ping (nonce 9) in one write.
-        let mut bytes = common::wire::SERVER_HELLO.to_vec();
+        let mut bytes = common::wire::SERVER_HELLO_RANGED.to_vec();
         bytes.extend_from_slice(&frame(&[4, 9]));
         stream.write_all(&bytes).await.unwrap();
         read_frame(&mut stream).await

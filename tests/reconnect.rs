@@ -297,7 +297,7 @@ async fn an_idempotent_call_is_sent_again_when_the_connection_breaks_mid_call() 
     server.abort().await;
 }
 
-use common::wire::SERVER_HELLO;
+use common::wire::SERVER_HELLO_RANGED as SERVER_HELLO;
 
 /// Reads one frame's payload; `None` when the peer closed the connection.
 async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {

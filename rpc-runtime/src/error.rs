@@ -78,15 +78,18 @@ pub enum RpcError {
         message: String,
     },
 
-    /// Both sides speak this protocol, but different versions of it.
+    /// Both sides speak this protocol, but no version of it in common.
     #[error(
-        "protocol version mismatch: this side speaks version {local}, the peer speaks version {remote}; upgrade the older side"
+        "protocol version mismatch: this side speaks {}, the peer speaks {}; upgrade the older side",
+        crate::link::negotiate::versions(*.local.start(), *.local.end()),
+        crate::link::negotiate::versions(*.remote.start(), *.remote.end())
     )]
     VersionMismatch {
-        /// The version this process speaks.
-        local: u32,
-        /// The version the peer announced.
-        remote: u32,
+        /// The versions this side speaks (for a channel, those it greeted
+        /// with).
+        local: std::ops::RangeInclusive<u32>,
+        /// The versions the peer announced.
+        remote: std::ops::RangeInclusive<u32>,
     },
 
     /// The connection broke or was closed while the call was pending (or before

@@ -93,9 +93,11 @@ pub use streaming::{StreamClosed, StreamSender, Streaming};
 /// What [`Channel::connect`] and a generated client's `connect` take: a
 /// socket address, or a host name and port (`"localhost:7000"`) to resolve.
 pub use tokio::net::ToSocketAddrs;
-pub use wire::frame::PROTOCOL_VERSION;
 pub use wire::metadata::{Metadata, MetadataValue, ReplyMetadata};
 pub use wire::route::method_id;
+pub use wire::version::{
+    Extension, Extensions, Negotiated, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
+};
 
 /// Turns a trait into an RPC service: a client stub and a server skeleton.
 ///

@@ -174,9 +174,7 @@ where
             crate::session::InboxStream::new(parts),
         )),
         _ => Err(RpcError::BadRequest {
-            message: "the method takes a stream, but the call sends none \
-                      (do both sides use the same trait?)"
-                .to_owned(),
+            message: crate::session::misfit::TAKES_STREAM.to_owned(),
         }),
     }
 }
@@ -189,9 +187,7 @@ where
 pub fn no_stream() -> Result<(), RpcError> {
     if crate::session::has_inbox() {
         return Err(RpcError::BadRequest {
-            message: "the call sends a stream, but the method takes none \
-                      (do both sides use the same trait?)"
-                .to_owned(),
+            message: crate::session::misfit::TAKES_NONE.to_owned(),
         });
     }
     Ok(())

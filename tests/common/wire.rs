@@ -6,17 +6,27 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A client greeting frame: `RRPC`, role 0 (dialer), version 3, maximum
+/// A client greeting frame of version 3 (which a server answers with
+/// [`SERVER_HELLO`]): `RRPC`, role 0 (dialer), version 3, maximum
 /// frame 16 MiB, runs no calls (0), accepts no compression (0).
 pub const CLIENT_HELLO: [u8; 17] = [
     0, 0, 0, 13, b'R', b'R', b'P', b'C', 0, 3, 0xfc, 0, 0, 0, 1, 0, 0,
 ];
 
-/// A server greeting frame: `RRPC`, role 1 (listener), version 3, maximum
+/// A server's answer to [`CLIENT_HELLO`], in version 3's layout: `RRPC`,
+/// role 1 (listener), version 3, maximum
 /// frame 16 MiB, runs up to 1,024 calls at once (`fb 00 04`), accepts zstd
 /// (1).
 pub const SERVER_HELLO: [u8; 19] = [
     0, 0, 0, 15, b'R', b'R', b'P', b'C', 1, 3, 0xfc, 0, 0, 0, 1, 0xfb, 0, 4, 1,
+];
+
+/// A current server's greeting, for tests that play the server: `RRPC`,
+/// role 1, newest version 4, maximum frame 16 MiB, 1,024 calls at once,
+/// oldest version 3, and the extension zstd (1). A client settles on
+/// version 4 with it.
+pub const SERVER_HELLO_RANGED: [u8; 21] = [
+    0, 0, 0, 17, b'R', b'R', b'P', b'C', 1, 4, 0xfc, 0, 0, 0, 1, 0xfb, 0, 4, 3, 1, 1,
 ];
 
 /// How long the raw helpers wait for the server.

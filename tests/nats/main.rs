@@ -6,4 +6,5 @@ mod common;
 mod calls;
 mod discovery;
 mod failover;
+mod protocol;
 mod replica;

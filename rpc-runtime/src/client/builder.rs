@@ -44,6 +44,8 @@ pub struct ChannelBuilder {
     pub(super) max_frame_length: usize,
     /// What this side compresses and accepts.
     pub(super) compression: crate::link::Compression,
+    /// The newest protocol version the greeting offers.
+    pub(super) newest_version: u32,
     pub(super) connect_timeout: Duration,
     pub(super) write_queue: usize,
     pub(super) timeout: Duration,
@@ -121,6 +123,7 @@ impl Default for ChannelBuilder {
         ChannelBuilder {
             max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
             compression: crate::link::Compression::default(),
+            newest_version: crate::PROTOCOL_VERSION,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             write_queue: DEFAULT_WRITE_QUEUE,
             timeout: CallDefaults::default().timeout,
@@ -277,6 +280,28 @@ impl ChannelBuilder {
     #[must_use]
     pub fn compression(mut self, compression: crate::link::Compression) -> Self {
         self.compression = compression;
+        self
+    }
+
+    /// The newest protocol version the greeting offers (default, and at
+    /// most, [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION); at least
+    /// [`OLDEST_PROTOCOL_VERSION`](crate::OLDEST_PROTOCOL_VERSION)).
+    ///
+    /// A channel settles with each server on the newest version both speak
+    /// (see [`Channel::negotiated`](crate::Channel::negotiated)), so this
+    /// is seldom needed. A server of version 3 reads only version 3's own
+    /// greeting: a channel that dials by itself then dials again at once
+    /// with that greeting, but a channel over a stream or link you opened
+    /// ([`connect_io`](Self::connect_io), [`connect_link`](Self::connect_link))
+    /// cannot, and reaches such a server only with `newest_version(3)`.
+    ///
+    /// ```
+    /// let builder = rpc_runtime::Channel::builder().newest_version(3);
+    /// ```
+    #[must_use]
+    pub fn newest_version(mut self, version: u32) -> Self {
+        self.newest_version =
+            version.clamp(crate::OLDEST_PROTOCOL_VERSION, crate::PROTOCOL_VERSION);
         self
     }
 

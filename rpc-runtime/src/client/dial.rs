@@ -12,10 +12,10 @@ use tokio::net::ToSocketAddrs;
 
 use crate::error::RpcError;
 use crate::link::greeting::{self, HandshakeError};
+use crate::link::negotiate::Offer;
 use crate::link::{memory::MemoryLinkAddr, ByteLink, Link};
 use crate::session::{self, goodbye_error, Channel, Connection, Redial, SessionConfig};
 use crate::transport::{memory::MemoryAddr, Io, PeerAddr};
-use crate::wire::frame::PROTOCOL_VERSION;
 
 use super::builder::ChannelBuilder;
 use super::reconnect::{Backoff, Connector, Redialer};
@@ -67,7 +67,10 @@ impl ChannelBuilder {
         let connector: Connector = Box::new(move || {
             let builder = builder.clone();
             let addrs = Arc::clone(&addrs);
-            Box::pin(async move { builder.dial_tcp(&addrs).await })
+            Box::pin(again_if_older(builder, move |builder| {
+                let addrs = Arc::clone(&addrs);
+                async move { builder.dial_tcp(&addrs).await }
+            }))
         });
         self.open(label, connector).await
     }
@@ -208,9 +211,15 @@ impl ChannelBuilder {
         Fut: Future<Output = Result<Arc<Connection>, RpcError>> + Send + 'static,
     {
         let builder = self.clone();
+        let dial = Arc::new(dial);
         Box::new(move || {
             let timeout = builder.connect_timeout;
-            Box::pin(with_timeout(timeout, label.clone(), dial(builder.clone())))
+            let dial = Arc::clone(&dial);
+            Box::pin(with_timeout(
+                timeout,
+                label.clone(),
+                again_if_older(builder.clone(), move |builder| dial(builder)),
+            ))
         })
     }
 
@@ -263,7 +272,13 @@ impl ChannelBuilder {
         } else {
             self.serve_in_flight
         };
-        let established = greeting::dial(link, self.max_frame_length, serving, self.compression)
+        let offer = Offer::new(
+            self.max_frame_length,
+            serving,
+            self.compression.extensions(),
+        )
+        .up_to(self.newest_version);
+        let established = greeting::dial(link, offer, self.compression)
             .await
             .map_err(|e| match e {
                 // A TLS alert after the handshake: a server that wants a
@@ -291,9 +306,14 @@ impl ChannelBuilder {
                     addr: peer.to_owned(),
                     reason,
                 },
-                HandshakeError::Version { remote } => RpcError::VersionMismatch {
-                    local: PROTOCOL_VERSION,
-                    remote,
+                HandshakeError::Version { oldest, newest } => RpcError::VersionMismatch {
+                    local: offer.oldest..=offer.newest,
+                    remote: oldest..=newest,
+                },
+                // Ranges that overlap: see `again_if_older`.
+                HandshakeError::Again { newest } => RpcError::VersionMismatch {
+                    local: offer.oldest..=offer.newest,
+                    remote: newest..=newest,
                 },
                 HandshakeError::Refused { code, message } => goodbye_error(code, &message),
             })?;
@@ -314,6 +334,34 @@ impl ChannelBuilder {
             PeerAddr::Dialed(peer.to_owned()),
             &config,
         ))
+    }
+}
+
+/// Dials with `dial`, and once more if a server of an older version
+/// answered: a listener of version 3 reads only its own version's
+/// greeting, answers any other with its greeting and a goodbye, and
+/// closes. The versions it named then overlap this side's (a true
+/// mismatch names versions apart), and the second greeting offers no
+/// version newer than the server's.
+async fn again_if_older<F, Fut>(
+    builder: ChannelBuilder,
+    dial: F,
+) -> Result<Arc<Connection>, RpcError>
+where
+    F: Fn(ChannelBuilder) -> Fut,
+    Fut: Future<Output = Result<Arc<Connection>, RpcError>>,
+{
+    match dial(builder.clone()).await {
+        Err(RpcError::VersionMismatch { local, remote })
+            if *remote.end() >= *local.start() && *remote.end() < *local.end() =>
+        {
+            tracing::debug!(
+                version = *remote.end(),
+                "the server reads only its own version's greeting; greeting again with it"
+            );
+            dial(builder.newest_version(*remote.end())).await
+        }
+        other => other,
     }
 }
 

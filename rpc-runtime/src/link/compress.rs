@@ -25,6 +25,7 @@ use bytes::Bytes;
 use futures::{Sink, Stream};
 
 use super::{FrameRead, FrameWrite};
+use crate::wire::version::{Extension, Extensions};
 
 /// How a side compresses the frames it sends and whether it accepts
 /// compressed ones: for
@@ -119,12 +120,13 @@ impl Compression {
         self
     }
 
-    /// What the greeting says this side accepts.
-    pub(crate) fn accepts(self) -> u32 {
+    /// The extensions the greeting lists for these settings: zstd when
+    /// this side accepts compressed frames.
+    pub(crate) fn extensions(self) -> Extensions {
         if self.accept && cfg!(feature = "zstd") {
-            crate::wire::frame::ACCEPT_ZSTD
+            Extensions::none().with(Extension::ZSTD)
         } else {
-            0
+            Extensions::none()
         }
     }
 }
@@ -144,12 +146,13 @@ pub struct Decompressing<R> {
 }
 
 impl<W> Compressing<W> {
-    /// `inner`, compressing with `ours` if the peer `accepts`.
-    pub(crate) fn new(inner: W, ours: Compression, peer_accepts: u32) -> Self {
+    /// `inner`, compressing with `ours` if the peer listed zstd among the
+    /// extensions it accepts.
+    pub(crate) fn new(inner: W, ours: Compression, peer: Extensions) -> Self {
         #[cfg(feature = "zstd")]
         {
             let encoder = match ours.threshold {
-                Some(threshold) if peer_accepts & crate::wire::frame::ACCEPT_ZSTD != 0 => {
+                Some(threshold) if peer.contains(Extension::ZSTD) => {
                     zstd_codec::Encoder::new(threshold, ours.level)
                 }
                 _ => None,
@@ -158,7 +161,7 @@ impl<W> Compressing<W> {
         }
         #[cfg(not(feature = "zstd"))]
         {
-            let _ = (ours, peer_accepts);
+            let _ = (ours, peer);
             Compressing { inner }
         }
     }
@@ -193,7 +196,9 @@ impl<R> Decompressing<R> {
     pub(crate) fn new(inner: R, ours: Compression, limit: usize) -> Self {
         #[cfg(feature = "zstd")]
         {
-            let decoder = (ours.accepts() != 0)
+            let decoder = ours
+                .extensions()
+                .contains(Extension::ZSTD)
                 .then(|| zstd_codec::Decoder::new(limit))
                 .flatten();
             Decompressing { inner, decoder }

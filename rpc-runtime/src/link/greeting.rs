@@ -3,24 +3,20 @@
 
 use std::io;
 
-use bytes::Bytes;
-
 use super::compress::{Compressing, Compression, Decompressing};
+use super::negotiate::{self, Offer, Settled};
 use super::Link;
 use crate::wire::codec;
-use crate::wire::frame::{
-    Hello, Message, MAGIC, MAX_HELLO_LEN, PROTOCOL_VERSION, ROLE_DIALER, ROLE_LISTENER,
-};
+use crate::wire::frame::{Hello, Layout, Message, MAGIC, MAX_HELLO_LEN, ROLE_DIALER};
+use crate::wire::version::Negotiated;
 
-/// A connection after the greeting: the link's halves and what the peer
-/// said.
+/// A connection after the greeting: the link's halves and what the two
+/// sides settled on.
 pub(crate) struct Established<L: Link> {
     pub reader: Decompressing<L::Read>,
     pub writer: Compressing<L::Write>,
-    /// The largest frame the peer accepts.
-    pub peer_max_frame: usize,
-    /// The most calls the peer runs at once for us.
-    pub peer_max_in_flight: usize,
+    /// The version, the extensions both listed, and the peer's limits.
+    pub negotiated: Negotiated,
 }
 
 /// Why a greeting failed.
@@ -32,8 +28,12 @@ pub(crate) enum HandshakeError {
     Closed,
     /// The peer sent something that is not a greeting of this protocol.
     NotProtocol(String),
-    /// The peer speaks another version.
-    Version { remote: u32 },
+    /// The two sides share no protocol version; the peer speaks these.
+    Version { oldest: u32, newest: u32 },
+    /// The listener speaks only version `newest`, which this side speaks
+    /// too, but reads only that version's own greeting: dial again and
+    /// greet with it.
+    Again { newest: u32 },
     /// The listener answered the greeting with a goodbye (busy, shutting down).
     Refused { code: u32, message: String },
 }
@@ -49,25 +49,8 @@ fn io_error(e: io::Error) -> HandshakeError {
     }
 }
 
-/// A greeting; `accepts`: the compressions this side accepts.
-pub(crate) fn hello(
-    role: u8,
-    max_frame_length: usize,
-    max_in_flight: usize,
-    accepts: u32,
-) -> Bytes {
-    codec::encode_hello(&Hello {
-        magic: MAGIC,
-        role,
-        version: PROTOCOL_VERSION,
-        max_frame_length: u32::try_from(max_frame_length).unwrap_or(u32::MAX),
-        max_in_flight: u32::try_from(max_in_flight).unwrap_or(u32::MAX),
-        accepts,
-    })
-}
-
 /// Reads the peer's greeting frame.
-async fn read_hello<L: Link>(link: &mut L) -> Result<Hello, HandshakeError> {
+async fn read_hello<L: Link>(link: &mut L) -> Result<(Hello, Layout), HandshakeError> {
     match link.recv(MAX_HELLO_LEN).await {
         Ok(None) => Err(HandshakeError::Closed),
         // A TLS alert from the peer (over a TLS connection).
@@ -107,7 +90,7 @@ async fn read_hello<L: Link>(link: &mut L) -> Result<Hello, HandshakeError> {
             }
         }
         Ok(Some(payload)) => {
-            let hello = codec::decode_hello(&payload).map_err(|e| {
+            let (hello, layout) = codec::decode_hello(&payload).map_err(|e| {
                 HandshakeError::NotProtocol(format!("its first frame is not a greeting ({e})"))
             })?;
             if hello.magic != MAGIC {
@@ -116,100 +99,89 @@ async fn read_hello<L: Link>(link: &mut L) -> Result<Hello, HandshakeError> {
                     hello.magic, MAGIC
                 )));
             }
-            Ok(hello)
+            Ok((hello, layout))
         }
     }
 }
 
 fn established<L: Link>(
     link: L,
-    ours: usize,
+    ours: &Offer,
     peer: &Hello,
+    negotiated: Negotiated,
     compression: Compression,
 ) -> Established<L> {
-    let theirs = peer.max_frame_length as usize;
-    let (reader, writer) = link.split(ours, theirs);
+    let theirs = negotiated.peer_max_frame_length();
+    let (reader, writer) = link.split(ours.max_frame_length, theirs);
     Established {
-        reader: Decompressing::new(reader, compression, ours),
-        writer: Compressing::new(writer, compression, peer.accepts),
-        peer_max_frame: theirs,
-        peer_max_in_flight: peer.max_in_flight as usize,
+        reader: Decompressing::new(reader, compression, ours.max_frame_length),
+        // Compressed frames go to a peer that accepts them, whether or not
+        // this side does.
+        writer: Compressing::new(writer, compression, peer.extensions),
+        negotiated,
     }
 }
 
-/// Greets as the side that dialed, and waits for the answer.
+/// Greets as the side that dialed, offering `ours`, and waits for the
+/// answer.
 pub(crate) async fn dial<L: Link>(
     mut link: L,
-    max_frame_length: usize,
-    max_in_flight: usize,
+    ours: Offer,
     compression: Compression,
 ) -> Result<Established<L>, HandshakeError> {
-    link
-        // 0 unless this side serves services for the listener to call.
-        .send(hello(
-            ROLE_DIALER,
-            max_frame_length,
-            max_in_flight,
-            compression.accepts(),
-        ))
+    link.send(ours.greeting(ROLE_DIALER))
         .await
         .map_err(io_error)?;
-    let theirs = read_hello(&mut link).await?;
+    let (theirs, layout) = read_hello(&mut link).await?;
     if theirs.role == ROLE_DIALER {
         return Err(HandshakeError::NotProtocol(
             "it sent our own greeting back (an echo server?)".to_owned(),
         ));
     }
-    if theirs.version != PROTOCOL_VERSION {
-        return Err(HandshakeError::Version {
-            remote: theirs.version,
-        });
+    match negotiate::settle(&ours, &theirs, layout) {
+        Settled::Agreed(negotiated) => {
+            Ok(established(link, &ours, &theirs, negotiated, compression))
+        }
+        Settled::Again { newest } => Err(HandshakeError::Again { newest }),
+        Settled::Mismatch { oldest, newest } => Err(HandshakeError::Version { oldest, newest }),
     }
-    Ok(established(link, max_frame_length, &theirs, compression))
 }
 
-/// Waits for a dialer's greeting and answers it.
+/// Waits for a dialer's greeting and answers it, offering `ours`.
 ///
-/// On a version mismatch the listener still sends its greeting (so the dialer
-/// learns which version it speaks), then a goodbye, then closes.
+/// When the two share no version the listener still sends its greeting,
+/// in a layout the dialer reads (so the dialer learns which versions it
+/// speaks), then a goodbye saying so, then closes.
 pub(crate) async fn accept<L: Link>(
     mut link: L,
-    max_frame_length: usize,
-    max_in_flight: usize,
+    ours: Offer,
     compression: Compression,
 ) -> Result<Established<L>, HandshakeError> {
-    let theirs = read_hello(&mut link).await?;
+    let (theirs, layout) = read_hello(&mut link).await?;
     if theirs.role != ROLE_DIALER {
         return Err(HandshakeError::NotProtocol(format!(
             "its greeting has role {}, expected {ROLE_DIALER}",
             theirs.role
         )));
     }
-    link.send(hello(
-        ROLE_LISTENER,
-        max_frame_length,
-        max_in_flight,
-        compression.accepts(),
-    ))
-    .await
-    .map_err(io_error)?;
-    if theirs.version != PROTOCOL_VERSION {
-        let message = format!(
-            "unsupported protocol version {}; this server speaks version {PROTOCOL_VERSION}",
-            theirs.version
-        );
-        let _ = link
-            .send(codec::encode_goodbye(
-                crate::wire::frame::code::VERSION_MISMATCH,
-                &message,
-            ))
-            .await;
-        let _ = link.close().await;
-        return Err(HandshakeError::Version {
-            remote: theirs.version,
-        });
+    let answer = negotiate::answer(&ours, &theirs, layout);
+    link.send(answer.greeting).await.map_err(io_error)?;
+    match answer.outcome {
+        Ok(negotiated) => Ok(established(link, &ours, &theirs, negotiated, compression)),
+        Err(message) => {
+            let _ = link
+                .send(codec::encode_goodbye(
+                    crate::wire::frame::code::VERSION_MISMATCH,
+                    &message,
+                ))
+                .await;
+            let _ = link.close().await;
+            Err(HandshakeError::Version {
+                oldest: theirs.oldest,
+                newest: theirs.newest,
+            })
+        }
     }
-    Ok(established(link, max_frame_length, &theirs, compression))
 }
 
 /// Refuses a dialer: reads its greeting (so closing does not reset the

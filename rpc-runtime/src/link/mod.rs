@@ -22,6 +22,7 @@ mod bytes;
 pub(crate) mod compress;
 pub(crate) mod greeting;
 pub mod memory;
+pub(crate) mod negotiate;
 mod writer;
 
 use std::future::Future;

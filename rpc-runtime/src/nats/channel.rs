@@ -19,16 +19,19 @@ use crate::call::{Fanout, Invoke, RawCall, RawReply};
 use crate::client::calls;
 use crate::error::RpcError;
 use crate::link::greeting;
+use crate::link::negotiate::Offer;
 use crate::link::Compression;
 use crate::session::{
     self, current_of, CallDefaults, Channel, Connection, Picked, Redial, Routes, SessionConfig,
     Target, Waiting,
 };
 use crate::transport::PeerAddr;
+use crate::wire::version::Extensions;
 
 use super::client_link::{ClientLink, LinkParts};
 use super::fanout::{fan_out, Fan};
 use super::subjects::{check, Subjects, DEFAULT_PREFIX};
+use super::NATS_VERSION;
 
 /// Default number of calls one service's link keeps in flight.
 const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
@@ -438,7 +441,8 @@ impl Opener {
             liveness: inner.liveness,
         });
         tokio::spawn(publisher);
-        let established = greeting::dial(link, max_payload, 0, Compression::disabled())
+        let offer = Offer::new(max_payload, 0, Extensions::none()).up_to(NATS_VERSION);
+        let established = greeting::dial(link, offer, Compression::disabled())
             .await
             .map_err(|e| RpcError::connection_lost(format!("opening a NATS link failed: {e:?}")))?;
         let config = SessionConfig {

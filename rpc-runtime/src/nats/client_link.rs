@@ -25,13 +25,15 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use crate::link::greeting::hello;
+use crate::link::negotiate::Offer;
 use crate::link::{FrameRead, Link};
 use crate::wire::codec;
 use crate::wire::frame::{code, flags, Message, ROLE_LISTENER};
+use crate::wire::version::Extensions;
 
 use super::publish::{publish_error, Publisher};
 use super::subjects::{reply_to, split_reply};
+use super::NATS_VERSION;
 use crate::telemetry::{self, Transport};
 
 /// Messages of calls whose server is not known yet, kept per call at
@@ -409,13 +411,14 @@ impl Link for ClientLink {
             return Ok(None);
         }
         self.greeted = true;
-        // Frames over NATS are not compressed: the greeting accepts none.
-        Ok(Some(hello(
-            ROLE_LISTENER,
-            self.max_payload,
-            self.max_in_flight,
-            0,
-        )))
+        // What the servers' greeting would say (section 10 of
+        // docs/PROTOCOL.md): requests without a version header are of
+        // version 3, and frames over NATS are not compressed.
+        Ok(Some(
+            Offer::new(self.max_payload, self.max_in_flight, Extensions::none())
+                .up_to(NATS_VERSION)
+                .greeting(ROLE_LISTENER),
+        ))
     }
 
     async fn close(&mut self) -> io::Result<()> {

@@ -22,7 +22,10 @@ use crate::wire::{codec, route};
 use super::held::{Arrival, Held};
 use super::micro::Stats;
 use super::server_link::{Outbox, ServerLink};
-use super::subjects::inbox_of;
+use super::subjects::{inbox_of, reply_to};
+use super::NATS_VERSION;
+use crate::link::negotiate;
+use crate::wire::version::{OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// What the demultiplexer reads of a message about a call.
 #[derive(Default, Clone, Copy)]
@@ -33,6 +36,31 @@ struct Call {
     timeout: Option<Duration>,
     /// A cancel.
     cancel: bool,
+}
+
+/// What a message that does not decode is called in logs.
+const UNDECODABLE: &str = "a frame that does not decode";
+
+/// The header in which a request over NATS names its protocol version.
+pub(crate) const VERSION_HEADER: &str = "Rpc-Version";
+
+/// The protocol version of a request with `headers`: version 3 without
+/// the header (section 10.5); the refusal's message when this server does
+/// not speak it.
+fn request_version(headers: Option<&async_nats::HeaderMap>) -> Result<u32, String> {
+    let Some(value) = headers.and_then(|headers| headers.get(VERSION_HEADER)) else {
+        return Ok(NATS_VERSION);
+    };
+    match value.as_str().trim().parse::<u32>() {
+        Ok(version) if (OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) => {
+            Ok(version)
+        }
+        _ => Err(format!(
+            "unsupported protocol version {:?}; this server speaks {}",
+            value.as_str(),
+            negotiate::versions(OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION)
+        )),
+    }
 }
 
 /// New sessions between two sweeps of the ended ones.
@@ -169,7 +197,12 @@ impl Demux {
         if message.status.is_some() {
             return;
         }
-        let async_nats::Message { reply, payload, .. } = message;
+        let async_nats::Message {
+            reply,
+            payload,
+            headers,
+            ..
+        } = message;
         telemetry::bytes(Transport::Nats)
             .1
             .increment(payload.len() as u64);
@@ -187,6 +220,20 @@ impl Demux {
                 call.method = u32::from_le_bytes(method);
                 call.timeout = route::timeout_from_wire(timeout).map(Duration::from_micros);
                 self.stats.request(call.method);
+                if let Err(why) = request_version(headers.as_ref()) {
+                    return self
+                        .refuse(reply.as_ref(), id, flags, code::VERSION_MISMATCH, &why)
+                        .await;
+                }
+                if reply.is_none() && flags & flags::ONEWAY == 0 {
+                    // Nobody would read its answer: only one-way requests
+                    // may come without a reply subject (section 10.1).
+                    tracing::debug!(
+                        id,
+                        "dropped a request without a reply subject that is not one-way"
+                    );
+                    return;
+                }
                 (message.kind(), id, flags, true)
             }
             Ok((Message::Cancel { id }, _)) => {
@@ -211,8 +258,9 @@ impl Demux {
                 return;
             }
             Ok((message, _)) => (message.kind(), message.call_id().unwrap_or(0), 0, false),
-            Err(_) => ("a frame that does not decode", 0, 0, false),
+            Err(_) => (UNDECODABLE, 0, 0, false),
         };
+        let undecodable = kind == UNDECODABLE;
         // The caller's inbox: the reply subject without its last token.
         let key = reply.as_deref().map_or("", inbox_of);
         // A reply subject that is not `<inbox>.<id>`: a plain NATS client's.
@@ -262,6 +310,11 @@ impl Demux {
         };
         self.callers.remove(key);
         if !is_request {
+            if undecodable {
+                // As over a connection, a frame that does not decode ends
+                // the caller's session: it is told so (section 10.1).
+                return self.protocol_error(reply.as_ref()).await;
+            }
             tracing::debug!(
                 caller = key,
                 kind,
@@ -336,6 +389,26 @@ impl Demux {
                 .publish_with_reply(reply.clone(), self.from.clone(), claim)
                 .await;
         }
+    }
+
+    /// Tells the caller whose reply subject is `reply` that its last
+    /// message did not decode: a goodbye with code 8 on `<inbox>.0`, as a
+    /// session that read it says.
+    async fn protocol_error(&self, reply: Option<&Subject>) {
+        let Some(reply) = reply else {
+            tracing::debug!("dropped a frame that does not decode, from nobody to tell");
+            return;
+        };
+        tracing::info!(caller = %reply, "a caller sent a frame that does not decode");
+        let goodbye = codec::encode_goodbye(code::PROTOCOL, "a frame did not decode");
+        let _ = self
+            .client
+            .publish_with_reply(
+                Subject::from(reply_to(inbox_of(reply), 0)),
+                self.from.clone(),
+                goodbye,
+            )
+            .await;
     }
 
     /// Answers request `id` with `code`, unrun (unless it is one-way).

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::subjects::Subjects;
+use crate::wire::version::{OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// The verbs of the discovery protocol.
 const VERBS: [&str; 3] = ["PING", "INFO", "STATS"];
@@ -60,6 +61,8 @@ pub(crate) struct Stats {
     started: String,
     services: Vec<Hosted>,
     counts: HashMap<u32, Counts>,
+    /// The frame limit and the call window callers keep to.
+    limits: (usize, usize),
 }
 
 impl Stats {
@@ -99,6 +102,7 @@ impl Stats {
             started: rfc3339(SystemTime::now()),
             services,
             counts,
+            limits: (0, 0),
         }
     }
 
@@ -169,7 +173,24 @@ impl Stats {
     }
 
     fn metadata(&self, hosted: &Hosted) -> Value {
-        json!({ "rpc.service": hosted.wire, "rpc.instance": self.instance })
+        json!({
+            "rpc.service": hosted.wire,
+            "rpc.instance": self.instance,
+            // What a greeting would say (section 10.5 of PROTOCOL.md).
+            "rpc.oldest_version": OLDEST_PROTOCOL_VERSION.to_string(),
+            "rpc.version": PROTOCOL_VERSION.to_string(),
+            "rpc.extensions": "",
+            "rpc.max_frame_length": self.limits.0.to_string(),
+            "rpc.max_in_flight": self.limits.1.to_string(),
+        })
+    }
+
+    /// These statistics, for a server that accepts frames of up to
+    /// `max_frame_length` bytes and runs `max_in_flight` calls of each
+    /// caller at once.
+    pub(crate) fn with_limits(mut self, max_frame_length: usize, max_in_flight: usize) -> Self {
+        self.limits = (max_frame_length, max_in_flight);
+        self
     }
 
     fn ping(&self, hosted: &Hosted) -> Value {

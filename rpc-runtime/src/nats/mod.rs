@@ -38,6 +38,11 @@ mod server_link;
 mod subjects;
 
 pub use channel::{NatsChannel, NatsChannelBuilder};
+
+/// The protocol version of requests over NATS that carry no
+/// `Rpc-Version` header: every request the Rust caller sends, since later
+/// versions change no message (section 10 of `docs/PROTOCOL.md`).
+const NATS_VERSION: u32 = 3;
 pub use server::{serve, NatsAddr, NatsServer, ServeOptions};
 
 /// The NATS client these types are built on, re-exported so that a user

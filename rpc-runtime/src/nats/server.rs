@@ -208,6 +208,7 @@ pub async fn serve(
     check("the instance name", &instance).map_err(invalid)?;
     let from = subjects.instance(&instance);
     let max_payload = client.server_info().max_payload;
+    let (max_frame_length, max_in_flight) = builder.limits();
     let (links, accepted) = mpsc::channel(64);
     let listener = NatsListener {
         links: accepted,
@@ -220,19 +221,22 @@ pub async fn serve(
         .idle_timeout_or(options.idle)
         .serve_links(listener)?;
     let names = server.service_names().to_vec();
-    let stats = Arc::new(Stats::new(
-        &instance,
-        &options.version,
-        &subjects,
-        server.routes().methods(),
-        |service| {
-            options
-                .groups
-                .get(service)
-                .cloned()
-                .unwrap_or_else(|| service.to_owned())
-        },
-    ));
+    let stats = Arc::new(
+        Stats::new(
+            &instance,
+            &options.version,
+            &subjects,
+            server.routes().methods(),
+            |service| {
+                options
+                    .groups
+                    .get(service)
+                    .cloned()
+                    .unwrap_or_else(|| service.to_owned())
+            },
+        )
+        .with_limits(max_frame_length.min(max_payload), max_in_flight),
+    );
     let subscribed = async {
         let mut calls = SelectAll::new();
         for name in &names {

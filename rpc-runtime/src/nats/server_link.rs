@@ -16,15 +16,17 @@ use bytes::Bytes;
 use futures::Stream;
 use tokio::sync::mpsc;
 
-use crate::link::greeting::hello;
+use crate::link::negotiate::Offer;
 use crate::link::{FrameRead, Link};
 use crate::wire::codec;
 use crate::wire::frame::{code, flags, Message, MAGIC, ROLE_DIALER};
+use crate::wire::version::Extensions;
 
 use super::held::{claim_loop, Held};
 use super::micro::Stats;
 use super::publish::{publish_error, Publisher};
 use super::subjects::reply_to;
+use super::NATS_VERSION;
 use crate::telemetry::{self, Transport};
 
 /// Where a session's frames go: the caller's inbox, each call's messages
@@ -167,8 +169,15 @@ impl Link for ServerLink {
     async fn recv(&mut self, _limit: usize) -> io::Result<Option<Bytes>> {
         if !self.greeted {
             self.greeted = true;
-            // Frames over NATS are not compressed: the greeting accepts none.
-            return Ok(Some(hello(ROLE_DIALER, self.max_payload, 0, 0)));
+            // What a caller's greeting would say (section 10 of
+            // docs/PROTOCOL.md): requests without a version header are of
+            // version 3, callers serve no callbacks, and frames over NATS
+            // are not compressed.
+            return Ok(Some(
+                Offer::new(self.max_payload, 0, Extensions::none())
+                    .up_to(NATS_VERSION)
+                    .greeting(ROLE_DIALER),
+            ));
         }
         Ok(self.frames.recv().await)
     }

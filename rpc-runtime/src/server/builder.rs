@@ -21,6 +21,16 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default time `shutdown` lets running calls finish.
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+impl ServerBuilder {
+    /// The largest frame a connection accepts, and the calls it runs at
+    /// once: what a greeting would say (a broker transport, which has
+    /// none, publishes them otherwise).
+    #[cfg(feature = "nats")]
+    pub(crate) fn limits(&self) -> (usize, usize) {
+        (self.config.max_frame_length, self.config.max_in_flight)
+    }
+}
+
 impl Default for ServerBuilder {
     fn default() -> Self {
         ServerBuilder {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::identity::PeerIdentity;
 use crate::link::greeting::{self, HandshakeError};
+use crate::link::negotiate::Offer;
 use crate::link::{ByteLink, Link};
 use crate::session::{self, Counted};
 use crate::transport::{Io, PeerAddr};
@@ -55,7 +56,7 @@ pub(super) async fn serve_connection<L: Link>(
 ) {
     let config = state.config;
     let greeting = tokio::select! {
-        r = tokio::time::timeout(config.handshake_timeout, greeting::accept(link, config.max_frame_length, config.max_in_flight, config.compression)) => r,
+        r = tokio::time::timeout(config.handshake_timeout, greeting::accept(link, Offer::new(config.max_frame_length, config.max_in_flight, config.compression.extensions()), config.compression)) => r,
         () = state.serving.kill.cancelled() => return,
         () = state.shutdown.cancelled() => return,
     };

@@ -161,6 +161,13 @@ impl ServerBuilder {
                 .entry(service.name().to_owned())
                 .or_insert_with(|| Arc::new(service));
         }
+        // The health and reflection services are hosted like any other,
+        // and reported as such (section 9 of PROTOCOL.md).
+        for name in self.services.keys() {
+            if health.status(name) == crate::health::ServingStatus::ServiceUnknown {
+                health.set(name, crate::health::ServingStatus::Serving);
+            }
+        }
         #[cfg(feature = "tower")]
         let services = ServerBuilder::layered(&self.layers, std::mem::take(&mut self.services));
         #[cfg(not(feature = "tower"))]

@@ -104,6 +104,26 @@ impl Channel {
         self.current().is_closed()
     }
 
+    /// What the current connection settled on in its greetings: the
+    /// protocol version, the extensions both sides listed, and the
+    /// server's limits; `None` once that connection has ended (a channel
+    /// that reconnects settles again on its next connection, possibly
+    /// with a server of another version).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), rpc_runtime::RpcError> {
+    /// let channel = rpc_runtime::Channel::connect("127.0.0.1:7000").await?;
+    /// if let Some(agreed) = channel.negotiated() {
+    ///     println!("protocol version {}", agreed.version());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn negotiated(&self) -> Option<crate::Negotiated> {
+        let current = self.current();
+        (!current.is_closed()).then(|| current.negotiated())
+    }
+
     /// The connection calls go to now.
     pub(crate) fn current(&self) -> Arc<Connection> {
         current_of(&self.inner.current)

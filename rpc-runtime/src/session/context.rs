@@ -13,6 +13,7 @@ use super::Channel;
 use crate::identity::PeerIdentity;
 use crate::transport::PeerAddr;
 use crate::wire::metadata::{Metadata, MetadataValue};
+use crate::wire::version::Negotiated;
 
 tokio::task_local! {
     static CURRENT: CallContext;
@@ -59,16 +60,20 @@ pub(crate) struct Peer {
     pub identity: Option<Arc<PeerIdentity>>,
     /// Fires when the server serving the connection begins to shut down.
     pub stopping: Option<CancellationToken>,
+    /// What the connection's greetings settled on.
+    pub negotiated: Negotiated,
 }
 
 impl Peer {
-    /// A caller known only by its address.
-    pub(crate) fn at(addr: PeerAddr) -> Self {
+    /// A caller known only by its address and what its connection's
+    /// greetings settled on.
+    pub(crate) fn at(addr: PeerAddr, negotiated: Negotiated) -> Self {
         Peer {
             addr,
             channel: None,
             identity: None,
             stopping: None,
+            negotiated,
         }
     }
 }
@@ -126,6 +131,26 @@ impl CallContext {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             *metadata = std::mem::take(&mut *metadata).with(key, value);
         }
+    }
+
+    /// What the caller's connection settled on in its greetings: the
+    /// protocol version, the extensions both sides listed, and the
+    /// caller's limits. Over NATS, which has no greeting: version 3, no
+    /// extensions, the NATS server's `max_payload` as the caller's frame
+    /// limit, and no calls (section 10.5 of `docs/PROTOCOL.md`).
+    ///
+    /// ```
+    /// use rpc_runtime::CallContext;
+    ///
+    /// async fn handler_body() {
+    ///     if let Some(cx) = CallContext::current() {
+    ///         tracing::debug!(version = cx.negotiated().version(), "serving");
+    ///     }
+    /// }
+    /// ```
+    #[must_use]
+    pub fn negotiated(&self) -> Negotiated {
+        self.peer.negotiated
     }
 
     /// Whether the caller reads reply metadata (what

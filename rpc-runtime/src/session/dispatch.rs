@@ -612,7 +612,14 @@ pub(super) fn encode_answer(
     max_metadata: usize,
 ) -> BytesMut {
     match reply {
+        // Code 3 says the call does not fit the method (its arguments did
+        // not decode, or its streams are not the method's), which is
+        // nearly always found before the handler runs: like every error
+        // sent then, it carries no metadata (section 5.1).
         None => codec::response_frame(id, result, limit),
+        Some(_) if matches!(result, Err(RpcError::BadRequest { .. })) => {
+            codec::response_frame(id, result, limit)
+        }
         Some(reply) => {
             let metadata = reply
                 .lock()

@@ -54,19 +54,13 @@ pub(crate) async fn serve<L: Link>(
     let Established {
         mut reader,
         writer,
-        peer_max_frame,
-        peer_max_in_flight,
+        negotiated,
     } = established;
+    let peer_max_frame = negotiated.peer_max_frame_length();
     // A client that serves services of its own (it said so in its greeting)
     // can be called back on this connection.
-    let reverse = (peer_max_in_flight > 0).then(|| {
-        Reverse::new(
-            peer.to_string(),
-            CallDefaults::default(),
-            peer_max_frame,
-            peer_max_in_flight,
-        )
-    });
+    let reverse = (negotiated.peer_max_in_flight() > 0)
+        .then(|| Reverse::new(peer.to_string(), CallDefaults::default(), negotiated));
     let (peer_channel, caller, mut reverse_queue, mut reverse_control) = match reverse {
         Some(Reverse {
             channel,
@@ -85,6 +79,7 @@ pub(crate) async fn serve<L: Link>(
         channel: peer_channel,
         identity,
         stopping: Some(shutdown.clone()),
+        negotiated,
     });
     let mut dispatch = Dispatch {
         caller,

@@ -41,7 +41,7 @@ pub(crate) use listener::serve as serve_listener;
 pub(crate) use paths::wire_timeout;
 pub(crate) use paths::{oneway, sending, streaming, unary};
 pub(crate) use pending::bench_pending;
-pub(crate) use routes::Routes;
+pub(crate) use routes::{misfit, Routes};
 pub use service::{Request, Service, ServiceFuture};
 pub(crate) use serving::{Counted, Serving, DEFAULT_MAX_METADATA, DEFAULT_WRITE_TIMEOUT};
 pub(crate) use stream::RemoteStream;
@@ -65,6 +65,7 @@ use crate::telemetry::{OpenConnection, Side};
 use crate::transport::PeerAddr;
 use crate::wire::codec;
 use crate::wire::frame::{code, Message};
+use crate::wire::version::Negotiated;
 
 use caller::CallerHalf;
 use pending::Shared;
@@ -82,7 +83,9 @@ pub(crate) struct Connection {
     /// connection, even from 2 on a listener's (callbacks), so an id says
     /// whose call it is.
     next_id: AtomicU64,
-    peer_max_frame: usize,
+    /// What the greetings settled on: the version, the extensions, the
+    /// peer's limits.
+    negotiated: Negotiated,
     /// One permit per call the peer said it runs at once: calls beyond
     /// that wait here, so the peer never has to stop reading (and always
     /// sees cancels and pings).
@@ -99,15 +102,15 @@ impl Connection {
     /// The calling side of a session whose frames go to `queue` and
     /// `control`, whose ids count up by two from `first_id` (odd for the
     /// dialer, even for the listener), within the peer's frame limit and
-    /// window; `stop` fires when it is dropped.
+    /// window that the greetings `negotiated`; `stop` fires when it is
+    /// dropped.
     #[allow(clippy::too_many_arguments)] // each is a different part, used once
     fn new(
         queue: mpsc::Sender<Outgoing>,
         control: mpsc::UnboundedSender<Bytes>,
         shared: Arc<Shared>,
         first_id: u64,
-        peer_max_frame: usize,
-        peer_max_in_flight: usize,
+        negotiated: Negotiated,
         peer: PeerAddr,
         stop: CancellationToken,
     ) -> Arc<Self> {
@@ -116,9 +119,11 @@ impl Connection {
             control,
             shared,
             next_id: AtomicU64::new(first_id),
-            peer_max_frame,
+            negotiated,
             slots: Arc::new(tokio::sync::Semaphore::new(
-                peer_max_in_flight.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+                negotiated
+                    .peer_max_in_flight()
+                    .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
             )),
             peer,
             ended: stop.clone(),
@@ -131,6 +136,17 @@ impl Connection {
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id
             .fetch_add(2, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The largest frame the peer accepts.
+    #[inline]
+    pub(crate) fn peer_max_frame(&self) -> usize {
+        self.negotiated.peer_max_frame_length()
+    }
+
+    /// What the greetings settled on.
+    pub(crate) fn negotiated(&self) -> Negotiated {
+        self.negotiated
     }
 
     /// Who is at the other end.
@@ -195,8 +211,7 @@ pub(crate) fn start<L: Link>(
     let Established {
         reader,
         writer,
-        peer_max_frame,
-        peer_max_in_flight,
+        negotiated,
     } = established;
     let shared = Arc::new(Shared::new(Instant::now()));
     let stop = CancellationToken::new();
@@ -224,7 +239,7 @@ pub(crate) fn start<L: Link>(
         ),
         peer,
         queue: queue.clone(),
-        peer_max_frame,
+        negotiated,
     });
     tokio::spawn(read_loop(
         reader,
@@ -237,16 +252,7 @@ pub(crate) fn start<L: Link>(
         OpenConnection::new(Side::Client),
     ));
 
-    Connection::new(
-        queue,
-        control,
-        shared,
-        1,
-        peer_max_frame,
-        peer_max_in_flight,
-        dialed,
-        stop,
-    )
+    Connection::new(queue, control, shared, 1, negotiated, dialed, stop)
 }
 
 /// The error a peer's goodbye means for the calls pending on it.
@@ -272,12 +278,7 @@ pub(crate) struct Reverse {
 }
 
 impl Reverse {
-    pub(crate) fn new(
-        peer: String,
-        defaults: CallDefaults,
-        peer_max_frame: usize,
-        peer_max_in_flight: usize,
-    ) -> Self {
+    pub(crate) fn new(peer: String, defaults: CallDefaults, negotiated: Negotiated) -> Self {
         // No reader sweeps this table: every call keeps its own deadline.
         let never = Instant::now() + Duration::from_secs(86_400 * 365 * 30);
         let shared = Arc::new(Shared::new(never));
@@ -288,8 +289,7 @@ impl Reverse {
             control.clone(),
             Arc::clone(&shared),
             2,
-            peer_max_frame,
-            peer_max_in_flight,
+            negotiated,
             PeerAddr::Dialed(peer.clone()),
             CancellationToken::new(),
         );

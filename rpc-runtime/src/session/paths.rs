@@ -267,7 +267,7 @@ fn round_trip<'a, T: Target>(
                 },
                 flags,
             };
-            let frame = match body.frame(&header, connection.peer_max_frame) {
+            let frame = match body.frame(&header, connection.peer_max_frame()) {
                 Ok(frame) => OutFrame::of(frame),
                 Err(error) => break 'attempt Err(error),
             };
@@ -329,7 +329,7 @@ pub(crate) async fn oneway<T: Target>(
                 timeout_micros: micros_until(deadline),
                 flags: flags::ONEWAY,
             };
-            let frame = OutFrame::of(body.frame(&header, connection.peer_max_frame)?);
+            let frame = OutFrame::of(body.frame(&header, connection.peer_max_frame())?);
             let (written, done) = oneshot::channel();
             let outgoing = Outgoing {
                 frame,
@@ -399,7 +399,7 @@ pub(crate) async fn streaming<T: Target>(
             items,
             sending,
             stream.connection.queue.clone(),
-            stream.connection.peer_max_frame,
+            stream.connection.peer_max_frame(),
         ));
     }
     Ok(stream)
@@ -451,7 +451,7 @@ pub(crate) async fn sending<T: Target>(
         items,
         sending,
         connection.queue.clone(),
-        connection.peer_max_frame,
+        connection.peer_max_frame(),
     ));
     let answer = wait_reply(&connection, id, swept, deadline).await;
     guard.armed = false;
@@ -486,7 +486,7 @@ async fn open<T: Target>(
                     timeout_micros: micros_until(deadline),
                     flags,
                 };
-                let frame = body.frame(&header, connection.peer_max_frame)?.to_bytes();
+                let frame = body.frame(&header, connection.peer_max_frame())?.to_bytes();
                 return Ok(Opened {
                     connection,
                     slot,

@@ -16,6 +16,7 @@ use crate::telemetry::OpenConnection;
 use crate::transport::PeerAddr;
 use crate::wire::codec::{self};
 use crate::wire::frame::{code, Message};
+use crate::wire::version::Negotiated;
 
 use super::caller::CallerHalf;
 use super::context::Peer;
@@ -55,8 +56,8 @@ pub(super) async fn read_loop<R: FrameRead>(
     let mut dispatch = serving.as_ref().map(|serving| {
         Dispatch::for_channel(
             &serving.serving,
-            Arc::new(Peer::at(serving.peer.clone())),
-            serving.peer_max_frame,
+            Arc::new(Peer::at(serving.peer.clone(), serving.negotiated)),
+            serving.negotiated.peer_max_frame_length(),
             serving.queue.clone(),
             responses,
             control.clone(),
@@ -229,5 +230,6 @@ pub(super) struct ReaderServing {
     pub(super) peer: PeerAddr,
     /// The writer's queue, for answers.
     pub(super) queue: mpsc::Sender<Outgoing>,
-    pub(super) peer_max_frame: usize,
+    /// What the greetings settled on.
+    pub(super) negotiated: Negotiated,
 }

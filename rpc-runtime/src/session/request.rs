@@ -105,6 +105,13 @@ impl<O: Out> Dispatch<'_, O> {
         let now = Instant::now();
         let metrics = route.names.metrics();
         let observed = Observed::server(metrics, service, method, &self.peer.addr, id, now);
+        if let Some(misfit) = route.shape.and_then(|shape| shape.misfit(stream, sends)) {
+            // Refused before anything runs (sections 5.6 and 5.7).
+            let error = RpcError::BadRequest {
+                message: misfit.to_owned(),
+            };
+            return self.refusal(id, oneway, error, observed);
+        }
         let deadline =
             // A deadline too far away to represent is no deadline.
             timeout_micros.and_then(|micros| now.checked_add(Duration::from_micros(micros)));

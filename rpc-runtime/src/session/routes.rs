@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::id_hash::IdHasher;
 use super::service::{MethodNames, Service};
+use crate::wire::kind::CallKind;
 use crate::wire::route::method_id;
 
 /// A method a session serves.
@@ -14,6 +15,63 @@ pub(crate) struct Route {
     pub service: Arc<dyn Service>,
     /// Its service's and its own wire names.
     pub names: Arc<MethodNames>,
+    /// What its calls send and answer, when its service describes it (a
+    /// service written by hand may not).
+    pub shape: Option<Shape>,
+}
+
+/// What a method's calls send and answer, as its description says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shape {
+    kind: CallKind,
+}
+
+impl Shape {
+    /// Why a request with these flags does not fit the method, if it does
+    /// not: its answer or its caller's stream is not what the method has.
+    /// Such a request is answered with code 3 before anything runs.
+    pub(crate) fn misfit(self, answers_stream: bool, sends_stream: bool) -> Option<&'static str> {
+        match (self.kind.answers_stream(), answers_stream) {
+            (true, false) => return Some(misfit::ANSWERS_STREAM),
+            (false, true) => return Some(misfit::ANSWERS_VALUE),
+            _ => {}
+        }
+        match (self.kind.sends_stream(), sends_stream) {
+            (true, false) => Some(misfit::TAKES_STREAM),
+            (false, true) => Some(misfit::TAKES_NONE),
+            _ => None,
+        }
+    }
+}
+
+/// What a call that does not fit its method is told (code 3).
+pub(crate) mod misfit {
+    /// A call for one value, to a method that streams.
+    pub(crate) const ANSWERS_STREAM: &str = "the method answers with a stream, but the call \
+         asked for one value (do both sides use the same trait?)";
+    /// A call for a stream, to a method that answers one value.
+    pub(crate) const ANSWERS_VALUE: &str = "the method answers with one value, but the call \
+         asked for a stream (do both sides use the same trait?)";
+    /// A call without a stream, to a method that takes one.
+    pub(crate) const TAKES_STREAM: &str = "the method takes a stream, but the call sends none \
+         (do both sides use the same trait?)";
+    /// A call with a stream, to a method that takes none.
+    pub(crate) const TAKES_NONE: &str = "the call sends a stream, but the method takes none \
+         (do both sides use the same trait?)";
+}
+
+/// The shapes of `service`'s methods, by wire name, as it describes them.
+fn shapes(service: &dyn Service) -> HashMap<String, Shape> {
+    service
+        .descriptor()
+        .map(|descriptor| {
+            descriptor
+                .methods
+                .into_iter()
+                .map(|method| (method.name, Shape { kind: method.kind }))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The methods a session serves, by method id; cheap to clone.
@@ -38,11 +96,13 @@ impl Routes {
         let mut names = Vec::new();
         for (name, service) in services {
             names.push(name.clone());
+            let shapes = shapes(service.as_ref());
             for method in service.methods() {
                 let id = method_id(name, method);
                 let route = Route {
                     service: Arc::clone(service),
                     names: Arc::new(MethodNames::new(name, method)),
+                    shape: shapes.get(*method).copied(),
                 };
                 if let Some(other) = by_id.insert(id, route) {
                     let other = &other.names;

@@ -154,13 +154,13 @@ fn counted(items: BodyStream, sent: &'static metrics::Counter) -> BodyStream {
 fn shaped(result: Result<Body, RpcError>, stream: bool, accept: bool) -> Result<Body, RpcError> {
     match result {
         Ok(body) if body.is_stream() && !stream => Err(RpcError::BadRequest {
-            message: "the method answers with a stream, but the call asked for one value \
-                      (do both sides use the same trait?)"
-                .to_owned(),
+            message: super::misfit::ANSWERS_STREAM.to_owned(),
         }),
         Ok(body) if !body.is_stream() && stream && !accept => Err(RpcError::BadRequest {
-            message: "the method answers with one value, but the call asked for a stream \
-                      (do both sides use the same trait?)"
+            message: "the method answered with one value where the call asked for a stream: \
+                      it refused the stream, and a call without ACCEPT cannot receive a \
+                      refusal (section 5.8 of PROTOCOL.md), or it never streams (do both \
+                      sides use the same trait?)"
                 .to_owned(),
         }),
         result => result,

@@ -27,8 +27,9 @@ use serde::Serialize;
 use crate::error::RpcError;
 use crate::status::Code;
 use crate::wire::body::{Body, BodyRepr};
-use crate::wire::frame::{code, Hello, Message, Status};
+use crate::wire::frame::{code, Hello, Layout, Message, Status, ACCEPT_ZSTD};
 use crate::wire::metadata::{Metadata, MetadataValue};
+use crate::wire::version::{Extension, Extensions};
 
 type Standard = Configuration;
 
@@ -53,40 +54,77 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     bincode::serde::encode_into_writer(value, BufWriter(dst), standard())
 }
 
-/// Encodes a greeting frame payload.
-pub(crate) fn encode_hello(hello: &Hello) -> Bytes {
-    let mut buf = BytesMut::with_capacity(16);
-    // A plain struct of integers and a byte array cannot fail to encode.
-    if let Err(e) = encode_into(hello, &mut buf) {
+/// Encodes a greeting frame payload in `layout`.
+pub(crate) fn encode_hello(hello: &Hello, layout: Layout) -> Bytes {
+    let mut buf = BytesMut::with_capacity(24);
+    let prefix = (
+        hello.magic,
+        hello.role,
+        hello.newest,
+        hello.max_frame_length,
+        hello.max_in_flight,
+    );
+    let encoded = encode_into(&prefix, &mut buf).and_then(|()| match layout {
+        Layout::Short => Ok(()),
+        Layout::V3 => {
+            let zstd = hello.extensions.contains(Extension::ZSTD);
+            encode_into(&(if zstd { ACCEPT_ZSTD } else { 0 }), &mut buf)
+        }
+        Layout::Ranged => {
+            let ids: Vec<u32> = hello.extensions.iter().map(Extension::id).collect();
+            encode_into(&(hello.oldest, ids), &mut buf)
+        }
+    });
+    // Integers, a byte array and a short list cannot fail to encode.
+    if let Err(e) = encoded {
         tracing::error!("encoding a greeting failed: {e}");
     }
     buf.freeze()
 }
 
-/// Decodes a greeting frame payload. A greeting of another version
-/// decodes as far as `max_in_flight` (accepting nothing), whatever
-/// follows: version 2 ended there, and a later one may hold more, and
-/// its sender is to be told which version this side speaks rather than
-/// that it is not speaking the protocol.
-pub(crate) fn decode_hello(payload: &[u8]) -> Result<Hello, String> {
-    let ((magic, role, version, max_frame_length, max_in_flight), used) =
+/// Decodes a greeting frame payload, in the layout its version field says
+/// (section 4 of `docs/PROTOCOL.md`). A version-3 greeting must be exactly
+/// its struct; a later one may hold fields after its extensions, which are
+/// ignored; an earlier one is read as far as its window, whatever follows,
+/// so that its sender can be told which versions this side speaks rather
+/// than that it is not speaking the protocol.
+pub(crate) fn decode_hello(payload: &[u8]) -> Result<(Hello, Layout), String> {
+    let ((magic, role, newest, max_frame_length, max_in_flight), used) =
         decode_prefix::<([u8; 4], u8, u32, u32, u32)>(payload)?;
     let rest = payload.get(used..).unwrap_or_default();
-    // Another version's greeting may end earlier or hold more: only its
-    // version matters, to say so.
-    let accepts = if version == super::frame::PROTOCOL_VERSION {
-        decode_exact::<u32>(rest)?
-    } else {
-        0
+    let layout = Layout::of(newest);
+    let (oldest, extensions) = match layout {
+        Layout::Short => (newest, Extensions::none()),
+        Layout::V3 => {
+            let accepts = decode_exact::<u32>(rest)?;
+            let zstd = accepts & ACCEPT_ZSTD != 0;
+            let extensions = if zstd {
+                Extensions::none().with(Extension::ZSTD)
+            } else {
+                Extensions::none()
+            };
+            (newest, extensions)
+        }
+        Layout::Ranged => {
+            let ((oldest, ids), _later_fields) = decode_prefix::<(u32, Vec<u32>)>(rest)?;
+            if oldest > newest {
+                return Err(format!(
+                    "its oldest version ({oldest}) is newer than its newest ({newest})"
+                ));
+            }
+            (oldest, Extensions::from_ids(ids))
+        }
     };
-    Ok(Hello {
+    let hello = Hello {
         magic,
         role,
-        version,
+        newest,
+        oldest,
         max_frame_length,
         max_in_flight,
-        accepts,
-    })
+        extensions,
+    };
+    Ok((hello, layout))
 }
 
 /// Room for the largest request header: variant (up to 5 bytes), id (9),

@@ -11,9 +11,6 @@ use serde::{Deserialize, Serialize};
 /// The four bytes that open every greeting: `RRPC`.
 pub(crate) const MAGIC: [u8; 4] = *b"RRPC";
 
-/// The protocol version this crate speaks.
-pub const PROTOCOL_VERSION: u32 = 3;
-
 /// Default maximum frame payload, both directions: 16 MiB.
 pub(crate) const DEFAULT_MAX_FRAME_LENGTH: usize = 16 * 1024 * 1024;
 
@@ -26,15 +23,19 @@ pub(crate) const ROLE_DIALER: u8 = 0;
 /// Who accepted the connection.
 pub(crate) const ROLE_LISTENER: u8 = 1;
 
-/// The first frame each way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The first frame each way, whatever its layout (see [`Layout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Hello {
     /// Always [`MAGIC`].
     pub magic: [u8; 4],
     /// [`ROLE_DIALER`] or [`ROLE_LISTENER`]; lets a dialer notice an echo server.
     pub role: u8,
-    /// The protocol version the sender speaks.
-    pub version: u32,
+    /// The newest protocol version the sender speaks (the greeting's
+    /// `version` field).
+    pub newest: u32,
+    /// The oldest protocol version the sender speaks: `newest` itself in
+    /// the layouts before version 4, which name one version.
+    pub oldest: u32,
     /// The largest frame payload the sender accepts; the other side never
     /// sends more (it fails that one call instead).
     pub max_frame_length: u32,
@@ -43,12 +44,36 @@ pub(crate) struct Hello {
     /// outstanding, so the sender never has to stop reading (and can always
     /// see pings and cancels).
     pub max_in_flight: u32,
-    /// The compressions the sender accepts in the frames it receives: a
-    /// bit per codec ([`ACCEPT_ZSTD`]).
-    pub accepts: u32,
+    /// The extensions the sender listed (in version 3's layout, the zstd
+    /// bit of its `accepts`).
+    pub extensions: crate::wire::version::Extensions,
 }
 
-/// A greeting's `accepts` bit: zstd-compressed frames.
+/// How a greeting's payload is laid out, which its `version` field says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Versions 1 and 2: magic, role, version, frame limit, window.
+    Short,
+    /// Version 3: as versions 1 and 2, then `accepts`, and nothing more.
+    V3,
+    /// Version 4 and later: as versions 1 and 2, then the oldest version
+    /// spoken and the list of extensions; later fields are ignored.
+    Ranged,
+}
+
+impl Layout {
+    /// The layout of a greeting whose `version` field is `version`.
+    pub(crate) fn of(version: u32) -> Layout {
+        match version {
+            0..=2 => Layout::Short,
+            3 => Layout::V3,
+            _ => Layout::Ranged,
+        }
+    }
+}
+
+/// The `accepts` bit of a version-3 greeting that stands for
+/// [`Extension::ZSTD`](crate::wire::version::Extension::ZSTD).
 pub(crate) const ACCEPT_ZSTD: u32 = 1;
 
 /// The first byte of a frame whose payload is compressed with zstd: what

@@ -13,3 +13,4 @@ pub(crate) mod metadata;
 pub(crate) mod request;
 pub(crate) mod route;
 mod slices;
+pub(crate) mod version;

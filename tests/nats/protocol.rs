@@ -1,0 +1,205 @@
+//! Section 10 of docs/PROTOCOL.md as a client in another language meets
+//! it: raw frames over a stock NATS client, and the server's answers to
+//! requests of other versions, requests nobody can be answered for,
+//! frames that do not decode, and its shutdown.
+
+use std::time::Duration;
+
+use async_nats::service::Info;
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::common::nats::NatsProcess;
+use crate::common::wire::{request_to, request_with};
+use crate::replica::{connect, replicas, serve_one, PROMPT};
+
+/// The payload of a request frame: the frame without its length prefix.
+fn payload(frame: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(&frame[4..])
+}
+
+/// The next message on `subscription`, within the tests' bound.
+async fn next(subscription: &mut async_nats::Subscriber) -> async_nats::Message {
+    tokio::time::timeout(PROMPT, subscription.next())
+        .await
+        .expect("a message in time")
+        .expect("the subscription is open")
+}
+
+/// `<inbox>.*` of a new inbox, subscribed, and the inbox.
+async fn inbox(nats: &async_nats::Client) -> (String, async_nats::Subscriber) {
+    let inbox = nats.new_inbox();
+    let subscription = nats.subscribe(format!("{inbox}.*")).await.unwrap();
+    nats.flush().await.unwrap();
+    (inbox, subscription)
+}
+
+#[tokio::test]
+async fn a_request_says_its_version_in_a_header_and_others_are_refused() {
+    let nats = NatsProcess::start();
+    let (_servers, seen) = replicas(&nats, 1).await;
+    let plain = connect(&nats).await;
+    let (inbox, mut answers) = inbox(&plain).await;
+    // Versions 3 and 4 are run; no header means version 3.
+    for (id, version) in [(1u8, Some("3")), (3, Some("4")), (5, None)] {
+        let mut headers = HeaderMap::new();
+        if let Some(version) = version {
+            headers.insert("Rpc-Version", version);
+        }
+        let frame = request_to("Replica", id, "hit", &[40 + id]);
+        plain
+            .publish_with_reply_and_headers(
+                "rpc.call.Replica",
+                format!("{inbox}.{id}"),
+                headers,
+                payload(&frame),
+            )
+            .await
+            .unwrap();
+        let answer = next(&mut answers).await;
+        assert_eq!(&answer.payload[..], [1, id, 0, 0], "version {version:?}");
+    }
+    // Version 9, and a header that is no number: code 7, unrun, with the
+    // versions the server speaks.
+    for (id, version) in [(7u8, "9"), (9, "four")] {
+        let mut headers = HeaderMap::new();
+        headers.insert("Rpc-Version", version);
+        let frame = request_to("Replica", id, "hit", &[40 + id]);
+        plain
+            .publish_with_reply_and_headers(
+                "rpc.call.Replica",
+                format!("{inbox}.{id}"),
+                headers,
+                payload(&frame),
+            )
+            .await
+            .unwrap();
+        let answer = next(&mut answers).await;
+        // Response (1), id, status Error (1), code 7, then the message.
+        assert_eq!(&answer.payload[..4], [1, id, 1, 7], "{answer:?}");
+        let text = String::from_utf8_lossy(&answer.payload);
+        assert!(text.contains("speaks versions 3 to 4"), "{text}");
+    }
+    assert_eq!(*seen[0].hits.lock().unwrap(), [41, 43, 45]);
+}
+
+#[tokio::test]
+async fn discovery_says_the_versions_and_limits_a_greeting_would() {
+    let nats = NatsProcess::start();
+    let (_servers, _seen) = replicas(&nats, 1).await;
+    let tool = connect(&nats).await;
+    let answer = tokio::time::timeout(
+        PROMPT,
+        tool.request("$SRV.INFO.Replica.replica-0", Bytes::new()),
+    )
+    .await
+    .expect("an answer in time")
+    .unwrap();
+    let info: Info = serde_json::from_slice(&answer.payload).unwrap();
+    let metadata = |key: &str| info.metadata.get(key).map(String::as_str);
+    assert_eq!(metadata("rpc.oldest_version"), Some("3"));
+    assert_eq!(metadata("rpc.version"), Some("4"));
+    assert_eq!(metadata("rpc.extensions"), Some(""));
+    assert_eq!(metadata("rpc.max_in_flight"), Some("1024"));
+    // The server's 16 MiB frame limit, cut to what NATS carries (1 MiB by
+    // default).
+    let max_payload = tool.server_info().max_payload;
+    assert_eq!(
+        metadata("rpc.max_frame_length"),
+        Some(max_payload.min(16 << 20).to_string().as_str())
+    );
+}
+
+#[tokio::test]
+async fn only_a_one_way_request_may_come_without_a_reply_subject() {
+    let nats = NatsProcess::start();
+    let (servers, seen) = replicas(&nats, 1).await;
+    let plain = connect(&nats).await;
+    // `hit(41)` wants an answer but has nowhere to get it: not run, and no
+    // session is opened for it.
+    let frame = request_to("Replica", 1, "hit", &[41]);
+    plain
+        .publish("rpc.call.Replica", payload(&frame))
+        .await
+        .unwrap();
+    // Then `hit(45)` from an inbox: once it is answered, the server has
+    // read the first (NATS keeps one publisher's order).
+    let (inbox, mut answers) = inbox(&plain).await;
+    let frame = request_to("Replica", 5, "hit", &[45]);
+    plain
+        .publish_with_reply("rpc.call.Replica", format!("{inbox}.5"), payload(&frame))
+        .await
+        .unwrap();
+    assert_eq!(&next(&mut answers).await.payload[..], [1, 5, 0, 0]);
+    assert_eq!(servers[0].callers(), 1, "a session for the first request");
+    assert_eq!(*seen[0].hits.lock().unwrap(), [45]);
+    // `note(43)`, one-way (flag 1), needs no reply subject: run.
+    let frame = request_with("Replica", 3, "note", None, 1, &[43]);
+    plain
+        .publish("rpc.call.Replica", payload(&frame))
+        .await
+        .unwrap();
+    crate::replica::until(&seen[0], || seen[0].hits.lock().unwrap().len() == 2).await;
+    assert_eq!(*seen[0].hits.lock().unwrap(), [45, 43]);
+}
+
+#[tokio::test]
+async fn a_frame_that_does_not_decode_ends_the_callers_session_with_goodbye_8() {
+    let nats = NatsProcess::start();
+    let (_servers, seen) = replicas(&nats, 1).await;
+    let plain = connect(&nats).await;
+    let (inbox, mut answers) = inbox(&plain).await;
+    // With no session yet, and again after a call opened one.
+    for round in 0..2u8 {
+        if round == 1 {
+            let id = 1;
+            let frame = request_to("Replica", id, "hit", &[41]);
+            plain
+                .publish_with_reply("rpc.call.Replica", format!("{inbox}.{id}"), payload(&frame))
+                .await
+                .unwrap();
+            assert_eq!(&next(&mut answers).await.payload[..], [1, id, 0, 0]);
+        }
+        // A request cut off in its method id.
+        plain
+            .publish_with_reply(
+                "rpc.call.Replica",
+                format!("{inbox}.3"),
+                Bytes::from_static(&[0, 3, 0x85]),
+            )
+            .await
+            .unwrap();
+        let goodbye = next(&mut answers).await;
+        assert_eq!(goodbye.subject.as_str(), format!("{inbox}.0"));
+        // Goodbye (2), code 8.
+        assert_eq!(&goodbye.payload[..2], [2, 8], "{goodbye:?}");
+    }
+    assert_eq!(*seen[0].hits.lock().unwrap(), [41]);
+}
+
+#[tokio::test]
+async fn at_shutdown_every_caller_with_a_session_gets_goodbye_6() {
+    let nats = NatsProcess::start();
+    let (server, _seen) = serve_one(&nats, 0).await;
+    let plain = connect(&nats).await;
+    let (inbox, mut answers) = inbox(&plain).await;
+    let frame = request_to("Replica", 1, "hit", &[41]);
+    plain
+        .publish_with_reply("rpc.call.Replica", format!("{inbox}.1"), payload(&frame))
+        .await
+        .unwrap();
+    assert_eq!(&next(&mut answers).await.payload[..], [1, 1, 0, 0]);
+    // No call of this caller runs now; its session lasts until the idle
+    // timeout (60 s) or the shutdown.
+    tokio::time::timeout(PROMPT, server.shutdown())
+        .await
+        .expect("a shutdown in time");
+    let goodbye = next(&mut answers).await;
+    assert_eq!(goodbye.subject.as_str(), format!("{inbox}.0"));
+    // Goodbye (2), code 6: shutting down.
+    assert_eq!(&goodbye.payload[..2], [2, 6], "{goodbye:?}");
+    // Nothing more.
+    let more = tokio::time::timeout(Duration::from_millis(100), answers.next()).await;
+    assert!(more.is_err(), "{more:?}");
+}
