@@ -308,10 +308,21 @@ pub mod fuzz {
         }
     }
 
-    /// Decodes a greeting payload; returns whether it decoded.
+    /// Decodes a greeting payload and, if it decodes, settles with it as
+    /// a listener and as a dialer would; returns whether it decoded.
     #[must_use]
     pub fn decode_hello(payload: &[u8]) -> bool {
-        codec::decode_hello(payload).is_ok()
+        let Ok((hello, layout)) = codec::decode_hello(payload) else {
+            return false;
+        };
+        let ours = crate::link::negotiate::Offer::new(
+            1 << 20,
+            64,
+            crate::wire::version::Extensions::none(),
+        );
+        let _ = crate::link::negotiate::answer(&ours, &hello, layout);
+        let _ = crate::link::negotiate::settle(&ours, &hello, layout);
+        true
     }
 
     /// Decodes arguments as a generated server does, as `(String, Vec<String>)`

@@ -113,8 +113,8 @@ async fn nats_tooling_discovers_the_services_and_their_endpoints() {
     assert_eq!(
         endpoints,
         [
-            "count", "double", "echo", "even", "fetch", "header", "hit", "note", "origin", "stall",
-            "total"
+            "count", "double", "echo", "even", "evens", "fetch", "header", "hit", "note", "origin",
+            "stall", "total"
         ]
     );
     assert!(info

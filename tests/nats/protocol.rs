@@ -203,3 +203,79 @@ async fn at_shutdown_every_caller_with_a_session_gets_goodbye_6() {
     let more = tokio::time::timeout(Duration::from_millis(100), answers.next()).await;
     assert!(more.is_err(), "{more:?}");
 }
+
+#[tokio::test]
+async fn a_request_with_an_even_id_ends_the_session_with_goodbye_8() {
+    let nats = NatsProcess::start();
+    let (_servers, seen) = replicas(&nats, 1).await;
+    let plain = connect(&nats).await;
+    let (inbox, mut answers) = inbox(&plain).await;
+    // Ids are odd from a caller (section 3): 2 is the server's own kind.
+    let frame = request_to("Replica", 2, "hit", &[42]);
+    plain
+        .publish_with_reply("rpc.call.Replica", format!("{inbox}.2"), payload(&frame))
+        .await
+        .unwrap();
+    let goodbye = next(&mut answers).await;
+    assert_eq!(goodbye.subject.as_str(), format!("{inbox}.0"));
+    assert_eq!(&goodbye.payload[..2], [2, 8], "{goodbye:?}");
+    assert!(seen[0].hits.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_health_service_answers_over_nats() {
+    let nats = NatsProcess::start();
+    let (_servers, _seen) = replicas(&nats, 1).await;
+    let plain = connect(&nats).await;
+    // `check("Replica")`: the argument is one string.
+    let frame = request_to("rpc.health.v1.Health", 1, "check", b"\x07Replica");
+    let answer = tokio::time::timeout(
+        PROMPT,
+        plain.request("rpc.call.rpc.health.v1.Health", payload(&frame)),
+    )
+    .await
+    .expect("an answer in time")
+    .expect("an answer");
+    // Response (1), id 1, Ok (0), `Serving` (variant 0).
+    assert_eq!(&answer.payload[..], [1, 1, 0, 0]);
+}
+
+#[tokio::test]
+async fn a_refusable_stream_without_accept_streams_without_head_and_names_accept_when_refused() {
+    let nats = NatsProcess::start();
+    let (_servers, _seen) = replicas(&nats, 1).await;
+    let plain = connect(&nats).await;
+    let (inbox, mut answers) = inbox(&plain).await;
+    // `evens(2)` with STREAM_OUT (4) and no ACCEPT: accepted, so its items
+    // and its end, and no `Head` (section 5.8).
+    let frame = request_with("Replica", 1, "evens", None, 4, &[2]);
+    plain
+        .publish_with_reply("rpc.call.Replica", format!("{inbox}.1"), payload(&frame))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.last().is_none_or(|frame: &Bytes| frame[0] != 1) {
+        let message = next(&mut answers).await;
+        // A claim (`Credit` of 0) may come first if the server was slow.
+        if message.payload[..] != [7, 1, 0] {
+            got.push(message.payload);
+        }
+    }
+    assert_eq!(got, [&[6, 1, 0][..], &[6, 1, 1], &[1, 1, 0]]);
+    // `evens(3)`: refused, and the caller, who did not set ACCEPT, is
+    // told what it would have needed.
+    let frame = request_with("Replica", 3, "evens", None, 4, &[3]);
+    plain
+        .publish_with_reply("rpc.call.Replica", format!("{inbox}.3"), payload(&frame))
+        .await
+        .unwrap();
+    let answer = loop {
+        let message = next(&mut answers).await;
+        if message.payload[..] != [7, 3, 0] {
+            break message;
+        }
+    };
+    assert_eq!(&answer.payload[..4], [1, 3, 1, 3], "{answer:?}");
+    let text = String::from_utf8_lossy(&answer.payload);
+    assert!(text.contains("ACCEPT"), "{text}");
+}

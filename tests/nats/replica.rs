@@ -41,6 +41,8 @@ pub trait Replica {
     async fn even(&self, n: u32) -> Result<u32, OddNumber>;
     /// Where the call came from, and whether the handler could call back.
     async fn origin(&self) -> (String, bool);
+    /// `0..n`, refused with the value `n` when `n` is odd.
+    async fn evens(&self, n: u32) -> Result<Streaming<u32>, u32>;
 }
 
 /// An application error, typed.
@@ -156,6 +158,13 @@ impl Replica for ReplicaImpl {
     async fn origin(&self) -> (String, bool) {
         let context = CallContext::current().expect("inside a handler");
         (context.peer_addr().to_string(), context.channel().is_some())
+    }
+
+    async fn evens(&self, n: u32) -> Result<Streaming<u32>, u32> {
+        if n % 2 == 1 {
+            return Err(n);
+        }
+        Ok(Streaming::from_iter(0..n))
     }
 }
 
