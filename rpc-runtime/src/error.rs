@@ -81,8 +81,8 @@ pub enum RpcError {
     /// Both sides speak this protocol, but no version of it in common.
     #[error(
         "protocol version mismatch: this side speaks {}, the peer speaks {}; upgrade the older side",
-        crate::link::negotiate::versions(*.local.start(), *.local.end()),
-        crate::link::negotiate::versions(*.remote.start(), *.remote.end())
+        versions(*.local.start(), *.local.end()),
+        versions(*.remote.start(), *.remote.end())
     )]
     VersionMismatch {
         /// The versions this side speaks (for a channel, those it greeted
@@ -364,5 +364,15 @@ impl From<RpcError> for Status {
             RpcError::Status(status) => status,
             error => Status::new(error.code(), error.to_string()),
         }
+    }
+}
+
+/// `version 3`, or `versions 3 to 4`: a range of protocol versions, in
+/// errors and goodbyes.
+pub(crate) fn versions(oldest: u32, newest: u32) -> String {
+    if oldest == newest {
+        format!("version {newest}")
+    } else {
+        format!("versions {oldest} to {newest}")
     }
 }

@@ -10,6 +10,7 @@ use crate::error::RpcError;
 use crate::service::Service;
 use crate::session::{CallDefaults, Routes};
 use crate::wire::frame::DEFAULT_MAX_FRAME_LENGTH;
+use crate::wire::version::{OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// Default time allowed to dial and greet a server.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -123,7 +124,7 @@ impl Default for ChannelBuilder {
         ChannelBuilder {
             max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
             compression: crate::link::Compression::default(),
-            newest_version: crate::PROTOCOL_VERSION,
+            newest_version: PROTOCOL_VERSION,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             write_queue: DEFAULT_WRITE_QUEUE,
             timeout: CallDefaults::default().timeout,
@@ -300,8 +301,7 @@ impl ChannelBuilder {
     /// ```
     #[must_use]
     pub fn newest_version(mut self, version: u32) -> Self {
-        self.newest_version =
-            version.clamp(crate::OLDEST_PROTOCOL_VERSION, crate::PROTOCOL_VERSION);
+        self.newest_version = version.clamp(OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION);
         self
     }
 

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 
+use crate::error::versions;
 use crate::wire::codec;
 use crate::wire::frame::{Hello, Layout, MAGIC, ROLE_LISTENER};
 use crate::wire::version::{Extensions, Negotiated, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION};
@@ -88,15 +89,6 @@ impl Offer {
     /// The versions it speaks, as text for a goodbye or an error.
     pub(crate) fn versions(&self) -> String {
         versions(self.oldest, self.newest)
-    }
-}
-
-/// `3`, or `3 to 4`.
-pub(crate) fn versions(oldest: u32, newest: u32) -> String {
-    if oldest == newest {
-        format!("version {newest}")
-    } else {
-        format!("versions {oldest} to {newest}")
     }
 }
 

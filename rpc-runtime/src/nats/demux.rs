@@ -24,7 +24,6 @@ use super::micro::Stats;
 use super::server_link::{Outbox, ServerLink};
 use super::subjects::{inbox_of, reply_to};
 use super::NATS_VERSION;
-use crate::link::negotiate;
 use crate::wire::version::{OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// What the demultiplexer reads of a message about a call.
@@ -58,7 +57,7 @@ fn request_version(headers: Option<&async_nats::HeaderMap>) -> Result<u32, Strin
         _ => Err(format!(
             "unsupported protocol version {:?}; this server speaks {}",
             value.as_str(),
-            negotiate::versions(OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION)
+            crate::error::versions(OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION)
         )),
     }
 }

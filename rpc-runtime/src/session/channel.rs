@@ -119,7 +119,7 @@ impl Channel {
     /// # Ok(()) }
     /// ```
     #[must_use]
-    pub fn negotiated(&self) -> Option<crate::Negotiated> {
+    pub fn negotiated(&self) -> Option<crate::wire::version::Negotiated> {
         let current = self.current();
         (!current.is_closed()).then(|| current.negotiated())
     }
