@@ -105,7 +105,7 @@ impl<O: Out> Dispatch<'_, O> {
         let now = Instant::now();
         let metrics = route.names.metrics();
         let observed = Observed::server(metrics, service, method, &self.peer.addr, id, now);
-        if let Some(misfit) = route.shape.and_then(|shape| shape.misfit(stream, sends)) {
+        if let Some(misfit) = route.shape.and_then(|shape| shape.misfit(flags)) {
             // Refused before anything runs (sections 5.6 and 5.7).
             let error = RpcError::BadRequest {
                 message: misfit.to_owned(),

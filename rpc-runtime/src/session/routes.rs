@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::id_hash::IdHasher;
 use super::service::{MethodNames, Service};
+use crate::wire::frame::flags;
 use crate::wire::kind::CallKind;
 use crate::wire::route::method_id;
 
@@ -20,27 +21,47 @@ pub(crate) struct Route {
     pub shape: Option<Shape>,
 }
 
-/// What a method's calls send and answer, as its description says.
+/// What a method's calls send and answer, as its description says: the
+/// stream flags its requests carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Shape {
-    kind: CallKind,
+    /// `STREAM_OUT` and `STREAM_IN`, as the method's kind wants them.
+    streams: u8,
 }
 
 impl Shape {
-    /// Why a request with these flags does not fit the method, if it does
-    /// not: its answer or its caller's stream is not what the method has.
-    /// Such a request is answered with code 3 before anything runs.
-    pub(crate) fn misfit(self, answers_stream: bool, sends_stream: bool) -> Option<&'static str> {
-        match (self.kind.answers_stream(), answers_stream) {
-            (true, false) => return Some(misfit::ANSWERS_STREAM),
-            (false, true) => return Some(misfit::ANSWERS_VALUE),
-            _ => {}
+    fn of(kind: CallKind) -> Shape {
+        let mut streams = 0;
+        if kind.answers_stream() {
+            streams |= flags::STREAM_OUT;
         }
-        match (self.kind.sends_stream(), sends_stream) {
-            (true, false) => Some(misfit::TAKES_STREAM),
-            (false, true) => Some(misfit::TAKES_NONE),
-            _ => None,
+        if kind.sends_stream() {
+            streams |= flags::STREAM_IN;
         }
+        Shape { streams }
+    }
+
+    /// Why a request with `request_flags` does not fit the method, if it
+    /// does not: its answer or its caller's stream is not what the method
+    /// has. Such a request is answered with code 3 before anything runs.
+    #[inline]
+    pub(crate) fn misfit(self, request_flags: u8) -> Option<&'static str> {
+        let asked = request_flags & (flags::STREAM_OUT | flags::STREAM_IN);
+        if asked == self.streams {
+            return None;
+        }
+        let differs = asked ^ self.streams;
+        Some(if differs & flags::STREAM_OUT != 0 {
+            if asked & flags::STREAM_OUT == 0 {
+                misfit::ANSWERS_STREAM
+            } else {
+                misfit::ANSWERS_VALUE
+            }
+        } else if asked & flags::STREAM_IN == 0 {
+            misfit::TAKES_STREAM
+        } else {
+            misfit::TAKES_NONE
+        })
     }
 }
 
@@ -68,7 +89,7 @@ fn shapes(service: &dyn Service) -> HashMap<String, Shape> {
             descriptor
                 .methods
                 .into_iter()
-                .map(|method| (method.name, Shape { kind: method.kind }))
+                .map(|method| (method.name, Shape::of(method.kind)))
                 .collect()
         })
         .unwrap_or_default()
@@ -211,5 +232,32 @@ mod tests {
             .err()
             .unwrap();
         assert!(error.contains("twice"), "{error}");
+    }
+
+    #[test]
+    fn a_request_fits_its_method_by_its_stream_flags() {
+        use super::{misfit, Shape};
+        use crate::wire::frame::flags::{ACCEPT, METADATA, STREAM_IN, STREAM_OUT};
+        use crate::wire::kind::CallKind;
+
+        let unary = Shape::of(CallKind::Unary);
+        assert_eq!(unary.misfit(0), None);
+        // Other flags do not matter here.
+        assert_eq!(unary.misfit(METADATA), None);
+        assert_eq!(
+            unary.misfit(STREAM_OUT | ACCEPT),
+            Some(misfit::ANSWERS_VALUE)
+        );
+        assert_eq!(unary.misfit(STREAM_IN), Some(misfit::TAKES_NONE));
+        let stream = Shape::of(CallKind::ServerStream);
+        assert_eq!(stream.misfit(STREAM_OUT | ACCEPT), None);
+        assert_eq!(stream.misfit(0), Some(misfit::ANSWERS_STREAM));
+        let sending = Shape::of(CallKind::ClientStream);
+        assert_eq!(sending.misfit(STREAM_IN), None);
+        assert_eq!(sending.misfit(0), Some(misfit::TAKES_STREAM));
+        let both = Shape::of(CallKind::BothWays);
+        assert_eq!(both.misfit(STREAM_IN | STREAM_OUT), None);
+        assert_eq!(both.misfit(STREAM_OUT), Some(misfit::TAKES_STREAM));
+        assert_eq!(Shape::of(CallKind::OneWay).misfit(0), None);
     }
 }
