@@ -1,7 +1,9 @@
 //! Compatibility with older releases: the current build against a peer
 //! built from commit 6f8a126, the oldest supported (protocol version 3),
 //! each way round, over TCP, a Unix socket and TLS, with compression on
-//! and off on both sides.
+//! and off on both sides, and over NATS; and both builds serving side by
+//! side, as in a rolling upgrade (one NATS queue group, one balanced
+//! channel).
 //!
 //! A current listener answers a version-3 dialer in version 3's own
 //! layout; a current dialer that meets a version-3 listener dials again
@@ -14,6 +16,9 @@
 
 #[path = "compat/build.rs"]
 mod build;
+#[path = "common/nats.rs"]
+#[allow(dead_code)]
+mod nats_process;
 #[path = "compat/old.rs"]
 mod old;
 #[path = "compat/service.rs"]
@@ -26,7 +31,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rpc_runtime::{tls, CallContext, Channel, Compression, Extension, Server};
-use service::{check_calls, CompatClient, CompatServer, Impl};
+use service::{check_calls, check_spread_calls, CompatClient, CompatServer, Impl};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Transport {
@@ -255,6 +260,145 @@ async fn new_client_to_old_server(case: Case) {
     assert_eq!(served, None);
     drop(channel);
     server.stop().await;
+}
+
+/// The peer's arguments over NATS at `url`.
+fn nats_args(url: &str) -> Vec<String> {
+    ["--transport", "nats", "--compression", "off", "--addr", url]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+/// A server of the current build over the NATS server at `url`, named
+/// `instance`.
+async fn new_nats_server(url: &str, instance: &str) -> rpc_runtime::nats::NatsServer {
+    let nats = async_nats::connect(url).await.expect("connect to NATS");
+    let builder = Server::builder().add_service(CompatServer::new(Impl::new(current_negotiated)));
+    let options = rpc_runtime::nats::ServeOptions::new().instance(instance);
+    rpc_runtime::nats::serve(nats, builder, options)
+        .await
+        .expect("serve over NATS")
+}
+
+/// A client of the current build over the NATS server at `url`.
+async fn new_nats_client(url: &str) -> CompatClient<rpc_runtime::nats::NatsChannel> {
+    let nats = async_nats::connect(url).await.expect("connect to NATS");
+    let channel = rpc_runtime::nats::NatsChannel::builder(nats)
+        .build()
+        .expect("a NATS channel");
+    CompatClient::new(channel)
+}
+
+/// Over NATS, which has no greeting, a request without a version header
+/// is of version 3 (PROTOCOL.md section 10.5): the old build's client and
+/// the current server, and the other way round.
+#[tokio::test]
+#[ignore = "builds a peer from commit 6f8a126 (minutes); .ci/run runs it with --ignored"]
+async fn nats_both_ways() {
+    let peer = build::peer();
+    let nats = nats_process::NatsProcess::start();
+    let url = nats.url();
+    // The old client, the current server.
+    let server = new_nats_server(&url, "new").await;
+    let printed = old::call(peer, &nats_args(&url), &url).await;
+    assert!(
+        printed.starts_with("negotiated: Some((3, false))"),
+        "what the current server saw over NATS: {printed}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+        .await
+        .expect("the current server stopped");
+    // The current client, the old server.
+    let old_server = old::Server::start(peer, &nats_args(&url)).await;
+    assert_eq!(old_server.addr, "old");
+    let served = check_calls(&new_nats_client(&url).await)
+        .await
+        .unwrap_or_else(|failed| panic!("over NATS: {failed}"));
+    assert_eq!(served, None, "the old server cannot tell");
+    old_server.stop().await;
+}
+
+/// A rolling upgrade: an old and a current server in one queue group, and
+/// clients of both builds whose calls NATS spreads over both. Every kind
+/// of call works whichever server takes it, and both take calls.
+#[tokio::test]
+#[ignore = "builds a peer from commit 6f8a126 (minutes); .ci/run runs it with --ignored"]
+async fn a_nats_queue_group_half_upgraded() {
+    let peer = build::peer();
+    let nats = nats_process::NatsProcess::start();
+    let url = nats.url();
+    let old_server = old::Server::start(peer, &nats_args(&url)).await;
+    let server = new_nats_server(&url, "new").await;
+    // The current client: every kind of call, then until both servers
+    // have answered (each call goes to either, at random: 64 tries).
+    let client = new_nats_client(&url).await;
+    check_spread_calls(&client)
+        .await
+        .unwrap_or_else(|failed| panic!("a mixed group: {failed}"));
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..64 {
+        seen.insert(client.negotiated().await.expect("an answer"));
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [None, Some((3, false))],
+        "both servers answered the current client"
+    );
+    // The old client: the same, as it printed it.
+    let mut spread = nats_args(&url);
+    spread.extend(["--spread".to_owned(), "yes".to_owned()]);
+    let printed = old::call(peer, &spread, &url).await;
+    assert!(
+        printed.ends_with("seen: {None, Some((3, false))}"),
+        "both servers answered the old client: {printed}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+        .await
+        .expect("the current server stopped");
+    old_server.stop().await;
+}
+
+/// A balanced channel of the current build over an old and a current
+/// server: it settles with each on its own, and calls reach both.
+#[tokio::test]
+#[ignore = "builds a peer from commit 6f8a126 (minutes); .ci/run runs it with --ignored"]
+async fn a_balanced_channel_over_an_old_and_a_new_server() {
+    let peer = build::peer();
+    let case = Case {
+        transport: Transport::Tcp,
+        compression: true,
+    };
+    let scratch = Scratch::new(case, "balanced");
+    let old_server = old::Server::start(peer, &scratch.peer_args(true)).await;
+    let (addr, stop) = new_server(&scratch).await;
+    let channel = Channel::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .balance(rpc_runtime::balance::Discover::fixed([
+            old_server.addr.clone(),
+            addr.clone(),
+        ]));
+    let client = CompatClient::new(channel.clone());
+    check_spread_calls(&client)
+        .await
+        .unwrap_or_else(|failed| panic!("a balanced channel: {failed}"));
+    // Each server, by name: the old one cannot tell what it settled on;
+    // the current one settled on version 4 with zstd.
+    for (endpoint, expected) in [(&old_server.addr, None), (&addr, Some((4, true)))] {
+        let one = CompatClient::new(channel.endpoint(endpoint));
+        assert_eq!(
+            one.negotiated().await.expect("an answer"),
+            expected,
+            "{endpoint}"
+        );
+    }
+    drop(client);
+    tokio::time::timeout(Duration::from_secs(10), stop())
+        .await
+        .expect("the current server stopped");
+    old_server.stop().await;
 }
 
 macro_rules! matrix {

@@ -6,11 +6,12 @@
 //! directory (see `../build.rs` and `Cargo.toml.in`).
 //!
 //! ```text
-//! compat-peer serve --transport tcp|unix|tls --compression on|off [--addr A] [--cert F --key F]
-//! compat-peer call --transport tcp|unix|tls --compression on|off --addr A [--ca F]
+//! compat-peer serve --transport tcp|unix|tls|nats --compression on|off [--addr A] [--cert F --key F]
+//! compat-peer call --transport tcp|unix|tls|nats --compression on|off --addr A [--ca F] [--spread yes]
 //! ```
 //!
-//! `serve` prints the address it listens on as its first line of output,
+//! `serve` prints the address it listens on (over NATS, where `--addr` is
+//! the NATS server's URL: its instance name) as its first line of output,
 //! then serves until its standard input closes. `call` makes every kind of
 //! call to the server at `--addr`, prints `negotiated: ` and what the server
 //! says it negotiated, and exits 0; or names the failing call on standard
@@ -23,8 +24,8 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use rpc_runtime::{tls, Channel, Compression, Server};
-use service::{check_calls, CompatClient, CompatServer, Impl};
+use rpc_runtime::{nats, tls, Channel, Compression, Server};
+use service::{check_calls, check_spread_calls, CompatClient, CompatServer, Impl};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -118,7 +119,19 @@ async fn serve(options: &Options) -> Result<(), String> {
             stdin_closed().await;
             server.shutdown().await;
         }
-        other => return Err(format!("--transport {other}: tcp, unix or tls")),
+        "nats" => {
+            let nats = nats::async_nats::connect(addr)
+                .await
+                .map_err(|e| format!("connect to NATS at {addr}: {e}"))?;
+            let options = nats::ServeOptions::new().instance("old");
+            let server = nats::serve(nats, builder, options)
+                .await
+                .map_err(|e| format!("serve over NATS: {e}"))?;
+            println!("{}", server.instance());
+            stdin_closed().await;
+            server.shutdown().await;
+        }
+        other => return Err(format!("--transport {other}: tcp, unix, tls or nats")),
     }
     Ok(())
 }
@@ -147,7 +160,32 @@ async fn call(options: &Options) -> Result<(), String> {
                 .await
         }
         "unix" => builder.connect_unix(addr).await,
-        other => return Err(format!("--transport {other}: tcp, unix or tls")),
+        "nats" => {
+            let nats = nats::async_nats::connect(addr)
+                .await
+                .map_err(|e| format!("connect to NATS at {addr}: {e}"))?;
+            let channel = nats::NatsChannel::builder(nats)
+                .build()
+                .map_err(|e| format!("a NATS channel: {e:?}"))?;
+            let client = CompatClient::new(channel);
+            // `--spread yes`: a queue group of several servers.
+            let negotiated = if options.get("spread").is_ok_and(|spread| spread == "yes") {
+                check_spread_calls(&client).await?
+            } else {
+                check_calls(&client).await?
+            };
+            // In a queue group of old and new servers, every one of them.
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..64 {
+                if let Ok(one) = client.negotiated().await {
+                    seen.insert(one);
+                }
+            }
+            println!("negotiated: {negotiated:?}");
+            println!("seen: {seen:?}");
+            return Ok(());
+        }
+        other => return Err(format!("--transport {other}: tcp, unix, tls or nats")),
     }
     .map_err(|e| format!("connect to {addr}: {e:?}"))?;
     let negotiated = check_calls(&CompatClient::new(channel)).await?;
