@@ -108,37 +108,29 @@ pub(crate) struct Answer {
 /// the ranged layout and, where only one version fits, the settled one or
 /// the listener's newest.
 pub(crate) fn answer(ours: &Offer, theirs: &Hello, layout: Layout) -> Answer {
-    match ours.shared(theirs) {
-        Some(version) => {
-            let greeting = match layout {
-                Layout::Ranged => ours.greeting_in(ROLE_LISTENER, ours.newest, Layout::Ranged),
-                // Only version 3 can be shared with a greeting of one version.
-                Layout::V3 | Layout::Short => ours.greeting_in(ROLE_LISTENER, version, layout),
-            };
-            Answer {
-                greeting,
-                outcome: Ok(ours.settled(version, theirs)),
-            }
+    let shared = ours.shared(theirs);
+    let greeting = match (layout, shared) {
+        (Layout::Ranged, _) => ours.greeting_in(ROLE_LISTENER, ours.newest, Layout::Ranged),
+        // Only version 3 can be shared with a greeting of one version.
+        (Layout::V3 | Layout::Short, Some(version)) => {
+            ours.greeting_in(ROLE_LISTENER, version, layout)
         }
-        None => {
-            let greeting = match layout {
-                Layout::Ranged => ours.greeting_in(ROLE_LISTENER, ours.newest, Layout::Ranged),
-                // Dialers of one version read this much of a greeting of any
-                // other version, and then report the version.
-                Layout::V3 | Layout::Short => {
-                    ours.greeting_in(ROLE_LISTENER, ours.newest, Layout::Short)
-                }
-            };
-            Answer {
-                greeting,
-                outcome: Err(format!(
-                    "unsupported protocol {}; this server speaks {}",
-                    versions(theirs.oldest, theirs.newest),
-                    ours.versions()
-                )),
-            }
+        // Dialers of one version read this much of a greeting of any other
+        // version, and then report the version.
+        (Layout::V3 | Layout::Short, None) => {
+            ours.greeting_in(ROLE_LISTENER, ours.newest, Layout::Short)
         }
-    }
+    };
+    let outcome = shared
+        .map(|version| ours.settled(version, theirs))
+        .ok_or_else(|| {
+            format!(
+                "unsupported protocol {}; this server speaks {}",
+                versions(theirs.oldest, theirs.newest),
+                ours.versions()
+            )
+        });
+    Answer { greeting, outcome }
 }
 
 /// What a dialer makes of the listener's greeting.

@@ -37,11 +37,8 @@ struct Call {
     cancel: bool,
 }
 
-/// What a message that does not decode is called in logs.
-const UNDECODABLE: &str = "a frame that does not decode";
-
 /// The header in which a request over NATS names its protocol version.
-pub(crate) const VERSION_HEADER: &str = "Rpc-Version";
+const VERSION_HEADER: &str = "Rpc-Version";
 
 /// The protocol version of a request with `headers`: version 3 without
 /// the header (section 10.5); the refusal's message when this server does
@@ -206,7 +203,9 @@ impl Demux {
             .1
             .increment(payload.len() as u64);
         let mut call = Call::default();
-        let (kind, id, call_flags, is_request) = match codec::decode_message(&payload) {
+        let decoded = codec::decode_message(&payload);
+        let undecodable = decoded.is_err();
+        let (kind, id, call_flags, is_request) = match decoded {
             Ok((
                 message @ Message::Request {
                     id,
@@ -257,9 +256,8 @@ impl Demux {
                 return;
             }
             Ok((message, _)) => (message.kind(), message.call_id().unwrap_or(0), 0, false),
-            Err(_) => (UNDECODABLE, 0, 0, false),
+            Err(_) => ("a frame that does not decode", 0, 0, false),
         };
-        let undecodable = kind == UNDECODABLE;
         // The caller's inbox: the reply subject without its last token.
         let key = reply.as_deref().map_or("", inbox_of);
         // A reply subject that is not `<inbox>.<id>`: a plain NATS client's.
