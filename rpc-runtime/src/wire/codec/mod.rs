@@ -27,9 +27,12 @@ use serde::Serialize;
 use crate::error::RpcError;
 use crate::status::Code;
 use crate::wire::body::{Body, BodyRepr};
-use crate::wire::frame::{code, Hello, Layout, Message, Status, ACCEPT_ZSTD};
+use crate::wire::frame::{code, Message, Status};
 use crate::wire::metadata::{Metadata, MetadataValue};
-use crate::wire::version::{Extension, Extensions};
+
+mod hello;
+
+pub(crate) use hello::{decode_hello, encode_hello};
 
 type Standard = Configuration;
 
@@ -52,79 +55,6 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     dst: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     bincode::serde::encode_into_writer(value, BufWriter(dst), standard())
-}
-
-/// Encodes a greeting frame payload in `layout`.
-pub(crate) fn encode_hello(hello: &Hello, layout: Layout) -> Bytes {
-    let mut buf = BytesMut::with_capacity(24);
-    let prefix = (
-        hello.magic,
-        hello.role,
-        hello.newest,
-        hello.max_frame_length,
-        hello.max_in_flight,
-    );
-    let encoded = encode_into(&prefix, &mut buf).and_then(|()| match layout {
-        Layout::Short => Ok(()),
-        Layout::V3 => {
-            let zstd = hello.extensions.contains(Extension::ZSTD);
-            encode_into(&(if zstd { ACCEPT_ZSTD } else { 0 }), &mut buf)
-        }
-        Layout::Ranged => {
-            let ids: Vec<u32> = hello.extensions.iter().map(Extension::id).collect();
-            encode_into(&(hello.oldest, ids), &mut buf)
-        }
-    });
-    // Integers, a byte array and a short list cannot fail to encode.
-    if let Err(e) = encoded {
-        tracing::error!("encoding a greeting failed: {e}");
-    }
-    buf.freeze()
-}
-
-/// Decodes a greeting frame payload, in the layout its version field says
-/// (section 4 of `docs/PROTOCOL.md`). A version-3 greeting must be exactly
-/// its struct; a later one may hold fields after its extensions, which are
-/// ignored; an earlier one is read as far as its window, whatever follows,
-/// so that its sender can be told which versions this side speaks rather
-/// than that it is not speaking the protocol.
-pub(crate) fn decode_hello(payload: &[u8]) -> Result<(Hello, Layout), String> {
-    let ((magic, role, newest, max_frame_length, max_in_flight), used) =
-        decode_prefix::<([u8; 4], u8, u32, u32, u32)>(payload)?;
-    let rest = payload.get(used..).unwrap_or_default();
-    let layout = Layout::of(newest);
-    let (oldest, extensions) = match layout {
-        Layout::Short => (newest, Extensions::none()),
-        Layout::V3 => {
-            let accepts = decode_exact::<u32>(rest)?;
-            let zstd = accepts & ACCEPT_ZSTD != 0;
-            let extensions = if zstd {
-                Extensions::none().with(Extension::ZSTD)
-            } else {
-                Extensions::none()
-            };
-            (newest, extensions)
-        }
-        Layout::Ranged => {
-            let ((oldest, ids), _later_fields) = decode_prefix::<(u32, Vec<u32>)>(rest)?;
-            if oldest > newest {
-                return Err(format!(
-                    "its oldest version ({oldest}) is newer than its newest ({newest})"
-                ));
-            }
-            (oldest, Extensions::from_ids(ids))
-        }
-    };
-    let hello = Hello {
-        magic,
-        role,
-        newest,
-        oldest,
-        max_frame_length,
-        max_in_flight,
-        extensions,
-    };
-    Ok((hello, layout))
 }
 
 /// Room for the largest request header: variant (up to 5 bytes), id (9),
