@@ -102,18 +102,28 @@ pub struct HealthReporter {
 }
 
 impl HealthReporter {
-    /// A reporter whose server serves `services` (and `""`).
-    pub(crate) fn new<'a>(services: impl IntoIterator<Item = &'a str>) -> Self {
-        let by_service = std::iter::once("")
-            .chain(services)
-            .map(|name| (name.to_owned(), ServingStatus::Serving))
-            .collect();
+    /// A reporter of a server that serves (`""`); its services are added
+    /// with [`hosts`](Self::hosts).
+    pub(crate) fn new() -> Self {
+        let by_service = std::iter::once((String::new(), ServingStatus::Serving)).collect();
         HealthReporter {
             statuses: Arc::new(Statuses {
                 by_service: Mutex::new(by_service),
                 version: watch::Sender::new(0),
                 shutting_down: AtomicBool::new(false),
             }),
+        }
+    }
+
+    /// Reports each of `services` that has no status yet as serving: the
+    /// services a server hosts, its own health and reflection services
+    /// among them.
+    pub(crate) fn hosts<'a>(&self, services: impl IntoIterator<Item = &'a str>) {
+        let mut by_service = self.lock();
+        for service in services {
+            by_service
+                .entry(service.to_owned())
+                .or_insert(ServingStatus::Serving);
         }
     }
 

@@ -27,6 +27,14 @@ async fn next(subscription: &mut async_nats::Subscriber) -> async_nats::Message 
         .expect("the subscription is open")
 }
 
+/// Publishes `frame` (a request of call `id`) to the Replica service's
+/// call subject, with the reply subject `<inbox>.<id>`.
+async fn send(nats: &async_nats::Client, inbox: &str, id: u8, frame: &[u8]) {
+    nats.publish_with_reply("rpc.call.Replica", format!("{inbox}.{id}"), payload(frame))
+        .await
+        .unwrap();
+}
+
 /// `<inbox>.*` of a new inbox, subscribed, and the inbox.
 async fn inbox(nats: &async_nats::Client) -> (String, async_nats::Subscriber) {
     let inbox = nats.new_inbox();
@@ -124,10 +132,7 @@ async fn only_a_one_way_request_may_come_without_a_reply_subject() {
     // read the first (NATS keeps one publisher's order).
     let (inbox, mut answers) = inbox(&plain).await;
     let frame = request_to("Replica", 5, "hit", &[45]);
-    plain
-        .publish_with_reply("rpc.call.Replica", format!("{inbox}.5"), payload(&frame))
-        .await
-        .unwrap();
+    send(&plain, &inbox, 5, &frame).await;
     assert_eq!(&next(&mut answers).await.payload[..], [1, 5, 0, 0]);
     assert_eq!(servers[0].callers(), 1, "a session for the first request");
     assert_eq!(*seen[0].hits.lock().unwrap(), [45]);
@@ -152,10 +157,7 @@ async fn a_frame_that_does_not_decode_ends_the_callers_session_with_goodbye_8() 
         if round == 1 {
             let id = 1;
             let frame = request_to("Replica", id, "hit", &[41]);
-            plain
-                .publish_with_reply("rpc.call.Replica", format!("{inbox}.{id}"), payload(&frame))
-                .await
-                .unwrap();
+            send(&plain, &inbox, id, &frame).await;
             assert_eq!(&next(&mut answers).await.payload[..], [1, id, 0, 0]);
         }
         // A request cut off in its method id.
@@ -182,10 +184,7 @@ async fn at_shutdown_every_caller_with_a_session_gets_goodbye_6() {
     let plain = connect(&nats).await;
     let (inbox, mut answers) = inbox(&plain).await;
     let frame = request_to("Replica", 1, "hit", &[41]);
-    plain
-        .publish_with_reply("rpc.call.Replica", format!("{inbox}.1"), payload(&frame))
-        .await
-        .unwrap();
+    send(&plain, &inbox, 1, &frame).await;
     assert_eq!(&next(&mut answers).await.payload[..], [1, 1, 0, 0]);
     // No call of this caller runs now; its session lasts until the idle
     // timeout (60 s) or the shutdown.
@@ -209,10 +208,7 @@ async fn a_request_with_an_even_id_ends_the_session_with_goodbye_8() {
     let (inbox, mut answers) = inbox(&plain).await;
     // Ids are odd from a caller (section 3): 2 is the server's own kind.
     let frame = request_to("Replica", 2, "hit", &[42]);
-    plain
-        .publish_with_reply("rpc.call.Replica", format!("{inbox}.2"), payload(&frame))
-        .await
-        .unwrap();
+    send(&plain, &inbox, 2, &frame).await;
     let goodbye = next(&mut answers).await;
     assert_eq!(goodbye.subject.as_str(), format!("{inbox}.0"));
     assert_eq!(&goodbye.payload[..2], [2, 8], "{goodbye:?}");
@@ -246,10 +242,7 @@ async fn a_refusable_stream_without_accept_streams_without_head_and_names_accept
     // `evens(2)` with STREAM_OUT (4) and no ACCEPT: accepted, so its items
     // and its end, and no `Head` (section 5.8).
     let frame = request_with("Replica", 1, "evens", None, 4, &[2]);
-    plain
-        .publish_with_reply("rpc.call.Replica", format!("{inbox}.1"), payload(&frame))
-        .await
-        .unwrap();
+    send(&plain, &inbox, 1, &frame).await;
     let mut got = Vec::new();
     while got.last().is_none_or(|frame: &Bytes| frame[0] != 1) {
         let message = next(&mut answers).await;
@@ -262,10 +255,7 @@ async fn a_refusable_stream_without_accept_streams_without_head_and_names_accept
     // `evens(3)`: refused, and the caller, who did not set ACCEPT, is
     // told what it would have needed.
     let frame = request_with("Replica", 3, "evens", None, 4, &[3]);
-    plain
-        .publish_with_reply("rpc.call.Replica", format!("{inbox}.3"), payload(&frame))
-        .await
-        .unwrap();
+    send(&plain, &inbox, 3, &frame).await;
     let answer = loop {
         let message = next(&mut answers).await;
         if message.payload[..] != [7, 3, 0] {

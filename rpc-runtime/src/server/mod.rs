@@ -149,7 +149,7 @@ impl ServerBuilder {
 
     fn start<S: Source, A>(mut self, source: S, local_addr: A) -> io::Result<Server<A>> {
         self.check()?;
-        let health = HealthReporter::new(self.services.keys().map(String::as_str));
+        let health = HealthReporter::new();
         // Unless the user serves a health service of their own.
         let service = health.service();
         self.services
@@ -163,11 +163,7 @@ impl ServerBuilder {
         }
         // The health and reflection services are hosted like any other,
         // and reported as such (section 9 of PROTOCOL.md).
-        for name in self.services.keys() {
-            if health.status(name) == crate::health::ServingStatus::ServiceUnknown {
-                health.set(name, crate::health::ServingStatus::Serving);
-            }
-        }
+        health.hosts(self.services.keys().map(String::as_str));
         #[cfg(feature = "tower")]
         let services = ServerBuilder::layered(&self.layers, std::mem::take(&mut self.services));
         #[cfg(not(feature = "tower"))]
